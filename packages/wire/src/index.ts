@@ -1,0 +1,41 @@
+export {
+  BUILTIN_VER,
+  CORE_VER,
+  CoreCommand,
+  FIRST_APP_VER,
+  isDebugCommand,
+  isReservedVer,
+  Status,
+} from './constants.ts';
+export {
+  AUTH_TAG_LENGTH,
+  aesGcmOpen,
+  aesGcmSeal,
+  createSessionKey,
+  Direction,
+  MAX_PACKET_NUMBER,
+  NONCE_LENGTH,
+  open,
+  ReplayWindow,
+  SESSION_KEY_LENGTH,
+  SessionCipher,
+  seal,
+  sessionNonce,
+} from './crypto.ts';
+export { FrameDecoder, type FrameDecoderOptions, type FrameHandler } from './decoder.ts';
+export { isTidewireError, TidewireError, WireErrorCode } from './errors.ts';
+export {
+  assertFrameFields,
+  DEFAULT_MAX_PAYLOAD_LENGTH,
+  decodeFrames,
+  EMPTY_PAYLOAD,
+  encodeFrame,
+  encodeFrameInto,
+  type Frame,
+  HEADER_SIZE,
+  MAGIC_0,
+  MAGIC_1,
+  MAX_PAYLOAD_LENGTH_LIMIT,
+  writeHeader,
+} from './frame.ts';
+export { pack, packFrame, unpack } from './msgpack.ts';

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// One `pnpm test` at the root runs every package and app as its own project.
+// Workspace packages resolve to their TypeScript sources through the
+// `@tidewire/source` export condition, so tests never see a stale build.
+export default defineConfig({
+  resolve: { conditions: ['@tidewire/source'] },
+  ssr: { resolve: { conditions: ['@tidewire/source'], externalConditions: ['@tidewire/source'] } },
+  test: {
+    projects: ['packages/*', 'apps/*'],
+    reporters: ['default', './scripts/summary-reporter.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
