@@ -38,4 +38,5 @@ export {
   MAX_PAYLOAD_LENGTH_LIMIT,
   writeHeader,
 } from './frame.ts';
+export type { Logger } from './logger.ts';
 export { pack, packFrame, unpack } from './msgpack.ts';
