@@ -385,7 +385,6 @@ export class TcpConnection {
     }
     socket.end();
     this.#closeTimer = setTimeout(this.#onCloseTimeout, timeoutMs);
-    this.#closeTimer.unref();
   }
 
   readonly #onCloseTimeout = (): void => {
@@ -462,10 +461,11 @@ export class TcpConnection {
   };
 
   // --- idle TTL: one timer per connection, re-armed lazily -----------------
+  // Timers stay ref'd: they live only while their socket does (which holds the
+  // process anyway) and are cleared when it closes, so leak checks can see them.
 
   #armIdle(delayMs: number): void {
     this.#idleTimer = setTimeout(this.#onIdleTimer, delayMs);
-    this.#idleTimer.unref();
   }
 
   readonly #onIdleTimer = (): void => {

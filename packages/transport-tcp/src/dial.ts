@@ -87,7 +87,6 @@ export function dialTcp(options: TcpDialOptions): Promise<TcpConnection> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeoutMs > 0) {
       timer = setTimeout(onTimeout, timeoutMs);
-      timer.unref();
     }
   });
 }
