@@ -13,6 +13,7 @@ import {
   WireErrorCode,
 } from '@tidewire/wire';
 import { bytesChannel, closeChannel, connectionChannel } from './channels.ts';
+import { corkUntilEndOfTick, currentTick } from './coalesce.ts';
 import { TcpCloseCode, TcpErrorCode } from './errors.ts';
 import {
   CLOSE_TIMEOUT_MS,
@@ -82,6 +83,8 @@ export class TcpConnection {
   #lastFrameAt = 0;
   #framesReceived = 0;
   #waitingDrain = false;
+  #lastSendTick = -1;
+  #corkedTick = -1;
   #handlerError: unknown = null;
   #handlerThrew = false;
   #gone: ((connection: TcpConnection) => void) | null = null;
@@ -175,6 +178,15 @@ export class TcpConnection {
     }
     if (bytesChannel.hasSubscribers) {
       bytesChannel.publish({ connection: this, direction: 'out', bytes: frame.length });
+    }
+    if (this.#options.coalesceWrites) {
+      const tick = currentTick();
+      if (this.#lastSendTick !== tick) {
+        this.#lastSendTick = tick;
+      } else if (this.#corkedTick !== tick) {
+        this.#corkedTick = tick;
+        corkUntilEndOfTick(socket);
+      }
     }
     socket.write(frame);
     if (socket.writableLength < this.#options.highWaterMark) return true;

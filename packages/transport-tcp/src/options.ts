@@ -16,6 +16,12 @@ export interface TcpConnectionOptions {
   maxBufferedBytes?: number;
   /** Disable Nagle's algorithm. Default true. */
   noDelay?: boolean;
+  /**
+   * Coalesce several sends to one connection within one tick into one write
+   * (the first goes out at once; later ones are corked until the end of the
+   * tick). Default true.
+   */
+  coalesceWrites?: boolean;
   logger?: Logger;
 }
 
@@ -32,6 +38,7 @@ export interface ResolvedConnectionOptions {
   maxBufferedBytes: number;
   highWaterMark: number;
   noDelay: boolean;
+  coalesceWrites: boolean;
   logger: Logger | undefined;
 }
 
@@ -48,6 +55,7 @@ export function resolveConnectionOptions(options: TcpConnectionOptions): Resolve
     maxBufferedBytes,
     highWaterMark: Math.min(MAX_HIGH_WATER_MARK, maxBufferedBytes),
     noDelay: options.noDelay ?? true,
+    coalesceWrites: options.coalesceWrites ?? true,
     logger: options.logger,
   };
 }

@@ -1,0 +1,85 @@
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { encodeFrame } from '@tidewire/wire';
+import { afterEach, describe, expect, it } from 'vitest';
+import { listenTcp, TcpConnection, type TcpListener } from '../src/index.ts';
+import { nextTick, rawClient, waitFor } from './helpers.ts';
+
+let listener: TcpListener | null = null;
+afterEach(async () => {
+  await listener?.close({ graceMs: 100 });
+  listener = null;
+});
+
+async function burstInOrder(coalesceWrites: boolean): Promise<void> {
+  listener = await listenTcp({ coalesceWrites }, () => {});
+  const client = await rawClient(listener.port);
+  await waitFor(() => listener!.connections.size === 1);
+  const [connection] = [...listener.connections];
+  // 200 frames sent in one tick, payloads of varying size.
+  for (let i = 0; i < 200; i++) {
+    expect(connection!.send(encodeFrame(2, i, 0xff, new Uint8Array(i % 37).fill(i & 0xff)))).toBe(
+      true,
+    );
+  }
+  await waitFor(() => client.frames.length === 200);
+  for (const [i, frame] of client.frames.entries()) {
+    expect(frame.cmd).toBe(i);
+    expect(frame.payload).toEqual(Buffer.alloc(i % 37, i & 0xff));
+  }
+  client.socket.destroy();
+}
+
+/** A connection wrapping a socket the test can inspect. */
+async function wrappedPair(
+  coalesceWrites: boolean,
+): Promise<{ connection: TcpConnection; socket: Socket; cleanup: () => Promise<void> }> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const client = await rawClient((server.address() as AddressInfo).port);
+  const [socket] = (await accepted) as [Socket];
+  const connection = new TcpConnection(socket, { coalesceWrites, idleTimeoutMs: 0 });
+  return {
+    connection,
+    socket,
+    cleanup: async () => {
+      client.socket.destroy();
+      await connection.whenClosed();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('write coalescing', () => {
+  it('writes the first send of a tick at once and corks later ones until the tick ends', async () => {
+    const { connection, socket, cleanup } = await wrappedPair(true);
+    const frame = encodeFrame(2, 1, 0);
+    connection.send(frame);
+    expect(socket.writableCorked).toBe(0);
+    connection.send(frame);
+    expect(socket.writableCorked).toBe(1);
+    connection.send(frame);
+    expect(socket.writableCorked).toBe(1);
+    await nextTick();
+    expect(socket.writableCorked).toBe(0);
+    connection.send(frame);
+    expect(socket.writableCorked).toBe(0);
+    await cleanup();
+  });
+
+  it('never corks with coalesceWrites: false', async () => {
+    const { connection, socket, cleanup } = await wrappedPair(false);
+    const frame = encodeFrame(2, 1, 0);
+    for (let i = 0; i < 5; i++) connection.send(frame);
+    expect(socket.writableCorked).toBe(0);
+    await cleanup();
+  });
+
+  it('delivers a 200-frame burst of one tick in order, coalesced or not', async () => {
+    await burstInOrder(true);
+    await listener!.close();
+    await burstInOrder(false);
+  });
+});
