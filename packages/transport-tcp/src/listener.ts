@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { Logger } from '@tidewire/wire';
+import { type Logger, TidewireError, WireErrorCode } from '@tidewire/wire';
 import { setGoneHook, TcpConnection } from './connection.ts';
 import { abortReason, TcpErrorCode, tcpError } from './errors.ts';
 import {
@@ -60,7 +60,10 @@ export async function listenTcp(
   checkInteger('port', port, 0, 65535);
   const maxConnections = options.maxConnections ?? Number.POSITIVE_INFINITY;
   if (!(maxConnections >= 0)) {
-    throw tcpError(TcpErrorCode.ListenFailed, `maxConnections must be >= 0, got ${maxConnections}`);
+    throw new TidewireError(
+      WireErrorCode.InvalidArgument,
+      `maxConnections must be >= 0, got ${String(maxConnections)}`,
+    );
   }
   const resolved = resolveConnectionOptions(options);
   const server = net.createServer({

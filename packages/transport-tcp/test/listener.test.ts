@@ -190,3 +190,17 @@ describe('dialTcp', () => {
     }
   });
 });
+
+describe('option validation', () => {
+  it('rejects out-of-range options with TIDEWIRE_ERR_INVALID_ARGUMENT', async () => {
+    const invalid = { code: 'TIDEWIRE_ERR_INVALID_ARGUMENT' };
+    await expect(listenTcp({ maxConnections: -1 }, () => {})).rejects.toMatchObject(invalid);
+    await expect(listenTcp({ idleTimeoutMs: -5 }, () => {})).rejects.toMatchObject(invalid);
+    await expect(listenTcp({ maxBufferedBytes: 0 }, () => {})).rejects.toMatchObject(invalid);
+    await expect(listenTcp({ port: 70_000 }, () => {})).rejects.toMatchObject(invalid);
+    await expect(dialTcp({ host: '127.0.0.1', port: 0 })).rejects.toMatchObject(invalid);
+    await expect(
+      dialTcp({ host: '127.0.0.1', port: 1, connectTimeoutMs: 1.5 }),
+    ).rejects.toMatchObject(invalid);
+  });
+});
