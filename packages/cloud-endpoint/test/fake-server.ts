@@ -94,3 +94,30 @@ export function header(req: SeenRequest | IncomingMessage, name: string): string
   const value = req.headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
 }
+
+/**
+ * Per-file fixture: fakes started through `start` are closed after each test,
+ * and each test fails if any request left the loopback interface.
+ */
+export function useFakes(afterEach: (fn: () => Promise<void>) => void): {
+  start(handler: Handler): Promise<FakeServer>;
+  fetch: FetchFunction;
+  violations: string[];
+} {
+  const fakes: FakeServer[] = [];
+  const guard = loopbackFetch();
+  afterEach(async () => {
+    await Promise.all(fakes.splice(0).map((f) => f.close()));
+    if (guard.violations.length > 0)
+      throw new Error(`non-loopback requests: ${guard.violations.join(', ')}`);
+  });
+  return {
+    async start(handler) {
+      const fake = await startFake(handler);
+      fakes.push(fake);
+      return fake;
+    },
+    fetch: guard.fetch,
+    violations: guard.violations,
+  };
+}
