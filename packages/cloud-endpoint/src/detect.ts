@@ -86,7 +86,6 @@ export async function detect(options: DetectOptions = {}): Promise<PublicAddress
   const started = performance.now();
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), deadlineMs);
-  timer.unref();
   const outer = user === undefined ? deadline.signal : AbortSignal.any([user, deadline.signal]);
   const errors: Error[] = [];
   try {
@@ -110,15 +109,13 @@ export async function detect(options: DetectOptions = {}): Promise<PublicAddress
     if (user?.aborted) throw abortedError('auto', 'fetch', user);
     const remaining = deadlineMs - (performance.now() - started);
     if (options.generic !== false && remaining > 0) {
-      const genericOptions = probeOptions(
-        options,
-        outer,
-        Math.min(GENERIC_TIMEOUT_MS, remaining),
-        options.baseUrls?.generic,
-      );
+      // An explicit service list wins over baseUrls.generic.
       const services = Array.isArray(options.generic)
         ? (options.generic as readonly string[])
         : undefined;
+      const baseUrl = services === undefined ? options.baseUrls?.generic : undefined;
+      const genericTimeout = Math.min(GENERIC_TIMEOUT_MS, remaining);
+      const genericOptions = probeOptions(options, outer, genericTimeout, baseUrl);
       try {
         return await resolveGeneric(
           services === undefined ? genericOptions : { ...genericOptions, services },
@@ -128,7 +125,11 @@ export async function detect(options: DetectOptions = {}): Promise<PublicAddress
       }
       if (user?.aborted) throw abortedError('auto', 'fetch', user);
     }
-    const timedOut = deadline.signal.aborted;
+    // The generic timer is clamped to the time left, so it may fire just before the deadline.
+    const timedOut =
+      deadline.signal.aborted ||
+      (errors.length > 0 &&
+        errors.every((e) => (e as CloudEndpointError).code === CloudEndpointErrorCode.Timeout));
     const summary = errors.map((e) => e.message).join('; ');
     throw new CloudEndpointError(
       CloudEndpointErrorCode.NotDetected,

@@ -89,7 +89,6 @@ export async function runResolution<T extends PublicAddress>(
   const deadline = new AbortController();
   const done = new AbortController();
   const timer = setTimeout(() => deadline.abort(), timeoutMs);
-  timer.unref();
   const signals = [deadline.signal, done.signal];
   if (user !== undefined) signals.push(user);
   const ctx: CallContext = {
