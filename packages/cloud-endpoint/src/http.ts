@@ -267,7 +267,8 @@ export function readToken(ctx: CallContext, answer: HttpAnswer): string {
 
 /**
  * GET of a plain-text metadata leaf holding one address of `family`.
- * 404 (and, when `emptyIsAbsent`, an empty 200) means "no such address".
+ * 404 or an empty 200 means "no such address". `check` sees every answer
+ * (200 or 404) first, to tell the real service from an impostor.
  */
 export async function getAddressLeaf(
   ctx: CallContext,
@@ -277,9 +278,9 @@ export async function getAddressLeaf(
   check?: (answer: HttpAnswer) => void,
 ): Promise<string | undefined> {
   const answer = await request(ctx, 'fetch', url, { headers });
+  if (answer.status === 200 || answer.status === 404) check?.(answer);
   if (answer.status === 404) return undefined;
   if (answer.status !== 200) throw statusError(ctx, 'fetch', url, answer);
-  check?.(answer);
   ctx.step = 'parse';
   if (answer.body.trim().length === 0) return undefined;
   return expectAddress(ctx, answer.body, family, url, answer.status);

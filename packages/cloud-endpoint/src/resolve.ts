@@ -15,7 +15,7 @@ export type EndpointProvider = ProviderName | 'static' | 'auto';
 /** The server's `publicEndpoint` configuration. */
 export interface PublicEndpointConfig {
   provider: EndpointProvider;
-  /** An explicit IP address or host name; wins over any probing. */
+  /** An explicit IP address or host name; wins over any probing. Blank counts as unset. */
   address?: string;
   /** Used (with a warning) when the provider fails, instead of failing. */
   fallback?: string;
@@ -48,7 +48,7 @@ const PROVIDERS: ReadonlySet<string> = new Set([
 /**
  * Resolves the public endpoint for a `publicEndpoint` config, in this order:
  * 1. `TIDEWIRE_PUBLIC_ENDPOINT` in the environment, when set and not empty;
- * 2. `config.address`, when set;
+ * 2. `config.address`, when set and not blank;
  * 3. `provider: 'static'` → `127.0.0.1` (no network traffic at all);
  * 4. the provider's resolver (`'auto'` → `detect()`);
  * 5. when that fails and `config.fallback` is set, the fallback (logged as a warning).
@@ -71,7 +71,7 @@ export async function resolvePublicEndpoint(
   const fromEnv = env[PUBLIC_ENDPOINT_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== '')
     return staticEndpoint(fromEnv, 'env', PUBLIC_ENDPOINT_ENV);
-  if (config.address !== undefined)
+  if (config.address !== undefined && config.address.trim() !== '')
     return staticEndpoint(config.address, 'config', 'publicEndpoint.address');
   if (config.provider === 'static')
     return staticEndpoint(DEFAULT_STATIC_HOST, 'default', 'default');

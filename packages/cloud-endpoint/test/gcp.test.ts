@@ -8,10 +8,15 @@ const NIC = '/computeMetadata/v1/instance/network-interfaces/0';
 function gcp(options: {
   ipv4?: string;
   ipv6?: string;
-  data?: 'ok' | 'slow' | 'garbage' | 'impostor';
+  data?: 'ok' | 'slow' | 'garbage' | 'impostor' | 'impostor404';
 }): Handler {
   return (req, res, url) => {
-    if (options.data === 'impostor') return send(res, 200, '203.0.113.1');
+    if (options.data === 'impostor') {
+      return url.pathname.includes('ipv6')
+        ? send(res, 404, 'Not Found')
+        : send(res, 200, '203.0.113.1');
+    }
+    if (options.data === 'impostor404') return send(res, 404, 'Not Found');
     const flavor = { 'Metadata-Flavor': 'Google' };
     if (header(req, 'metadata-flavor') !== 'Google') {
       return send(res, 403, 'Missing Metadata-Flavor:Google header.', flavor);
@@ -65,6 +70,14 @@ describe('resolveGcp', () => {
     await expect(resolveGcp({ baseUrl: fake.baseUrl, fetch: fakes.fetch })).rejects.toMatchObject({
       code: CloudEndpointErrorCode.Fetch,
       step: 'fetch',
+    });
+  });
+
+  it('does not take an impostor 404 for "no public IP"', async () => {
+    const fake = await fakes.start(gcp({ data: 'impostor404' }));
+    await expect(resolveGcp({ baseUrl: fake.baseUrl, fetch: fakes.fetch })).rejects.toMatchObject({
+      code: CloudEndpointErrorCode.Fetch,
+      status: 404,
     });
   });
 

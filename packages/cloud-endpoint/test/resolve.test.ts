@@ -60,6 +60,16 @@ describe('resolvePublicEndpoint', () => {
     expect(guard.calls).toEqual([]);
   });
 
+  it('a blank address counts as unset', async () => {
+    const guard = forbiddenFetch();
+    await expect(
+      resolvePublicEndpoint(
+        { provider: 'static', address: '  ' },
+        { env: noEnv, fetch: guard.fetch },
+      ),
+    ).resolves.toMatchObject({ host: '127.0.0.1', source: 'default' });
+  });
+
   it('refuses explicit values that are not an IP or host name', async () => {
     for (const bad of ['http://example.com', 'example.com:7000', '<html>', '999.1.1.1', 'a b']) {
       await expect(
