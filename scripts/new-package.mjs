@@ -71,12 +71,9 @@ writeFileSync(
 );
 writeFileSync(
   join(dir, 'vitest.config.ts'),
-  `import { defineProject } from 'vitest/config';
+  `import { tidewireProject } from '../../scripts/vitest-project.ts';
 
-export default defineProject({
-  resolve: { conditions: ['@tidewire/source'] },
-  test: { name: '${short}', include: ['test/**/*.test.ts'] },
-});
+export default tidewireProject('${short}');
 `,
 );
 console.log(`created ${dir} (${name})`);

@@ -1,6 +1,3 @@
-import { defineProject } from 'vitest/config';
+import { tidewireProject } from '../../scripts/vitest-project.ts';
 
-export default defineProject({
-  resolve: { conditions: ['@tidewire/source'] },
-  test: { name: 'cloud-endpoint', include: ['test/**/*.test.ts'] },
-});
+export default tidewireProject('cloud-endpoint');
