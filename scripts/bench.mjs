@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Runs every benchmark under bench/ (or the ones named: `pnpm bench wire tcp`),
-// one after another, each in its own process, from the TypeScript sources.
+// one after another, each in its own process. Packages are built first and
+// benchmarks import their published form (dist/, compiled by tsc): that is what
+// users run, and the dev-time TypeScript loader adds per-closure overhead that
+// would distort the numbers. Only the benchmark file itself goes through tsx.
+// A benchmark imports packages by name: list them in the root devDependencies.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,12 +22,24 @@ if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${all.join(', ')}`);
   process.exit(2);
 }
+const build = spawnSync(
+  'pnpm',
+  ['exec', 'turbo', 'run', 'build', '--filter=//...', '--output-logs=errors-only'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
+if (build.status !== 0) {
+  console.error('bench: the build failed');
+  process.exit(1);
+}
 let failed = 0;
 for (const name of wanted.length > 0 ? wanted : all) {
   console.log(`\n=== bench/${name} ===`);
   const result = spawnSync(
     process.execPath,
-    ['--conditions=@tidewire/source', '--import', 'tsx', join(benchDir, name, 'index.ts')],
+    ['--import', 'tsx', join(benchDir, name, 'index.ts')],
     { cwd: root, stdio: 'inherit' },
   );
   if (result.status !== 0) failed++;

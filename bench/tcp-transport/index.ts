@@ -16,8 +16,8 @@
 
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { dialTcp, listenTcp, type TcpConnection } from '@tidewire/transport-tcp';
 import { encodeFrame, HEADER_SIZE, Status, writeHeader } from '@tidewire/wire';
-import { dialTcp, listenTcp, type TcpConnection } from '../../packages/transport-tcp/src/index.ts';
 
 const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

@@ -1,0 +1,14 @@
+export { CommandError, type ErrorResponse, errorResponse } from './command-error.ts';
+export { RouterErrorCode } from './errors.ts';
+export { CommandRouter } from './router.ts';
+export type {
+  CommandHandler,
+  CommandHook,
+  CommandInfo,
+  CommandRouterOptions,
+  KeepAliveHandler,
+  LegacyCommandHandler,
+  Next,
+  RouterUser,
+  StallInfo,
+} from './types.ts';

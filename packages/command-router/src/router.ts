@@ -1,0 +1,577 @@
+import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import {
+  CORE_VER,
+  CoreCommand,
+  isReservedVer,
+  type Logger,
+  pack,
+  Status,
+  TidewireError,
+} from '@tidewire/wire';
+import { describeError, errorResponse } from './command-error.ts';
+import { RouterErrorCode } from './errors.ts';
+import type {
+  CommandHandler,
+  CommandHook,
+  CommandRouterOptions,
+  KeepAliveHandler,
+  LegacyCommandHandler,
+  Next,
+  RouterUser,
+  StallInfo,
+} from './types.ts';
+
+const commandChannel = channel('tidewire:router:command');
+const errorChannel = channel('tidewire:router:error');
+const stallChannel = channel('tidewire:router:stall');
+
+const DEFAULT_STALL_WARNING_MS = 5_000;
+const DEFAULT_STALL_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_QUEUED_COMMANDS = 512;
+/** The stall sweep runs at a quarter of the smallest threshold, within these bounds. */
+const MIN_SWEEP_MS = 5;
+const MAX_SWEEP_MS = 1_000;
+
+const KIND_COMMAND = 0;
+const KIND_KEEP_ALIVE = 1;
+
+interface Job {
+  readonly kind: typeof KIND_COMMAND | typeof KIND_KEEP_ALIVE;
+  readonly ver: number;
+  readonly cmd: number;
+  readonly payload: Buffer;
+}
+
+type Step<U extends RouterUser> = (job: Job, user: U, next: Next) => void | Promise<void>;
+
+/** One user's serial queue. It exists only while the user has work. */
+interface UserQueue<U extends RouterUser> {
+  readonly user: U;
+  readonly waiting: Job[];
+  head: number;
+  running: Chain<U> | null;
+  /** True while `#drain` loops over this queue: completions then return to the loop. */
+  draining: boolean;
+  removed: boolean;
+  overflowReported: boolean;
+}
+
+/** One command (or keep-alive) going through its hooks and handlers. */
+interface Chain<U extends RouterUser> {
+  readonly queue: UserQueue<U>;
+  readonly job: Job;
+  readonly hooks: readonly Step<U>[];
+  readonly handlers: readonly Step<U>[];
+  /** performance.now() at start; 0 until measured (only when observed or when the chain goes async). */
+  startedAt: number;
+  /** In `#running` (the stall sweep's set): only chains that did not complete synchronously. */
+  tracked: boolean;
+  readonly responsesBefore: number;
+  index: number;
+  done: boolean;
+  warned: boolean;
+  stalled: boolean;
+}
+
+const EMPTY_STEPS: readonly never[] = [];
+const EMPTY_PAYLOAD = Buffer.alloc(0);
+
+function commandKey(ver: number, cmd: number): number {
+  return ver * 0x10000 + cmd;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TidewireError(
+      RouterErrorCode.InvalidArgument,
+      `${name} must be a positive number, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function assertCommand(ver: number, cmd: number, handler: unknown): void {
+  if (!Number.isInteger(ver) || ver < 0 || ver > 0xff) {
+    throw new TidewireError(
+      RouterErrorCode.InvalidArgument,
+      `ver must be an integer 0-255, got ${String(ver)}`,
+    );
+  }
+  if (!Number.isInteger(cmd) || cmd < 0 || cmd > 0xffff) {
+    throw new TidewireError(
+      RouterErrorCode.InvalidArgument,
+      `cmd must be an integer 0-65535, got ${String(cmd)}`,
+    );
+  }
+  if (typeof handler !== 'function') {
+    throw new TidewireError(RouterErrorCode.InvalidArgument, 'handler must be a function');
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+let legacyWarningEmitted = false;
+
+/**
+ * Maps (ver, cmd) to ordered handler chains, runs hooks before them, and
+ * processes each user's commands and keep-alives one after another.
+ */
+export class CommandRouter<U extends RouterUser> {
+  readonly #handlers = new Map<number, Step<U>[]>();
+  readonly #hooks: Step<U>[] = [];
+  readonly #keepAlive: Step<U>[] = [];
+  // Weak: a user's queue lives as long as the user, with no per-command allocation and no leak.
+  readonly #queues = new WeakMap<U, UserQueue<U>>();
+  readonly #running = new Set<Chain<U>>();
+  readonly #stallWarningMs: number;
+  readonly #stallTimeoutMs: number;
+  readonly #maxQueued: number;
+  readonly #sweepMs: number;
+  readonly #logger: Logger;
+  readonly #onUserStalled: ((user: U, info: StallInfo) => void) | undefined;
+  readonly #onQueueOverflow: ((user: U, queued: number) => void) | undefined;
+  readonly #onKeepAliveDone: ((user: U) => void) | undefined;
+  #sweepTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(options: CommandRouterOptions<U> = {}) {
+    this.#stallWarningMs = positive(
+      'stallWarningMs',
+      options.stallWarningMs,
+      DEFAULT_STALL_WARNING_MS,
+    );
+    this.#stallTimeoutMs = positive(
+      'stallTimeoutMs',
+      options.stallTimeoutMs,
+      DEFAULT_STALL_TIMEOUT_MS,
+    );
+    const maxQueued = positive(
+      'maxQueuedCommands',
+      options.maxQueuedCommands,
+      DEFAULT_MAX_QUEUED_COMMANDS,
+    );
+    if (!Number.isInteger(maxQueued)) {
+      throw new TidewireError(
+        RouterErrorCode.InvalidArgument,
+        'maxQueuedCommands must be an integer',
+      );
+    }
+    this.#maxQueued = maxQueued;
+    const smallest = Math.min(this.#stallWarningMs, this.#stallTimeoutMs);
+    this.#sweepMs = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, smallest / 4));
+    this.#logger = options.logger ?? {};
+    this.#onUserStalled = options.onUserStalled;
+    this.#onQueueOverflow = options.onQueueOverflow;
+    this.#onKeepAliveDone = options.onKeepAliveDone;
+  }
+
+  // ---- registration ------------------------------------------------------
+
+  /**
+   * Registers a handler for (ver, cmd). Several handlers for the same command
+   * run in registration order. ver 0 and 1 are reserved for the framework.
+   */
+  handleCommand(ver: number, cmd: number, handler: CommandHandler<U>): void {
+    assertCommand(ver, cmd, handler);
+    if (isReservedVer(ver)) {
+      throw new TidewireError(
+        RouterErrorCode.ReservedCommand,
+        `ver ${ver} is reserved for the framework; applications use ver 2-255`,
+      );
+    }
+    this.#add(ver, cmd, handler);
+  }
+
+  /** Registers a framework handler for ver 0 or 1 (debug commands, built-in modules). */
+  handleReservedCommand(ver: number, cmd: number, handler: CommandHandler<U>): void {
+    assertCommand(ver, cmd, handler);
+    if (!isReservedVer(ver)) {
+      throw new TidewireError(
+        RouterErrorCode.InvalidArgument,
+        `handleReservedCommand takes ver 0 or 1, got ${ver}`,
+      );
+    }
+    this.#add(ver, cmd, handler);
+  }
+
+  /**
+   * The seed's deprecated `Command(ver, cmd, func(userData, next))`.
+   * @deprecated Use `handleCommand`.
+   */
+  command(ver: number, cmd: number, handler: LegacyCommandHandler<U>): void {
+    assertCommand(ver, cmd, handler);
+    if (!legacyWarningEmitted) {
+      legacyWarningEmitted = true;
+      process.emitWarning('command() is deprecated: use handleCommand(ver, cmd, handler)', {
+        type: 'DeprecationWarning',
+        code: 'TIDEWIRE_DEP_COMMAND',
+      });
+    }
+    this.handleCommand(ver, cmd, (_ver, _cmd, _payload, user, next) => handler(user, next));
+  }
+
+  /** Registers a hook that runs, in registration order, before every command's chain (not keep-alives). */
+  hookAllCommands(hook: CommandHook<U>): void {
+    if (typeof hook !== 'function')
+      throw new TidewireError(RouterErrorCode.InvalidArgument, 'hook must be a function');
+    this.#hooks.push((job, user, next) => hook(user, next, job));
+  }
+
+  /** Registers a handler that runs on every keep-alive, in the user's queue. */
+  onKeepAlive(handler: KeepAliveHandler<U>): void {
+    if (typeof handler !== 'function') {
+      throw new TidewireError(RouterErrorCode.InvalidArgument, 'handler must be a function');
+    }
+    this.#keepAlive.push((_job, user, next) => handler(user, next));
+  }
+
+  /** True when a handler is already registered for (ver, cmd). */
+  isCommandDuplicate(ver: number, cmd: number): boolean {
+    return this.#handlers.has(commandKey(ver, cmd));
+  }
+
+  /** True when (ver, cmd) has at least one handler. */
+  hasHandler(ver: number, cmd: number): boolean {
+    return this.#handlers.has(commandKey(ver, cmd));
+  }
+
+  #add(ver: number, cmd: number, handler: CommandHandler<U>): void {
+    const key = commandKey(ver, cmd);
+    let list = this.#handlers.get(key);
+    if (list === undefined) {
+      list = [];
+      this.#handlers.set(key, list);
+    }
+    list.push((job, user, next) => handler(job.ver, job.cmd, job.payload, user, next));
+  }
+
+  // ---- dispatch ----------------------------------------------------------
+
+  /** Queues a command for `user`; it runs after the user's earlier commands. Returns at once. */
+  dispatch(user: U, ver: number, cmd: number, payload: Buffer): void {
+    this.#enqueue(user, { kind: KIND_COMMAND, ver, cmd, payload });
+  }
+
+  /** Queues the keep-alive chain for `user`, in the same queue as commands. */
+  dispatchKeepAlive(user: U): void {
+    this.#enqueue(user, {
+      kind: KIND_KEEP_ALIVE,
+      ver: CORE_VER,
+      cmd: CoreCommand.KeepAlive,
+      payload: EMPTY_PAYLOAD,
+    });
+  }
+
+  /** Commands (and keep-alives) of `user` waiting behind the running one. */
+  queued(user: U): number {
+    const queue = this.#queues.get(user);
+    return queue === undefined ? 0 : queue.waiting.length - queue.head;
+  }
+
+  /** True while one of `user`'s commands is running. */
+  isBusy(user: U): boolean {
+    return this.#queues.get(user)?.running != null;
+  }
+
+  /**
+   * Drops `user`'s waiting commands (call it on disconnect). A running handler
+   * may still finish; its `next` is then ignored and nothing is sent.
+   */
+  removeUser(user: U): void {
+    const queue = this.#queues.get(user);
+    if (queue === undefined) return;
+    this.#discard(queue);
+  }
+
+  /** Stops the stall sweep and drops every queue. Later dispatches are ignored. */
+  close(): void {
+    this.#closed = true;
+    // Only queues with a running chain hold waiting work.
+    for (const chain of [...this.#running]) this.#discard(chain.queue);
+    if (this.#sweepTimer !== null) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = null;
+    }
+  }
+
+  #discard(queue: UserQueue<U>): void {
+    queue.removed = true;
+    queue.waiting.length = 0;
+    queue.head = 0;
+    if (queue.running !== null) {
+      queue.running.done = true;
+      this.#running.delete(queue.running);
+      queue.running = null;
+    }
+    this.#queues.delete(queue.user);
+  }
+
+  #enqueue(user: U, job: Job): void {
+    if (this.#closed) {
+      this.#logger.debug?.('router closed: command dropped', {
+        userId: user.id,
+        ver: job.ver,
+        cmd: job.cmd,
+      });
+      return;
+    }
+    let queue = this.#queues.get(user);
+    if (queue === undefined) {
+      queue = {
+        user,
+        waiting: [],
+        head: 0,
+        running: null,
+        draining: false,
+        removed: false,
+        overflowReported: false,
+      };
+      this.#queues.set(user, queue);
+    }
+    if (queue.running === null && !queue.draining && queue.head === queue.waiting.length) {
+      // Idle user: run at once, no queueing.
+      this.#runNow(queue, job);
+      return;
+    }
+    const waiting = queue.waiting.length - queue.head;
+    if (waiting >= this.#maxQueued) {
+      this.#logger.warn?.('command queue overflow: command dropped', {
+        userId: user.id,
+        ver: job.ver,
+        cmd: job.cmd,
+        queued: waiting,
+      });
+      if (!queue.overflowReported) {
+        queue.overflowReported = true;
+        this.#callSafely('onQueueOverflow', () => this.#onQueueOverflow?.(user, waiting));
+      }
+      return;
+    }
+    queue.waiting.push(job);
+    if (queue.running === null && !queue.draining) this.#drain(queue);
+  }
+
+  /** Runs one job for an idle user; a synchronous chain completes before this returns. */
+  #runNow(queue: UserQueue<U>, job: Job): void {
+    queue.draining = true;
+    this.#start(queue, job);
+    queue.draining = false;
+    if (queue.running === null && queue.head < queue.waiting.length) this.#drain(queue);
+  }
+
+  /** Starts waiting jobs one after another while chains complete synchronously. */
+  #drain(queue: UserQueue<U>): void {
+    queue.draining = true;
+    while (queue.running === null && !queue.removed && queue.head < queue.waiting.length) {
+      const job = queue.waiting[queue.head]!;
+      queue.head++;
+      this.#start(queue, job);
+    }
+    queue.draining = false;
+    if (queue.head === queue.waiting.length) {
+      if (queue.head > 0) {
+        queue.waiting.length = 0;
+        queue.head = 0;
+      }
+    } else if (queue.head > 1024 && queue.head * 2 > queue.waiting.length) {
+      queue.waiting.splice(0, queue.head);
+      queue.head = 0;
+    }
+  }
+
+  #start(queue: UserQueue<U>, job: Job): void {
+    const isCommand = job.kind === KIND_COMMAND;
+    const chain: Chain<U> = {
+      queue,
+      job,
+      hooks: isCommand ? this.#hooks : EMPTY_STEPS,
+      handlers: isCommand
+        ? (this.#handlers.get(commandKey(job.ver, job.cmd)) ?? EMPTY_STEPS)
+        : this.#keepAlive,
+      startedAt: commandChannel.hasSubscribers ? performance.now() : 0,
+      tracked: false,
+      responsesBefore: queue.user.responsesSent,
+      index: 0,
+      done: false,
+      warned: false,
+      stalled: false,
+    };
+    queue.running = chain;
+    this.#runStep(chain);
+    if (chain.done) return;
+    // Still running after its synchronous part: watch it for stalls.
+    if (chain.startedAt === 0) chain.startedAt = performance.now();
+    chain.tracked = true;
+    this.#running.add(chain);
+    if (this.#sweepTimer === null) {
+      // Ref'd on purpose: it only runs while a command is running, and close() clears it.
+      this.#sweepTimer = setInterval(this.#sweep, this.#sweepMs);
+    }
+  }
+
+  #runStep(chain: Chain<U>): void {
+    const { hooks, handlers, job, queue } = chain;
+    const index = chain.index;
+    if (index >= hooks.length + handlers.length) {
+      if (job.kind === KIND_COMMAND && handlers.length === 0) this.#respondUnknown(chain);
+      this.#complete(chain, true);
+      return;
+    }
+    const step = index < hooks.length ? hooks[index]! : handlers[index - hooks.length]!;
+    let called = false;
+    const next: Next = (err) => {
+      if (called) {
+        if (!chain.done) {
+          this.#logger.warn?.('next() called more than once: ignored', {
+            userId: queue.user.id,
+            ver: job.ver,
+            cmd: job.cmd,
+          });
+        }
+        return;
+      }
+      called = true;
+      this.#advance(chain, err);
+    };
+    try {
+      const result = step(job, queue.user, next);
+      if (isPromiseLike(result)) {
+        result.then(
+          () => {
+            // An async handler that returns without calling next moves the chain on.
+            if (!called) next();
+          },
+          (err: unknown) => {
+            if (!called) next(err ?? new Error('handler rejected'));
+            else this.#lateError(chain, err);
+          },
+        );
+      }
+    } catch (err) {
+      if (!called) next(err ?? new Error('handler threw'));
+      else this.#lateError(chain, err);
+    }
+  }
+
+  #advance(chain: Chain<U>, err: unknown): void {
+    if (chain.done) return;
+    if (err != null) {
+      this.#fail(chain, err);
+      return;
+    }
+    chain.index++;
+    this.#runStep(chain);
+  }
+
+  #fail(chain: Chain<U>, err: unknown): void {
+    const { job, queue } = chain;
+    const user = queue.user;
+    const response = errorResponse(err);
+    this.#logger.warn?.('command chain failed', {
+      userId: user.id,
+      ver: job.ver,
+      cmd: job.cmd,
+      code: response.code,
+      error: describeError(err),
+    });
+    if (errorChannel.hasSubscribers)
+      errorChannel.publish({ user, ver: job.ver, cmd: job.cmd, error: err });
+    if (job.kind === KIND_COMMAND && user.responsesSent === chain.responsesBefore) {
+      this.#respond(chain, response.status, { code: response.code, message: response.message });
+    }
+    this.#complete(chain, false);
+  }
+
+  #lateError(chain: Chain<U>, err: unknown): void {
+    this.#logger.warn?.('handler failed after calling next(): error ignored', {
+      userId: chain.queue.user.id,
+      ver: chain.job.ver,
+      cmd: chain.job.cmd,
+      error: describeError(err),
+    });
+  }
+
+  #respondUnknown(chain: Chain<U>): void {
+    if (chain.queue.user.responsesSent !== chain.responsesBefore) return;
+    const { ver, cmd } = chain.job;
+    this.#respond(chain, Status.Bad, {
+      code: RouterErrorCode.UnknownCommand,
+      message: `no handler for command (${ver}, ${cmd})`,
+    });
+  }
+
+  #respond(chain: Chain<U>, status: number, body: { code: string; message: string }): void {
+    const { job, queue } = chain;
+    this.#callSafely('sendResponse', () =>
+      queue.user.sendResponse(job.ver, job.cmd, status, pack(body)),
+    );
+  }
+
+  #complete(chain: Chain<U>, ok: boolean): void {
+    chain.done = true;
+    const { queue, job } = chain;
+    if (chain.tracked) this.#running.delete(chain);
+    if (queue.running === chain) queue.running = null;
+    if (commandChannel.hasSubscribers && chain.startedAt !== 0) {
+      commandChannel.publish({
+        user: queue.user,
+        ver: job.ver,
+        cmd: job.cmd,
+        durationMs: performance.now() - chain.startedAt,
+        ok,
+      });
+    }
+    if (job.kind === KIND_KEEP_ALIVE)
+      this.#callSafely('onKeepAliveDone', () => this.#onKeepAliveDone?.(queue.user));
+    if (!queue.draining && !queue.removed) this.#drain(queue);
+  }
+
+  #callSafely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#logger.error?.(`${what} threw`, { error: describeError(err) });
+    }
+  }
+
+  readonly #sweep = (): void => {
+    if (this.#running.size === 0) {
+      if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer);
+      this.#sweepTimer = null;
+      return;
+    }
+    const now = performance.now();
+    for (const chain of this.#running) {
+      const elapsedMs = now - chain.startedAt;
+      if (elapsedMs < this.#stallWarningMs && elapsedMs < this.#stallTimeoutMs) continue;
+      const { user } = chain.queue;
+      const info: StallInfo = {
+        ver: chain.job.ver,
+        cmd: chain.job.cmd,
+        elapsedMs: Math.round(elapsedMs),
+      };
+      if (!chain.warned && elapsedMs >= this.#stallWarningMs) {
+        chain.warned = true;
+        this.#logger.warn?.('command handler has not called next()', { userId: user.id, ...info });
+        if (stallChannel.hasSubscribers) stallChannel.publish({ user, ...info, stage: 'warning' });
+      }
+      if (!chain.stalled && elapsedMs >= this.#stallTimeoutMs) {
+        chain.stalled = true;
+        this.#logger.warn?.('user stalled: command did not finish in time', {
+          userId: user.id,
+          ...info,
+        });
+        if (stallChannel.hasSubscribers) stallChannel.publish({ user, ...info, stage: 'timeout' });
+        this.#callSafely('onUserStalled', () => this.#onUserStalled?.(user, info));
+      }
+    }
+  };
+}
