@@ -17,17 +17,21 @@
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { dialTcp, listenTcp, type TcpConnection } from '@tidewire/transport-tcp';
-import { encodeFrame, HEADER_SIZE, Status, writeHeader } from '@tidewire/wire';
+import { encodeFrame, Status } from '@tidewire/wire';
+import {
+  compareEcho,
+  DURATION_MS,
+  handFramer,
+  measure,
+  median,
+  ROUNDS,
+  type Running,
+  startBareEchoServer,
+  startEchoClients,
+} from '../shared/net-echo.ts';
 
-const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 1000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PAYLOAD = new Uint8Array(32).fill(7);
 const REQUEST = encodeFrame(2, 1, Status.Request, PAYLOAD);
-
-interface Running {
-  /** Stops issuing requests, waits for the ones in flight, closes everything; returns round trips. */
-  stop(): Promise<number>;
-}
 
 // --- Tidewire --------------------------------------------------------------
 
@@ -74,96 +78,13 @@ async function startTidewire(clients: number): Promise<Running> {
 
 // --- Bare node:net, framing by hand ---------------------------------------
 
-/** Splits a byte stream into frames by hand: the same work FrameDecoder does, minimally. */
-function handFramer(
-  onFrame: (chunk: Buffer, start: number, end: number) => void,
-): (data: Buffer) => void {
-  let pending: Buffer | null = null;
-  return (data) => {
-    let buffer = data;
-    if (pending !== null) {
-      buffer = Buffer.concat([pending, data]);
-      pending = null;
-    }
-    let offset = 0;
-    while (buffer.length - offset >= HEADER_SIZE) {
-      if (buffer[offset] !== 0xd1 || buffer[offset + 1] !== 0xde) throw new Error('bad magic');
-      const end = offset + HEADER_SIZE + buffer.readUInt32BE(offset + 6);
-      if (end > buffer.length) break;
-      onFrame(buffer, offset, end);
-      offset = end;
-    }
-    if (offset < buffer.length) pending = Buffer.from(buffer.subarray(offset));
-  };
-}
-
 async function startBare(clients: number): Promise<Running> {
-  const serverSockets = new Set<Socket>();
-  const server: Server = createServer({ noDelay: true }, (socket) => {
-    serverSockets.add(socket);
-    socket.on('close', () => serverSockets.delete(socket));
-    socket.on(
-      'data',
-      handFramer((chunk, start, end) => {
-        const length = end - start - HEADER_SIZE;
-        const reply = Buffer.allocUnsafe(HEADER_SIZE + length);
-        writeHeader(
-          reply,
-          0,
-          chunk[start + 2]!,
-          (chunk[start + 3]! << 8) | chunk[start + 4]!,
-          Status.Ok,
-          length,
-        );
-        chunk.copy(reply, HEADER_SIZE, start + HEADER_SIZE, end);
-        socket.write(reply);
-      }),
-    );
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  let count = 0;
-  let running = true;
-  let inFlight = 0;
-  let settle: (() => void) | null = null;
-  const sockets = await Promise.all(
-    Array.from({ length: clients }, async () => {
-      const socket = connect({ host: '127.0.0.1', port, noDelay: true });
-      await once(socket, 'connect');
-      return socket;
-    }),
-  );
-  for (const socket of sockets) {
-    socket.on(
-      'data',
-      handFramer(() => {
-        count++;
-        if (running) {
-          socket.write(REQUEST);
-        } else if (--inFlight === 0) {
-          settle?.();
-        }
-      }),
-    );
-  }
-  for (const socket of sockets) socket.write(REQUEST);
+  const server = await startBareEchoServer();
+  const running = await startEchoClients(server.port, clients, REQUEST);
   return {
     async stop() {
-      running = false;
-      inFlight = clients;
-      await new Promise<void>((resolve) => {
-        settle = resolve;
-      });
-      const total = count;
-      await Promise.all(
-        sockets.map((socket) => {
-          socket.end();
-          return once(socket, 'close');
-        }),
-      );
-      for (const socket of serverSockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const total = await running.stop();
+      await server.close();
       return total;
     },
   };
@@ -260,44 +181,12 @@ async function startBarePush(): Promise<Running> {
 
 // --- Harness -----------------------------------------------------------------
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-async function measure(
-  start: (clients: number) => Promise<Running>,
-  clients: number,
-): Promise<number> {
-  const running = await start(clients);
-  const started = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, DURATION_MS));
-  const trips = await running.stop();
-  return trips / ((performance.now() - started) / 1000);
-}
-
-const implementations = { tidewire: startTidewire, bare: startBare } as const;
-const rows: Record<string, string>[] = [];
-
-for (const clients of [1, 100]) {
-  // Warm-up, not recorded.
-  await measure(startTidewire, clients);
-  await measure(startBare, clients);
-  const samples: Record<keyof typeof implementations, number[]> = { tidewire: [], bare: [] };
-  for (let round = 0; round < ROUNDS; round++) {
-    const order: (keyof typeof implementations)[] =
-      round % 2 === 0 ? ['tidewire', 'bare'] : ['bare', 'tidewire'];
-    for (const name of order) samples[name].push(await measure(implementations[name], clients));
-  }
-  const ours = median(samples.tidewire);
-  const bare = median(samples.bare);
-  rows.push({
-    clients: String(clients),
-    'tidewire round trips/s': Math.round(ours).toLocaleString('en-US'),
-    'bare node:net round trips/s': Math.round(bare).toLocaleString('en-US'),
-    ratio: `${(ours / bare).toFixed(2)}x`,
-  });
-}
+const rows = await compareEcho(
+  { ours: 'tidewire', baseline: 'bare node:net' },
+  startTidewire,
+  startBare,
+  [1, 100],
+);
 
 console.log(
   `tcp-transport bench (node ${process.version}, ${PAYLOAD.length} B payload, median of ${ROUNDS} rounds of ${DURATION_MS} ms)`,

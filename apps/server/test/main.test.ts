@@ -1,0 +1,169 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type TidewireClient } from '@tidewire/client';
+import { Status } from '@tidewire/wire';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+
+interface Running {
+  child: ChildProcess;
+  httpUrl: string;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+const children = new Set<ChildProcess>();
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tidewire-app-'));
+});
+afterEach(() => {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function run(args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@tidewire/source', '--import', 'tsx', MAIN, ...args],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const exit = once(child, 'exit').then(([code]) => {
+    children.delete(child);
+    return code as number | null;
+  });
+  return { child, httpUrl: '', stdout: () => out, stderr: () => err, exit };
+}
+
+async function startServer(
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Running> {
+  const running = run(['--http-port', '0', '--tcp-port', '0', '--log-level', 'warn', ...args], env);
+  const deadline = Date.now() + 20_000;
+  while (!/ready: (http:\/\/\S+)/.test(running.stdout())) {
+    if (running.child.exitCode !== null) throw new Error(`server exited: ${running.stderr()}`);
+    if (Date.now() > deadline)
+      throw new Error(`server not ready: ${running.stdout()} ${running.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  running.httpUrl = /ready: (http:\/\/\S+)/.exec(running.stdout())![1]!;
+  return running;
+}
+
+describe('tidewire-server', () => {
+  it('--help lists the options and exits 0', async () => {
+    const running = run(['--help']);
+    expect(await running.exit).toBe(0);
+    expect(running.stdout()).toContain('--config <path>');
+    expect(running.stdout()).toContain('TIDEWIRE_SHUTDOWN_TIMEOUT');
+  });
+
+  it('exits 2 on an unknown flag and 1 on a bad config, naming the problem', async () => {
+    const flag = run(['--nope']);
+    expect(await flag.exit).toBe(2);
+    expect(flag.stderr()).toContain("'--nope'");
+
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ tcp: { port: 'seven' } }));
+    const config = run(['--config', file]);
+    expect(await config.exit).toBe(1);
+    expect(config.stderr()).toContain('tcp.port');
+    expect(config.stderr()).toContain(file);
+
+    const missing = run(['--config', join(dir, 'missing.json')]);
+    expect(await missing.exit).toBe(1);
+    expect(missing.stderr()).toContain('missing.json');
+
+    const env = run([], { TIDEWIRE_SHUTDOWN_TIMEOUT: 'soon' });
+    expect(await env.exit).toBe(1);
+    expect(env.stderr()).toContain('TIDEWIRE_SHUTDOWN_TIMEOUT');
+  });
+
+  it('serves the demo commands and drains on SIGTERM: reconnect push, users leave, exit 0', async () => {
+    const server = await startServer([], { TIDEWIRE_SHUTDOWN_TIMEOUT: '10' });
+    const clients: TidewireClient[] = [];
+    try {
+      for (const uid of ['ann', 'ben']) {
+        clients.push(await connect({ endpointUrl: server.httpUrl, uid, keepAliveIntervalMs: 0 }));
+      }
+      const echo = await clients[0]!.request(2, 1, Buffer.from('hello'));
+      expect(echo.status).toBe(Status.Ok);
+      expect(echo.payload.toString()).toBe('hello');
+      const bad = await clients[0]!.request(2, 3);
+      expect(bad.status).toBe(Status.Bad);
+
+      const pushes: string[] = [];
+      clients[1]!.on('push', (push) => pushes.push(push.payload.toString()));
+      await clients[0]!.request(2, 2, Buffer.from('to all'));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(pushes).toEqual(['to all']);
+
+      // Drain: every client is told to reconnect elsewhere and leaves when told.
+      const told: string[] = [];
+      for (const c of clients) {
+        c.on('reconnect', () => {
+          told.push('reconnect');
+          void c.close();
+        });
+      }
+      server.child.kill('SIGTERM');
+      expect(await server.exit).toBe(0);
+      expect(told).toEqual(['reconnect', 'reconnect']);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it('a second SIGTERM forces the exit while users are still connected', async () => {
+    const server = await startServer([], { TIDEWIRE_SHUTDOWN_TIMEOUT: '60' });
+    const stubborn = await connect({
+      endpointUrl: server.httpUrl,
+      uid: 'stays',
+      keepAliveIntervalMs: 0,
+    });
+    try {
+      const reconnect = once(stubborn, 'reconnect');
+      server.child.kill('SIGTERM');
+      await reconnect;
+      server.child.kill('SIGTERM');
+      expect(await server.exit).toBe(1);
+    } finally {
+      await stubborn.close();
+    }
+  });
+
+  it('a port in use is a clear start-up error', async () => {
+    const first = await startServer();
+    try {
+      const httpPort = new URL(first.httpUrl).port;
+      const second = run(['--http-port', httpPort, '--tcp-port', '0']);
+      expect(await second.exit).toBe(1);
+      expect(second.stderr()).toMatch(/in use|EADDRINUSE/);
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exit;
+    }
+  });
+});

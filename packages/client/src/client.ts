@@ -1,0 +1,413 @@
+import { EventEmitter } from 'node:events';
+import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
+import {
+  CORE_VER,
+  CoreCommand,
+  encodeFrame,
+  type Frame,
+  pack,
+  Status,
+  TidewireError,
+  unpack,
+} from '@tidewire/wire';
+import { ClientErrorCode, clientError } from './errors.ts';
+import { requestSession, type Session } from './session.ts';
+
+export interface ConnectOptions {
+  /** Base URL of the HTTP session endpoint, e.g. `http://127.0.0.1:7000`. */
+  endpointUrl: string;
+  /** The user id to ask a session for. */
+  uid: string;
+  /** Default 'tcp'. */
+  transport?: 'tcp';
+  /** Sent with the hello (a msgpack map): app version, platform... */
+  clientInfo?: Record<string, unknown>;
+  /** Headers for the session request (tokens for the server's authenticate hook). */
+  headers?: Record<string, string>;
+  /** Interval of keep-alives, ms. Default 3000; 0 disables them (the server then drops the client after its TTL). */
+  keepAliveIntervalMs?: number;
+  /** Default timeout of `request`, ms. Default 10000. */
+  requestTimeoutMs?: number;
+  /** Bound on the session request, the TCP connect and the hello together, ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Largest frame payload accepted from the server. Default 64 KiB. */
+  maxPayloadLength?: number;
+  signal?: AbortSignal;
+  fetch?: typeof fetch;
+}
+
+/** A response to a request. */
+export interface Response {
+  /** 1 Ok, 4 Bad, 5 Err. */
+  status: number;
+  ok: boolean;
+  payload: Buffer;
+}
+
+/** An unsolicited message from the server. */
+export interface PushMessage {
+  ver: number;
+  cmd: number;
+  payload: Buffer;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ClientCloseInfo {
+  code: string;
+  reason: string;
+  /** True when the server closed the connection. */
+  remote: boolean;
+}
+
+export interface ClientEvents {
+  push: [message: PushMessage];
+  /** A response that no `request` was waiting for (an answer to `send`). */
+  response: [message: PushMessage & { status: number }];
+  /** ver 0, cmd 400. */
+  notification: [notification: Record<string, unknown>];
+  /** The server is draining: get a new session and connect elsewhere. */
+  reconnect: [info: { reason: string }];
+  close: [info: ClientCloseInfo];
+}
+
+interface Pending {
+  resolve: (response: Response) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+  cleanup: () => void;
+}
+
+const keyOf = (ver: number, cmd: number): number => ver * 0x10000 + cmd;
+
+/** A connected Tidewire client. Create it with `connect()`. */
+export class TidewireClient extends EventEmitter<ClientEvents> {
+  readonly userId: string;
+  readonly session: Session;
+  #serverState: string;
+  #latency = 0;
+  readonly #conn: TcpConnection;
+  readonly #requestTimeoutMs: number;
+  /** Per (ver, cmd): waiting requests in send order; null marks a `send` with no waiter. */
+  readonly #pending = new Map<number, (Pending | null)[]>();
+  #keepAlive: NodeJS.Timeout | null = null;
+  #closeInfo: ClientCloseInfo | null = null;
+
+  /** @internal Use `connect()`. */
+  constructor(
+    conn: TcpConnection,
+    session: Session,
+    hello: { userId: string; state: string },
+    options: { keepAliveIntervalMs: number; requestTimeoutMs: number },
+  ) {
+    super();
+    this.#conn = conn;
+    this.session = session;
+    this.userId = hello.userId;
+    this.#serverState = hello.state;
+    this.#requestTimeoutMs = options.requestTimeoutMs;
+    conn.onFrame = (frame) => this.#onFrame(frame);
+    conn.onClose = (info) =>
+      this.#onClose({ code: info.code, reason: info.reason, remote: info.remote });
+    if (options.keepAliveIntervalMs > 0) {
+      this.#keepAlive = setInterval(() => {
+        this.keepAlive().catch(() => {
+          // a missed keep-alive shows as a timeout; the connection's own TTL decides
+        });
+      }, options.keepAliveIntervalMs);
+    }
+  }
+
+  /** The server's state at the last hello or keep-alive: ONLINE, TAKEN or OFFLINE. */
+  get serverState(): string {
+    return this.#serverState;
+  }
+
+  /** Round-trip time of the last keep-alive or ping, ms. */
+  get latency(): number {
+    return this.#latency;
+  }
+
+  get closed(): boolean {
+    return this.#closeInfo !== null;
+  }
+
+  /** Sends a command without waiting; a response to it is emitted as `response`. False under backpressure or when closed. */
+  send(ver: number, cmd: number, payload: Uint8Array = Buffer.alloc(0)): boolean {
+    if (this.closed) return false;
+    const frame = encodeFrame(ver, cmd, Status.Request, payload);
+    this.#queue(ver, cmd).push(null);
+    return this.#conn.send(frame);
+  }
+
+  /**
+   * Sends a command and resolves with its response. Responses to one
+   * (ver, cmd) are matched in order, so each request must be answered exactly
+   * once by the server. Rejects on timeout, abort or close.
+   */
+  request(
+    ver: number,
+    cmd: number,
+    payload: Uint8Array = Buffer.alloc(0),
+    options: RequestOptions = {},
+  ): Promise<Response> {
+    if (this.#closeInfo !== null) {
+      return Promise.reject(
+        clientError(ClientErrorCode.Closed, `connection closed: ${this.#closeInfo.code}`),
+      );
+    }
+    const frame = encodeFrame(ver, cmd, Status.Request, payload);
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<Response>((resolve, reject) => {
+      const queue = this.#queue(ver, cmd);
+      const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+      const onAbort = (): void => {
+        entry.cleanup();
+        reject(signal?.reason);
+      };
+      const entry: Pending = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          entry.cleanup();
+          reject(
+            clientError(
+              ClientErrorCode.RequestTimeout,
+              `no response to (${ver}, ${cmd}) within ${timeoutMs} ms`,
+            ),
+          );
+        }, timeoutMs),
+        cleanup: () => {
+          clearTimeout(entry.timer);
+          signal?.removeEventListener('abort', onAbort);
+          // Keep the slot so later responses still match in order; mark it answered-by-nobody.
+          const index = queue.indexOf(entry);
+          if (index >= 0) queue[index] = null;
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      queue.push(entry);
+      this.#conn.send(frame);
+    });
+  }
+
+  /** Sends a keep-alive and resolves with the server's answer; updates `latency` and `serverState`. */
+  async keepAlive(): Promise<{ serverTime: number; state: string }> {
+    const started = performance.now();
+    const response = await this.request(
+      CORE_VER,
+      CoreCommand.KeepAlive,
+      pack({ rtt: this.#latency }),
+    );
+    this.#latency = performance.now() - started;
+    const body = unpack<{ serverTime: number; state: string; notifications?: unknown[] }>(
+      response.payload,
+    );
+    this.#serverState = body.state;
+    if (Array.isArray(body.notifications)) {
+      for (const n of body.notifications) this.emit('notification', n as Record<string, unknown>);
+    }
+    return { serverTime: body.serverTime, state: body.state };
+  }
+
+  /** Measures a round trip with the core ping (ver 0, cmd 3); resolves with ms. */
+  async ping(): Promise<number> {
+    const started = performance.now();
+    await this.request(CORE_VER, CoreCommand.Ping, Buffer.from('ping'));
+    this.#latency = performance.now() - started;
+    return this.#latency;
+  }
+
+  /** Closes the connection (a disconnect frame first). */
+  async close(): Promise<void> {
+    await this.#conn.close('TIDEWIRE_ERR_CLIENT_CLOSED', 'client closed');
+    this.#onClose({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: 'client closed', remote: false });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #queue(ver: number, cmd: number): (Pending | null)[] {
+    const key = keyOf(ver, cmd);
+    let queue = this.#pending.get(key);
+    if (queue === undefined) {
+      queue = [];
+      this.#pending.set(key, queue);
+    }
+    return queue;
+  }
+
+  #onFrame(frame: Frame): void {
+    if (frame.status === Status.Push) {
+      this.#onPush(frame);
+      return;
+    }
+    const key = keyOf(frame.ver, frame.cmd);
+    const queue = this.#pending.get(key);
+    const entry = queue?.shift();
+    if (queue !== undefined && queue.length === 0) this.#pending.delete(key);
+    const response: Response = {
+      status: frame.status,
+      ok: frame.status === Status.Ok,
+      payload: frame.payload,
+    };
+    if (entry) {
+      clearTimeout(entry.timer);
+      entry.cleanup();
+      entry.resolve(response);
+    } else {
+      this.emit('response', {
+        ver: frame.ver,
+        cmd: frame.cmd,
+        status: frame.status,
+        payload: frame.payload,
+      });
+    }
+  }
+
+  #onPush(frame: Frame): void {
+    if (frame.ver === CORE_VER) {
+      if (frame.cmd === CoreCommand.Reconnect) {
+        this.emit('reconnect', safeMap(frame.payload) as { reason: string });
+        return;
+      }
+      if (frame.cmd === CoreCommand.Notification) {
+        this.emit('notification', safeMap(frame.payload));
+        return;
+      }
+    }
+    this.emit('push', { ver: frame.ver, cmd: frame.cmd, payload: frame.payload });
+  }
+
+  #onClose(info: ClientCloseInfo): void {
+    if (this.#closeInfo !== null) return;
+    this.#closeInfo = info;
+    if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
+    this.#keepAlive = null;
+    const error = clientError(
+      ClientErrorCode.Closed,
+      `connection closed: ${info.code} ${info.reason}`,
+    );
+    for (const queue of this.#pending.values()) {
+      for (const entry of queue) {
+        if (entry) {
+          clearTimeout(entry.timer);
+          entry.reject(error);
+        }
+      }
+    }
+    this.#pending.clear();
+    this.emit('close', info);
+  }
+}
+
+function safeMap(payload: Buffer): Record<string, unknown> {
+  try {
+    const value = unpack(payload);
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : { value };
+  } catch {
+    return { raw: payload };
+  }
+}
+
+/**
+ * Gets a session from the HTTP endpoint, connects, and says hello.
+ * Resolves with a connected client; rejects with a `TidewireError`.
+ */
+export async function connect(options: ConnectOptions): Promise<TidewireClient> {
+  if ((options.transport ?? 'tcp') !== 'tcp') {
+    throw clientError(
+      ClientErrorCode.InvalidArgument,
+      `transport ${String(options.transport)} is not supported`,
+    );
+  }
+  const deadline = AbortSignal.timeout(options.connectTimeoutMs ?? 10_000);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  const session = await requestSession({
+    endpointUrl: options.endpointUrl,
+    uid: options.uid,
+    transport: 'tcp',
+    signal,
+    ...(options.headers ? { headers: options.headers } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  const keepAliveIntervalMs = options.keepAliveIntervalMs ?? 3000;
+  const conn = await dialTcp({
+    host: session.host,
+    port: session.port,
+    signal,
+    idleTimeoutMs: keepAliveIntervalMs > 0 ? keepAliveIntervalMs * 3 + 1000 : 0,
+    ...(options.maxPayloadLength !== undefined
+      ? { maxPayloadLength: options.maxPayloadLength }
+      : {}),
+  });
+  try {
+    const hello = await sayHello(conn, session, options.clientInfo, signal);
+    return new TidewireClient(conn, session, hello, {
+      keepAliveIntervalMs,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    });
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  }
+}
+
+function sayHello(
+  conn: TcpConnection,
+  session: Session,
+  clientInfo: Record<string, unknown> | undefined,
+  signal: AbortSignal,
+): Promise<{ userId: string; state: string }> {
+  return new Promise((resolve, reject) => {
+    const finish = (fn: () => void): void => {
+      signal.removeEventListener('abort', onAbort);
+      conn.onFrame = null;
+      conn.onClose = null;
+      fn();
+    };
+    const onAbort = (): void => finish(() => reject(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    conn.onFrame = (frame) => {
+      if (frame.ver !== CORE_VER || frame.cmd !== CoreCommand.Hello) return;
+      finish(() => {
+        let body: Record<string, unknown>;
+        try {
+          body = unpack<Record<string, unknown>>(frame.payload);
+        } catch (err) {
+          reject(clientError(ClientErrorCode.HelloRefused, 'malformed hello answer', err));
+          return;
+        }
+        if (frame.status !== Status.Ok) {
+          reject(
+            new TidewireError(
+              ClientErrorCode.HelloRefused,
+              `hello refused: ${String(body.code)} ${String(body.message)}`,
+            ),
+          );
+          return;
+        }
+        resolve({ userId: String(body.userId), state: String(body.state) });
+      });
+    };
+    conn.onClose = (info) =>
+      finish(() =>
+        reject(
+          clientError(
+            ClientErrorCode.HelloRefused,
+            `closed during hello: ${info.code} ${info.reason}`,
+          ),
+        ),
+      );
+    const sid = Buffer.from(session.sid, 'hex');
+    const payload = clientInfo === undefined ? sid : Buffer.concat([sid, pack(clientInfo)]);
+    conn.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, payload));
+  });
+}

@@ -1,0 +1,217 @@
+import { readFile } from 'node:fs/promises';
+import { DEFAULT_MAX_PAYLOAD_LENGTH } from '@tidewire/wire';
+import { ServerErrorCode, serverError } from './errors.ts';
+
+/** Settings of the HTTP session endpoint. */
+export interface HttpConfig {
+  /** Bind address. Default '127.0.0.1'. */
+  address: string;
+  /** Port. Default 7000; 0 picks a free port. */
+  port: number;
+  /** How long a session ticket (sid, key) stays valid, in seconds. Default 30. */
+  sessionTTL: number;
+}
+
+/** Settings of the TCP transport. */
+export interface TcpConfig {
+  /** Bind address. Default '127.0.0.1'. */
+  address: string;
+  /** Port. Default 7200; 0 picks a free port. */
+  port: number;
+  /** Seconds without any frame from a client before it is disconnected. Default 10. */
+  connectionTTL: number;
+  /** Largest frame payload accepted from clients, in bytes. Default 65536. */
+  maxRcvSize: number;
+  /** Largest number of bytes queued for one slow client before it is disconnected. Default 1 MiB. */
+  maxSendQueue: number;
+  /** TCP_NODELAY. Default true. */
+  noDelay: boolean;
+  /** Refuse connections past this many. Default 0: no limit. */
+  maxConnections: number;
+}
+
+/** Settings of user command processing. */
+export interface CommandsConfig {
+  /** Warn when a handler has not called next after this many milliseconds. Default 5000. */
+  stallWarningMs: number;
+  /** Disconnect a user whose commands have been stuck this long, in ms. Default: connectionTTL. */
+  stallTimeoutMs: number;
+  /** Commands queued per user before the user is disconnected. Default 512. */
+  maxQueuedCommands: number;
+}
+
+export interface ServerConfig {
+  http: HttpConfig;
+  tcp: TcpConfig;
+  commands: CommandsConfig;
+  /** Public address handed to clients ("host:port"); default: the bound address. */
+  publicEndpoint: string;
+  /** Seconds the server waits for clients to leave on shutdown (903, SIGTERM). Default 30. */
+  shutdownTimeout: number;
+  /** Enable the debug commands 900-905 at start. Default false. */
+  debug: boolean;
+  /** Identifier of this node in the cluster. Default: a random id. */
+  nodeId: string;
+}
+
+/** A config as written by users: every field optional, sections partial. */
+export type ServerConfigInput = {
+  [K in keyof ServerConfig]?: ServerConfig[K] extends object
+    ? Partial<ServerConfig[K]>
+    : ServerConfig[K];
+};
+
+export const DEFAULT_CONFIG: ServerConfig = {
+  http: { address: '127.0.0.1', port: 7000, sessionTTL: 30 },
+  tcp: {
+    address: '127.0.0.1',
+    port: 7200,
+    connectionTTL: 10,
+    maxRcvSize: DEFAULT_MAX_PAYLOAD_LENGTH,
+    maxSendQueue: 1024 * 1024,
+    noDelay: true,
+    maxConnections: 0,
+  },
+  commands: { stallWarningMs: 5000, stallTimeoutMs: 10_000, maxQueuedCommands: 512 },
+  publicEndpoint: '',
+  shutdownTimeout: 30,
+  debug: false,
+  nodeId: '',
+};
+
+type FieldKind = 'string' | 'port' | 'positive' | 'nonNegativeInt' | 'boolean' | 'host';
+
+const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind> } = {
+  http: { address: 'host', port: 'port', sessionTTL: 'positive' },
+  tcp: {
+    address: 'host',
+    port: 'port',
+    connectionTTL: 'positive',
+    maxRcvSize: 'nonNegativeInt',
+    maxSendQueue: 'nonNegativeInt',
+    noDelay: 'boolean',
+    maxConnections: 'nonNegativeInt',
+  },
+  commands: {
+    stallWarningMs: 'positive',
+    stallTimeoutMs: 'positive',
+    maxQueuedCommands: 'nonNegativeInt',
+  },
+  publicEndpoint: 'string',
+  shutdownTimeout: 'positive',
+  debug: 'boolean',
+  nodeId: 'string',
+};
+
+const EXPECTED: Record<FieldKind, string> = {
+  string: 'a string',
+  host: 'a non-empty host name or IP address',
+  port: 'an integer port in 0..65535',
+  positive: 'a number greater than 0',
+  nonNegativeInt: 'an integer >= 0',
+  boolean: 'true or false',
+};
+
+function valid(kind: FieldKind, value: unknown): boolean {
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string';
+    case 'host':
+      return typeof value === 'string' && value.length > 0;
+    case 'port':
+      return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65535;
+    case 'positive':
+      return typeof value === 'number' && Number.isFinite(value) && value > 0;
+    case 'nonNegativeInt':
+      return Number.isInteger(value) && (value as number) >= 0;
+    case 'boolean':
+      return typeof value === 'boolean';
+  }
+}
+
+function fail(source: string, key: string, expected: string, value: unknown): never {
+  throw serverError(
+    ServerErrorCode.InvalidConfig,
+    `${source}: "${key}" must be ${expected}, got ${JSON.stringify(value) ?? String(value)}`,
+  );
+}
+
+/**
+ * Validates a config object and fills in defaults. Unknown keys are errors.
+ * `source` names the file (or "config") in error messages.
+ */
+export function resolveConfig(input: unknown, source = 'config'): ServerConfig {
+  if (input === undefined || input === null) input = {};
+  if (typeof input !== 'object' || Array.isArray(input)) fail(source, '(root)', 'an object', input);
+  const out = structuredClone(DEFAULT_CONFIG) as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(input as Record<string, unknown>)) {
+    const rule = SCHEMA[key as keyof ServerConfig];
+    if (rule === undefined) {
+      fail(source, key, `one of the known keys (${Object.keys(SCHEMA).join(', ')})`, value);
+    }
+    if (typeof rule === 'string') {
+      if (!valid(rule, value)) fail(source, key, EXPECTED[rule], value);
+      out[key] = value;
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      fail(source, key, 'an object', value);
+    }
+    const section = out[key] as Record<string, unknown>;
+    for (const [field, fieldValue] of Object.entries(value as Record<string, unknown>)) {
+      const kind = rule[field];
+      if (kind === undefined) {
+        fail(source, `${key}.${field}`, `one of ${Object.keys(rule).join(', ')}`, fieldValue);
+      }
+      if (!valid(kind, fieldValue)) fail(source, `${key}.${field}`, EXPECTED[kind], fieldValue);
+      section[field] = fieldValue;
+    }
+  }
+  const config = out as unknown as ServerConfig;
+  const commands = (input as ServerConfigInput).commands;
+  if (commands?.stallTimeoutMs === undefined) {
+    config.commands.stallTimeoutMs = config.tcp.connectionTTL * 1000;
+  }
+  if (config.publicEndpoint !== '') parseEndpoint(config.publicEndpoint, source);
+  return config;
+}
+
+/** Reads and validates a JSON config file; an empty path gives the defaults. */
+export async function loadConfig(path: string): Promise<ServerConfig> {
+  if (path === '') return resolveConfig({});
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw serverError(ServerErrorCode.InvalidConfig, `cannot read config file ${path}`, err);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw serverError(
+      ServerErrorCode.InvalidConfig,
+      `${path}: not valid JSON (${(err as Error).message})`,
+      err,
+    );
+  }
+  return resolveConfig(parsed, path);
+}
+
+/** Splits "host:port" (IPv6 as "[::1]:7200"). Throws InvalidConfig naming `source`. */
+export function parseEndpoint(value: string, source = 'endpoint'): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : Number.NaN;
+  if (!match || port > 65535) {
+    throw serverError(
+      ServerErrorCode.InvalidConfig,
+      `${source}: endpoint must be "host:port" (IPv6 as "[addr]:port"), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+/** Formats host and port as "host:port", bracketing IPv6 addresses. */
+export function formatEndpoint(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,96 @@
+/**
+ * The engine's module-level API, bound to one default server per process,
+ * for code ported from it. New code should prefer `createServer()`.
+ *
+ *   import * as server from '@tidewire/server';
+ *   await server.setupAsTCPServer('./config.json');
+ *   server.handleCommand(2, 1, (ver, cmd, payload, user, next) => { ... next(); });
+ *   await server.start();
+ */
+import type { CommandHandler, CommandHook, KeepAliveHandler, Next } from '@tidewire/command-router';
+import { Status } from '@tidewire/wire';
+import {
+  createServer,
+  type DebugCommandCallback,
+  type DisconnectCallback,
+  type TidewireServer,
+} from './server.ts';
+import type { User } from './user.ts';
+
+let instance: TidewireServer | null = null;
+
+/** The default server of this process, created on first use. */
+export function defaultServer(): TidewireServer {
+  instance ??= createServer();
+  return instance;
+}
+
+/** Response status Ok (1). */
+export const Ok: 1 = Status.Ok;
+/** Response status Bad (4). */
+export const Bad: 4 = Status.Bad;
+/** Response status Err (5). */
+export const Err: 5 = Status.Err;
+
+export function setupAsTCPServer(path = ''): Promise<void> {
+  return defaultServer().setupAsTCPServer(path);
+}
+export function start(): Promise<void> {
+  return defaultServer().start();
+}
+export function handleCommand(ver: number, cmd: number, handler: CommandHandler<User>): void {
+  defaultServer().handleCommand(ver, cmd, handler);
+}
+/** @deprecated Use `handleCommand`. */
+export function command(
+  ver: number,
+  cmd: number,
+  handler: (user: User, next: Next) => void | Promise<void>,
+): void {
+  defaultServer().command(ver, cmd, handler);
+}
+export function hookAllCommands(hook: CommandHook<User>): void {
+  defaultServer().hookAllCommands(hook);
+}
+export function onKeepAlive(handler: KeepAliveHandler<User>): void {
+  defaultServer().onKeepAlive(handler);
+}
+export function onDisconnect(callback: DisconnectCallback): void {
+  defaultServer().onDisconnect(callback);
+}
+export function isCommandDuplicate(ver: number, cmd: number): boolean {
+  return defaultServer().isCommandDuplicate(ver, cmd);
+}
+export function online(): void {
+  defaultServer().online();
+}
+export function taken(): void {
+  defaultServer().taken();
+}
+export function offline(): void {
+  defaultServer().offline();
+}
+export function markServerAsTakenIf(callback: () => boolean): void {
+  defaultServer().markServerAsTakenIf(callback);
+}
+export function exposeDebugCommands(): void {
+  defaultServer().exposeDebugCommands();
+}
+export function isDebugCommandsEnabled(): boolean {
+  return defaultServer().isDebugCommandsEnabled();
+}
+export function setDebugCommandCallback(cmd: number, callback: DebugCommandCallback): void {
+  defaultServer().setDebugCommandCallback(cmd, callback);
+}
+export function getEndPoint(): string {
+  return defaultServer().getEndPoint();
+}
+export function setPublicEndPoint(address: string): void {
+  defaultServer().setPublicEndPoint(address);
+}
+export function isTCP(): boolean {
+  return defaultServer().isTCP();
+}
+export function isUDP(): boolean {
+  return defaultServer().isUDP();
+}

@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TidewireError } from '@tidewire/wire';
+import { ServerErrorCode, serverError } from './errors.ts';
+import type { SessionTicket } from './tickets.ts';
+
+/** What the HTTP endpoint answers for a session request. */
+export interface SessionResponse {
+  serverType: 'tcp' | 'udp';
+  host: string;
+  port: number;
+  sid: string;
+  key: string;
+  expiresAt: number;
+}
+
+/**
+ * Decides whether `uid` may get a session. Return true to allow, false to
+ * refuse (403), or throw a `TidewireError` whose message is sent to the client.
+ */
+export type AuthenticateHook = (
+  request: IncomingMessage,
+  uid: string,
+) => boolean | Promise<boolean>;
+
+/** Where a session for `transport` should go: this node or another one of the cluster. */
+export type AllocateSession = (
+  transport: 'tcp' | 'udp',
+) => Promise<{ nodeId: string; host: string; port: number } | null>;
+
+export interface HttpEndpointOptions {
+  host: string;
+  port: number;
+  sessionTtlMs: number;
+  authenticate: AuthenticateHook;
+  allocate: AllocateSession;
+  issueTicket: (ticket: SessionTicket, ttlMs: number) => Promise<void>;
+  /** Extra routes (health checks, metrics): return true when handled. */
+  extraRoutes?: (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>;
+  onError?: (err: unknown) => void;
+}
+
+/** Well-formed user ids: 1 to 128 characters of letters, digits and `_ . : @ -`. */
+export const USER_ID_PATTERN: RegExp = /^[A-Za-z0-9_.:@-]{1,128}$/;
+
+/** The default authenticate hook: any well-formed uid gets a session. Replace it in production. */
+export const allowAnyUser: AuthenticateHook = () => true;
+
+const ROUTE = /^\/v1\/endpoint\/(tcp|udp)\/user\/([^/?#]+)$/;
+
+/** The HTTP session endpoint: `GET /v1/endpoint/{tcp|udp}/user/{uid}`. */
+export class HttpEndpoint {
+  readonly #options: HttpEndpointOptions;
+  #server: Server | null = null;
+
+  constructor(options: HttpEndpointOptions) {
+    this.#options = options;
+  }
+
+  /** The bound port (after `listen`). */
+  get port(): number {
+    return (this.#server?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get host(): string {
+    return this.#options.host;
+  }
+
+  async listen(): Promise<void> {
+    const server = createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        this.#options.onError?.(err);
+        if (!res.headersSent)
+          json(res, 500, { error: 'internal error', code: 'TIDEWIRE_ERR_INTERNAL' });
+        else res.destroy();
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 15_000;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(
+          serverError(
+            ServerErrorCode.InvalidConfig,
+            `HTTP endpoint cannot listen on ${this.#options.host}:${this.#options.port}: ${err.message}`,
+            err,
+          ),
+        );
+      };
+      server.once('error', onError);
+      server.listen(this.#options.port, this.#options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    this.#server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (server === null) return;
+    this.#server = null;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = ROUTE.exec(url.pathname);
+    if (match === null) {
+      if (this.#options.extraRoutes !== undefined && (await this.#options.extraRoutes(req, res)))
+        return;
+      json(res, 404, { error: 'not found', code: 'TIDEWIRE_ERR_NOT_FOUND' });
+      return;
+    }
+    if (req.method !== 'GET') {
+      res.setHeader('allow', 'GET');
+      json(res, 405, { error: 'method not allowed', code: 'TIDEWIRE_ERR_METHOD_NOT_ALLOWED' });
+      return;
+    }
+    const transport = match[1] as 'tcp' | 'udp';
+    let uid: string;
+    try {
+      uid = decodeURIComponent(match[2]!);
+    } catch {
+      uid = '';
+    }
+    if (!USER_ID_PATTERN.test(uid)) {
+      json(res, 400, {
+        error: 'user id must be 1-128 characters of letters, digits and _ . : @ -',
+        code: 'TIDEWIRE_ERR_INVALID_USER_ID',
+      });
+      return;
+    }
+    let allowed: boolean;
+    try {
+      allowed = await this.#options.authenticate(req, uid);
+    } catch (err) {
+      const message = err instanceof TidewireError ? err.message : 'authentication failed';
+      json(res, 403, { error: message, code: 'TIDEWIRE_ERR_FORBIDDEN' });
+      return;
+    }
+    if (!allowed) {
+      json(res, 403, { error: 'user may not connect', code: 'TIDEWIRE_ERR_FORBIDDEN' });
+      return;
+    }
+    const target = await this.#options.allocate(transport);
+    if (target === null) {
+      res.setHeader('retry-after', '2');
+      json(res, 503, {
+        error: `no ${transport} server is accepting users`,
+        code: ServerErrorCode.NotAccepting,
+      });
+      return;
+    }
+    const ttl = this.#options.sessionTtlMs;
+    const ticket: SessionTicket = {
+      sid: randomBytes(16).toString('hex'),
+      key: randomBytes(16).toString('hex'),
+      userId: uid,
+      nodeId: target.nodeId,
+      transport,
+      expiresAt: Date.now() + ttl,
+    };
+    await this.#options.issueTicket(ticket, ttl);
+    const body: SessionResponse = {
+      serverType: transport,
+      host: target.host,
+      port: target.port,
+      sid: ticket.sid,
+      key: ticket.key,
+      expiresAt: ticket.expiresAt,
+    };
+    res.setHeader('cache-control', 'no-store');
+    json(res, 200, body);
+  }
+}
+
+export function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}

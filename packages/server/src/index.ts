@@ -1,0 +1,64 @@
+export type { CommandHandler, CommandHook, KeepAliveHandler, Next } from '@tidewire/command-router';
+export { CommandError } from '@tidewire/command-router';
+export {
+  type CommandsConfig,
+  DEFAULT_CONFIG,
+  formatEndpoint,
+  type HttpConfig,
+  loadConfig,
+  parseEndpoint,
+  resolveConfig,
+  type ServerConfig,
+  type ServerConfigInput,
+  type TcpConfig,
+} from './config.ts';
+export {
+  Bad,
+  command,
+  defaultServer,
+  Err,
+  exposeDebugCommands,
+  getEndPoint,
+  handleCommand,
+  hookAllCommands,
+  isCommandDuplicate,
+  isDebugCommandsEnabled,
+  isTCP,
+  isUDP,
+  markServerAsTakenIf,
+  Ok,
+  offline,
+  onDisconnect,
+  onKeepAlive,
+  online,
+  setDebugCommandCallback,
+  setPublicEndPoint,
+  setupAsTCPServer,
+  start,
+  taken,
+} from './default-server.ts';
+export { ServerErrorCode } from './errors.ts';
+export {
+  type AuthenticateHook,
+  allowAnyUser,
+  type SessionResponse,
+  USER_ID_PATTERN,
+} from './http-endpoint.ts';
+export { MemoryTicketStore } from './memory-tickets.ts';
+export {
+  type CreateServerOptions,
+  createServer,
+  type DebugCommandCallback,
+  type DisconnectCallback,
+  type ShutdownOptions,
+  TidewireServer,
+} from './server.ts';
+export { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
+export type { SessionTicket, TicketStore } from './tickets.ts';
+export {
+  type ClientConnection,
+  type SendOptions,
+  type Transport,
+  User,
+  type UserDataDump,
+} from './user.ts';

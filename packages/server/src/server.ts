@@ -1,0 +1,656 @@
+import { channel } from 'node:diagnostics_channel';
+import {
+  type CommandHandler,
+  type CommandHook,
+  CommandRouter,
+  type KeepAliveHandler,
+  type Next,
+} from '@tidewire/command-router';
+import { listenTcp, type TcpConnection, type TcpListener } from '@tidewire/transport-tcp';
+import {
+  CORE_VER,
+  CoreCommand,
+  encodeFrame,
+  type Frame,
+  type Logger,
+  pack,
+  Status,
+  TidewireError,
+  unpack,
+} from '@tidewire/wire';
+import {
+  formatEndpoint,
+  loadConfig,
+  parseEndpoint,
+  resolveConfig,
+  type ServerConfig,
+  type ServerConfigInput,
+} from './config.ts';
+import { ServerErrorCode, serverError } from './errors.ts';
+import { type AuthenticateHook, allowAnyUser, HttpEndpoint } from './http-endpoint.ts';
+import { MemoryTicketStore } from './memory-tickets.ts';
+import { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
+import type { TicketStore } from './tickets.ts';
+import { type ClientConnection, type Transport, User } from './user.ts';
+
+/** Called when a user's connection ends: the reason code, then the user. */
+export type DisconnectCallback = (reason: string, user: User) => void;
+
+/**
+ * A debug command callback (the engine's `SetDebugCommandCallback`): gets the
+ * user and payload; `respond(err, data)` answers `Err`, or `Ok` with `data`,
+ * or nothing when both are absent.
+ */
+export type DebugCommandCallback = (
+  user: User,
+  payload: Buffer,
+  respond: (err: Error | null, data?: Uint8Array) => void,
+) => void;
+
+export interface CreateServerOptions {
+  /** Configuration (partial; defaults fill the rest). `setupAsTCPServer(path)` may load it instead. */
+  config?: ServerConfigInput;
+  /** Who may get a session from the HTTP endpoint. Default: any well-formed user id. */
+  authenticate?: AuthenticateHook;
+  /** Where session tickets live. Default: in this process. */
+  tickets?: TicketStore;
+  logger?: Logger;
+}
+
+export interface ShutdownOptions {
+  /** How long to wait for users to leave before closing them, ms. Default: config shutdownTimeout. */
+  timeoutMs?: number;
+  /** Push reconnect-elsewhere (ver 0, cmd 2) to every user first. Default true. */
+  reconnectElsewhere?: boolean;
+}
+
+const stateChannel = channel('tidewire:server:state');
+const userChannel = channel('tidewire:server:user');
+
+const HELLO_SID_LENGTH = 16;
+
+/**
+ * One Tidewire server node: the seed engine's `server` package as an object.
+ * Create it, set it up as a TCP server, register handlers, then `start()`.
+ */
+export class TidewireServer {
+  readonly #router: CommandRouter<User>;
+  readonly #logger: Logger;
+  readonly #tickets: TicketStore;
+  #authenticate: AuthenticateHook;
+  #config: ServerConfig;
+  #transports = new Set<Transport>();
+  #state: ServerState = ServerState.Online;
+  #takenPoll: NodeJS.Timeout | null = null;
+  #debugEnabled = false;
+  readonly #debugCallbacks = new Map<number, DebugCommandCallback>();
+  readonly #disconnectCallbacks: DisconnectCallback[] = [];
+  readonly #usersBySid = new Map<string, User>();
+  readonly #usersById = new Map<string, User>();
+  readonly #pending = new Set<TcpConnection>();
+  #tcp: TcpListener | null = null;
+  #http: HttpEndpoint | null = null;
+  #publicEndpoint = '';
+  #running = false;
+  #shutdown: Promise<void> | null = null;
+  readonly #stopListeners: (() => void)[] = [];
+
+  constructor(options: CreateServerOptions = {}) {
+    this.#config = resolveConfig(options.config ?? {});
+    this.#logger = options.logger ?? {};
+    this.#tickets = options.tickets ?? new MemoryTicketStore();
+    this.#authenticate = options.authenticate ?? allowAnyUser;
+    this.#router = new CommandRouter<User>({
+      stallWarningMs: this.#config.commands.stallWarningMs,
+      stallTimeoutMs: this.#config.commands.stallTimeoutMs,
+      maxQueuedCommands: this.#config.commands.maxQueuedCommands,
+      logger: this.#logger,
+      onUserStalled: (user, info) => {
+        void user.disconnect(
+          ServerErrorCode.UserStalled,
+          `command (${info.ver}, ${info.cmd}) did not finish within ${info.elapsedMs} ms`,
+        );
+      },
+      onQueueOverflow: (user, queued) => {
+        void user.disconnect(ServerErrorCode.QueueOverflow, `${queued} commands queued`);
+      },
+      onKeepAliveDone: (user) => {
+        user.send(
+          CORE_VER,
+          CoreCommand.KeepAlive,
+          pack({ serverTime: Date.now(), state: this.#state }),
+        );
+      },
+    });
+    if (this.#config.debug) this.exposeDebugCommands();
+  }
+
+  /** The resolved configuration. */
+  get config(): Readonly<ServerConfig> {
+    return this.#config;
+  }
+
+  // ---- setup -------------------------------------------------------------
+
+  /**
+   * Sets the server up as a TCP server, loading the JSON config at `path`
+   * (empty: the config given to the constructor, else defaults).
+   */
+  async setupAsTCPServer(path = ''): Promise<void> {
+    this.#assertNotRunning('setupAsTCPServer');
+    if (path !== '') {
+      this.#config = await loadConfig(path);
+      if (this.#config.debug) this.exposeDebugCommands();
+    }
+    this.#transports.add('tcp');
+  }
+
+  /** Replaces the HTTP endpoint's authenticate hook. */
+  setAuthenticate(hook: AuthenticateHook): void {
+    this.#authenticate = hook;
+  }
+
+  // ---- commands ----------------------------------------------------------
+
+  /** Registers a handler for (ver, cmd); several run in order of registration. */
+  handleCommand(ver: number, cmd: number, handler: CommandHandler<User>): void {
+    this.#router.handleCommand(ver, cmd, handler);
+  }
+
+  /** @deprecated The engine's `Command`: use `handleCommand`. */
+  command(
+    ver: number,
+    cmd: number,
+    handler: (user: User, next: Next) => void | Promise<void>,
+  ): void {
+    this.#router.command(ver, cmd, handler);
+  }
+
+  /** Registers a hook that runs before every command's handlers. */
+  hookAllCommands(hook: CommandHook<User>): void {
+    this.#router.hookAllCommands(hook);
+  }
+
+  /** Registers a handler run on every keep-alive, before the server answers it. */
+  onKeepAlive(handler: KeepAliveHandler<User>): void {
+    this.#router.onKeepAlive(handler);
+  }
+
+  /** Registers a callback run when a user's connection ends. */
+  onDisconnect(callback: DisconnectCallback): void {
+    this.#disconnectCallbacks.push(callback);
+  }
+
+  /** True when (ver, cmd) already has a handler. */
+  isCommandDuplicate(ver: number, cmd: number): boolean {
+    return this.#router.isCommandDuplicate(ver, cmd);
+  }
+
+  // ---- states ------------------------------------------------------------
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** Accept new users. */
+  online(): void {
+    this.#setState(ServerState.Online);
+  }
+
+  /** Accept no new users; everything else runs. */
+  taken(): void {
+    this.#setState(ServerState.Taken);
+  }
+
+  /** Accept no new users and create no new sessions: the node is draining. */
+  offline(): void {
+    this.#setState(ServerState.Offline);
+  }
+
+  /**
+   * Polls `callback` every 2 s: true marks the server TAKEN, false ONLINE.
+   * Ignored while OFFLINE. A new callback replaces the previous one.
+   */
+  markServerAsTakenIf(callback: () => boolean): void {
+    if (typeof callback !== 'function') {
+      throw serverError(ServerErrorCode.InvalidArgument, 'markServerAsTakenIf needs a function');
+    }
+    if (this.#takenPoll !== null) clearInterval(this.#takenPoll);
+    this.#takenPoll = setInterval(() => {
+      if (this.#state === ServerState.Offline) return;
+      let taken: boolean;
+      try {
+        taken = callback() === true;
+      } catch (err) {
+        this.#logger.warn?.('markServerAsTakenIf callback threw', { error: String(err) });
+        return;
+      }
+      this.#setState(taken ? ServerState.Taken : ServerState.Online);
+    }, TAKEN_POLL_INTERVAL_MS);
+    this.#takenPoll.unref();
+  }
+
+  #setState(next: ServerState): void {
+    const previous = this.#state;
+    if (previous === next) return;
+    this.#state = next;
+    this.#logger.info?.('server state changed', { from: previous, to: next });
+    if (stateChannel.hasSubscribers)
+      stateChannel.publish({ server: this, from: previous, to: next });
+  }
+
+  // ---- debug commands ------------------------------------------------------
+
+  /** Enables the debug commands (ver 0, 900-905). Off by default. */
+  exposeDebugCommands(): void {
+    if (this.#debugEnabled) return;
+    this.#debugEnabled = true;
+    const debug = (cmd: number, builtin: (user: User) => Uint8Array | undefined): void => {
+      this.#router.handleReservedCommand(CORE_VER, cmd, (_ver, _cmd, payload, user, next) => {
+        const data = builtin(user);
+        const callback = this.#debugCallbacks.get(cmd);
+        if (callback === undefined) {
+          if (data !== undefined) user.send(CORE_VER, cmd, data, Status.Ok);
+          next();
+          return;
+        }
+        callback(user, payload, (err, custom) => {
+          if (err) next(err);
+          else {
+            const reply = custom ?? data;
+            if (reply !== undefined) user.send(CORE_VER, cmd, reply, Status.Ok);
+            next();
+          }
+        });
+      });
+    };
+    debug(CoreCommand.DebugOnline, () => {
+      this.online();
+      return undefined;
+    });
+    debug(CoreCommand.DebugTaken, () => {
+      this.taken();
+      return undefined;
+    });
+    debug(CoreCommand.DebugOffline, () => {
+      this.offline();
+      return undefined;
+    });
+    debug(CoreCommand.DebugTerminate, () => {
+      void this.shutdown();
+      return undefined;
+    });
+    debug(CoreCommand.DebugRoomDump, () => Buffer.from(JSON.stringify(this.roomDump())));
+    debug(CoreCommand.DebugUserDump, (user) => Buffer.from(JSON.stringify(user.dump())));
+  }
+
+  /** True once `exposeDebugCommands` was called (or config `debug` is true). */
+  isDebugCommandsEnabled(): boolean {
+    return this.#debugEnabled;
+  }
+
+  /** Attaches a callback to debug command `cmd` (900-905); it runs after the built-in action. */
+  setDebugCommandCallback(cmd: number, callback: DebugCommandCallback): void {
+    if (
+      !Number.isInteger(cmd) ||
+      cmd < CoreCommand.DebugOnline ||
+      cmd > CoreCommand.DebugUserDump
+    ) {
+      throw serverError(ServerErrorCode.InvalidArgument, `debug commands are 900-905, got ${cmd}`);
+    }
+    this.#debugCallbacks.set(cmd, callback);
+  }
+
+  /** The room registry as debug command 904 dumps it (empty until rooms exist). */
+  roomDump(): unknown[] {
+    return [];
+  }
+
+  // ---- endpoints -----------------------------------------------------------
+
+  /** The address the client transport is bound to, "host:port" ('' before start). */
+  getEndPoint(): string {
+    if (this.#tcp === null) return '';
+    return formatEndpoint(this.#tcp.host, this.#tcp.port);
+  }
+
+  /** Sets the public "host:port" handed to clients (behind NAT, on a cloud VM). */
+  setPublicEndPoint(address: string): void {
+    parseEndpoint(address, 'setPublicEndPoint');
+    this.#publicEndpoint = address;
+  }
+
+  /** The public "host:port" clients are sent to. */
+  getPublicEndPoint(): string {
+    if (this.#publicEndpoint !== '') return this.#publicEndpoint;
+    if (this.#config.publicEndpoint !== '') return this.#config.publicEndpoint;
+    return this.getEndPoint();
+  }
+
+  isTCP(): boolean {
+    return this.#transports.has('tcp');
+  }
+
+  isUDP(): boolean {
+    return this.#transports.has('udp');
+  }
+
+  /** The HTTP endpoint's port (after start). */
+  get httpPort(): number {
+    return this.#http?.port ?? 0;
+  }
+
+  /** The TCP port (after start). */
+  get tcpPort(): number {
+    return this.#tcp?.port ?? 0;
+  }
+
+  // ---- users ---------------------------------------------------------------
+
+  /** Connected users. */
+  users(): IterableIterator<User> {
+    return this.#usersBySid.values();
+  }
+
+  /** Number of connected users. */
+  get ccu(): number {
+    return this.#usersBySid.size;
+  }
+
+  getUser(userId: string): User | undefined {
+    return this.#usersById.get(userId);
+  }
+
+  /** Pushes one frame to every connected user; returns how many it was sent to. */
+  broadcast(ver: number, cmd: number, payload: Uint8Array): number {
+    const frame = encodeFrame(ver, cmd, Status.Push, payload);
+    let count = 0;
+    for (const user of this.#usersBySid.values()) {
+      if (user.sendEncoded(frame)) count++;
+    }
+    return count;
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  /** Starts the HTTP endpoint and the transports set up. */
+  async start(): Promise<void> {
+    this.#assertNotRunning('start');
+    if (this.#transports.size === 0) {
+      throw serverError(ServerErrorCode.InvalidState, 'call setupAsTCPServer() before start()');
+    }
+    this.#running = true;
+    const config = this.#config;
+    try {
+      this.#tcp = await listenTcp(
+        {
+          host: config.tcp.address,
+          port: config.tcp.port,
+          maxPayloadLength: config.tcp.maxRcvSize,
+          idleTimeoutMs: config.tcp.connectionTTL * 1000,
+          maxBufferedBytes: config.tcp.maxSendQueue,
+          noDelay: config.tcp.noDelay,
+          ...(config.tcp.maxConnections > 0 ? { maxConnections: config.tcp.maxConnections } : {}),
+          logger: this.#logger,
+        },
+        (conn) => this.#onTcpConnection(conn),
+      );
+      this.#http = new HttpEndpoint({
+        host: config.http.address,
+        port: config.http.port,
+        sessionTtlMs: config.http.sessionTTL * 1000,
+        authenticate: (req, uid) => this.#authenticate(req, uid),
+        allocate: async (transport) => this.#allocate(transport),
+        issueTicket: (ticket, ttl) => this.#tickets.issueTicket(ticket, ttl),
+        onError: (err) => this.#logger.error?.('HTTP endpoint error', { error: String(err) }),
+      });
+      await this.#http.listen();
+    } catch (err) {
+      await this.#closeListeners();
+      this.#running = false;
+      throw err;
+    }
+    this.#logger.info?.('server started', {
+      http: formatEndpoint(config.http.address, this.httpPort),
+      tcp: this.getEndPoint(),
+    });
+  }
+
+  /** Registers a function to run when the server stops (after users left). */
+  onStop(listener: () => void): void {
+    this.#stopListeners.push(listener);
+  }
+
+  /**
+   * Drains and stops: OFFLINE, reconnect-elsewhere to every user, wait for
+   * them to leave (up to the timeout), close the rest, close the listeners.
+   * Calling it again returns the same promise.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.#shutdown ??= this.#drain(options);
+    return this.#shutdown;
+  }
+
+  async #drain(options: ShutdownOptions): Promise<void> {
+    this.offline();
+    if (this.#takenPoll !== null) clearInterval(this.#takenPoll);
+    this.#takenPoll = null;
+    const timeoutMs = options.timeoutMs ?? this.#config.shutdownTimeout * 1000;
+    if (options.reconnectElsewhere !== false && this.#usersBySid.size > 0) {
+      this.broadcastCore(CoreCommand.Reconnect, { reason: 'server is shutting down' });
+    }
+    await this.#waitForUsersToLeave(timeoutMs);
+    await Promise.all(
+      [...this.#usersBySid.values()].map((u) =>
+        u.disconnect(ServerErrorCode.ServerClosing, 'server is shutting down'),
+      ),
+    );
+    await this.#closeListeners();
+    this.#router.close();
+    this.#running = false;
+    for (const listener of this.#stopListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.#logger.error?.('stop listener threw', { error: String(err) });
+      }
+    }
+  }
+
+  /** Closes everything at once (tests, second SIGTERM): no drain. */
+  close(): Promise<void> {
+    return this.shutdown({ timeoutMs: 0, reconnectElsewhere: false });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Pushes a core (ver 0) message with a msgpack payload to every user. */
+  broadcastCore(cmd: number, body: unknown): number {
+    return this.broadcast(CORE_VER, cmd, pack(body));
+  }
+
+  #waitForUsersToLeave(timeoutMs: number): Promise<void> {
+    if (this.#usersBySid.size === 0 || timeoutMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      const poll = setInterval(() => {
+        if (this.#usersBySid.size === 0) done();
+      }, 50);
+    });
+  }
+
+  async #closeListeners(): Promise<void> {
+    const tcp = this.#tcp;
+    const http = this.#http;
+    this.#tcp = null;
+    this.#http = null;
+    await Promise.all([tcp?.close({ graceMs: 200 }), http?.close()]);
+    for (const conn of this.#pending) conn.destroy();
+    this.#pending.clear();
+  }
+
+  #assertNotRunning(what: string): void {
+    if (this.#running) throw serverError(ServerErrorCode.InvalidState, `${what}() after start()`);
+  }
+
+  async #allocate(
+    transport: 'tcp' | 'udp',
+  ): Promise<{ nodeId: string; host: string; port: number } | null> {
+    if (this.#state !== ServerState.Online || !this.#transports.has(transport)) return null;
+    const { host, port } = parseEndpoint(this.getPublicEndPoint(), 'public endpoint');
+    return { nodeId: this.nodeId, host, port };
+  }
+
+  /** This node's id in the cluster. */
+  get nodeId(): string {
+    return this.#config.nodeId !== '' ? this.#config.nodeId : this.#defaultNodeId;
+  }
+
+  readonly #defaultNodeId: string =
+    `node-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+
+  // ---- connections ---------------------------------------------------------
+
+  #onTcpConnection(conn: TcpConnection): void {
+    this.#pending.add(conn);
+    conn.onClose = () => {
+      this.#pending.delete(conn);
+    };
+    conn.onFrame = (frame) => {
+      conn.onFrame = null; // frames before the hello answer are a protocol violation: ignored
+      void this.#hello(conn, 'tcp', frame);
+    };
+  }
+
+  async #hello(conn: TcpConnection, transport: Transport, frame: Frame): Promise<void> {
+    const refuse = (code: string, message: string): void => {
+      this.#pending.delete(conn);
+      conn.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Bad, pack({ code, message })));
+      void conn.close(code, message);
+    };
+    if (
+      frame.ver !== CORE_VER ||
+      frame.cmd !== CoreCommand.Hello ||
+      frame.status !== Status.Request
+    ) {
+      refuse(ServerErrorCode.HelloRequired, 'the first frame must be hello (ver 0, cmd 4)');
+      return;
+    }
+    if (frame.payload.length < HELLO_SID_LENGTH) {
+      refuse(ServerErrorCode.SessionInvalid, 'hello must carry the 16-byte sid');
+      return;
+    }
+    const sid = frame.payload.subarray(0, HELLO_SID_LENGTH).toString('hex');
+    let clientInfo: Record<string, unknown> = {};
+    if (frame.payload.length > HELLO_SID_LENGTH) {
+      try {
+        const info = unpack(frame.payload.subarray(HELLO_SID_LENGTH));
+        if (typeof info !== 'object' || info === null || Array.isArray(info))
+          throw new Error('not a map');
+        clientInfo = info as Record<string, unknown>;
+      } catch {
+        refuse(ServerErrorCode.SessionInvalid, 'hello client info must be a msgpack map');
+        return;
+      }
+    }
+    if (this.#state !== ServerState.Online) {
+      refuse(ServerErrorCode.NotAccepting, `server is ${this.#state} and accepts no new users`);
+      return;
+    }
+    let ticket: Awaited<ReturnType<TicketStore['consumeTicket']>>;
+    try {
+      ticket = await this.#tickets.consumeTicket(sid);
+    } catch (err) {
+      this.#logger.error?.('ticket store failed', { error: String(err) });
+      refuse(ServerErrorCode.SessionInvalid, 'session could not be checked');
+      return;
+    }
+    if (conn.closed) return;
+    if (ticket === null || ticket.expiresAt < Date.now()) {
+      refuse(ServerErrorCode.SessionInvalid, 'unknown, used or expired session id');
+      return;
+    }
+    if (ticket.transport !== transport || ticket.nodeId !== this.nodeId) {
+      refuse(ServerErrorCode.SessionInvalid, 'session was issued for another server or transport');
+      return;
+    }
+    this.#pending.delete(conn);
+    const user = new User(ticket.userId, sid, transport, conn as ClientConnection, clientInfo);
+    const previous = this.#usersById.get(user.id);
+    if (previous !== undefined) {
+      void previous.disconnect(ServerErrorCode.Replaced, 'the same user connected again');
+    }
+    this.#usersBySid.set(sid, user);
+    this.#usersById.set(user.id, user);
+    conn.onClose = (info) => this.#onUserClosed(user, info.code);
+    conn.onFrame = (f) => this.#onUserFrame(user, f);
+    user.send(
+      CORE_VER,
+      CoreCommand.Hello,
+      pack({ userId: user.id, serverTime: Date.now(), state: this.#state }),
+      Status.Ok,
+    );
+    if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'connect' });
+  }
+
+  #onUserFrame(user: User, frame: Frame): void {
+    if (frame.status !== Status.Request) return; // clients send requests only
+    if (frame.ver === CORE_VER) {
+      switch (frame.cmd) {
+        case CoreCommand.KeepAlive:
+          if (frame.payload.length > 0) {
+            try {
+              const body = unpack<{ rtt?: unknown }>(frame.payload);
+              if (typeof body?.rtt === 'number') user.setLatency(body.rtt);
+            } catch {
+              // a malformed keep-alive body only loses the latency sample
+            }
+          }
+          this.#router.dispatchKeepAlive(user);
+          return;
+        case CoreCommand.Ping:
+          user.send(CORE_VER, CoreCommand.Ping, frame.payload, Status.Ok);
+          return;
+        case CoreCommand.Hello:
+          user.send(
+            CORE_VER,
+            CoreCommand.Hello,
+            pack({ code: ServerErrorCode.InvalidState, message: 'already connected' }),
+            Status.Bad,
+          );
+          return;
+        default:
+          break;
+      }
+    }
+    this.#router.dispatch(user, frame.ver, frame.cmd, frame.payload);
+  }
+
+  #onUserClosed(user: User, reason: string): void {
+    if (this.#usersBySid.get(user.sid) === user) this.#usersBySid.delete(user.sid);
+    if (this.#usersById.get(user.id) === user) this.#usersById.delete(user.id);
+    this.#router.removeUser(user);
+    for (const callback of this.#disconnectCallbacks) {
+      try {
+        callback(reason, user);
+      } catch (err) {
+        this.#logger.error?.('onDisconnect callback threw', { error: String(err), user: user.id });
+      }
+    }
+    if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'disconnect', reason });
+  }
+}
+
+/** Creates a server node. */
+export function createServer(options: CreateServerOptions = {}): TidewireServer {
+  return new TidewireServer(options);
+}
+
+export { TidewireError };

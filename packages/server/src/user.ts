@@ -1,0 +1,142 @@
+import type { RouterUser } from '@tidewire/command-router';
+import { encodeFrame, Status } from '@tidewire/wire';
+
+/** What the server needs of a transport connection (TCP and UDP connections both fit). */
+export interface ClientConnection {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly closed: boolean;
+  send(frame: Uint8Array, options?: { reliable?: boolean }): boolean;
+  close(code?: string, reason?: string): Promise<void>;
+}
+
+/** Options of `User.send`. */
+export interface SendOptions {
+  /** UDP only: send on the unreliable channel. TCP is always reliable. Default true. */
+  reliable?: boolean;
+}
+
+/** The JSON shape of debug command 905, as the engine defines it. */
+export interface UserDataDump {
+  ID: string;
+  SID: string;
+  Data: Record<string, unknown>;
+  Latency: number;
+}
+
+export type Transport = 'tcp' | 'udp';
+
+/**
+ * A connected user. Handlers receive it; it carries the user's id and session
+ * id, an application data map, the measured latency, and the means to answer.
+ */
+export class User implements RouterUser {
+  /** The user id the session was issued for. */
+  readonly id: string;
+  /** The session id (hex) the user connected with. */
+  readonly sid: string;
+  readonly transport: Transport;
+  /** Application data: anything handlers want to keep per user. Dumped by debug command 905. */
+  readonly data: Record<string, unknown> = {};
+  /** Client information sent with the hello, if any. */
+  readonly clientInfo: Readonly<Record<string, unknown>>;
+  /** When the user connected (ms since epoch). */
+  readonly connectedAt: number = Date.now();
+  #latency = 0;
+  #responsesSent = 0;
+  readonly #connection: ClientConnection;
+
+  constructor(
+    id: string,
+    sid: string,
+    transport: Transport,
+    connection: ClientConnection,
+    clientInfo: Record<string, unknown> = {},
+  ) {
+    this.id = id;
+    this.sid = sid;
+    this.transport = transport;
+    this.#connection = connection;
+    this.clientInfo = clientInfo;
+  }
+
+  /** Round-trip latency in ms, from keep-alives (0 until measured). */
+  get latency(): number {
+    const rtt = (this.#connection as { rttMs?: number }).rttMs;
+    return typeof rtt === 'number' && rtt > 0 ? Math.round(rtt) : this.#latency;
+  }
+
+  /** @internal Records the round trip the client measured on its last keep-alive. */
+  setLatency(ms: number): void {
+    if (Number.isFinite(ms) && ms >= 0 && ms < 600_000) this.#latency = Math.round(ms);
+  }
+
+  /** Responses (Ok, Bad, Err) sent so far; the command router uses it. */
+  get responsesSent(): number {
+    return this.#responsesSent;
+  }
+
+  get remoteAddress(): string {
+    return this.#connection.remoteAddress;
+  }
+
+  get remotePort(): number {
+    return this.#connection.remotePort;
+  }
+
+  /** True once the user's connection is closed. */
+  get disconnected(): boolean {
+    return this.#connection.closed;
+  }
+
+  /**
+   * Sends a frame to the user: a response (`Ok`, `Bad`, `Err`) to the command
+   * being handled, or a push (`Status.Push`). Returns false under backpressure
+   * or when the user is gone (nothing is thrown).
+   */
+  send(
+    ver: number,
+    cmd: number,
+    payload: Uint8Array = Buffer.alloc(0),
+    status: number = Status.Ok,
+    options?: SendOptions,
+  ): boolean {
+    const frame = encodeFrame(ver, cmd, status, payload);
+    if (status !== Status.Push && status !== Status.Request) this.#responsesSent++;
+    return this.#connection.send(frame, options);
+  }
+
+  /** Sends an unsolicited message (status Push). */
+  push(
+    ver: number,
+    cmd: number,
+    payload: Uint8Array = Buffer.alloc(0),
+    options?: SendOptions,
+  ): boolean {
+    return this.send(ver, cmd, payload, Status.Push, options);
+  }
+
+  /** Router interface: framework responses go out as ordinary responses. */
+  sendResponse(ver: number, cmd: number, status: number, payload: Uint8Array): void {
+    this.send(ver, cmd, payload, status);
+  }
+
+  /** Sends an already-encoded frame (e.g. one broadcast frame to many users). */
+  sendEncoded(frame: Uint8Array, options?: SendOptions): boolean {
+    return this.#connection.send(frame, options);
+  }
+
+  /** Closes the user's connection with a disconnect frame carrying `code` and `reason`. */
+  disconnect(code = 'TIDEWIRE_ERR_KICKED', reason = 'disconnected by the server'): Promise<void> {
+    return this.#connection.close(code, reason);
+  }
+
+  /** The engine's `UserDataDump` (debug command 905). Session keys are never part of it. */
+  dump(): UserDataDump {
+    return { ID: this.id, SID: this.sid, Data: { ...this.data }, Latency: this.latency };
+  }
+
+  toJSON(): UserDataDump {
+    return this.dump();
+  }
+}
