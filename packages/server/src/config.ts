@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { EndpointProvider } from '@tidewire/cloud-endpoint';
 import { DEFAULT_MAX_PAYLOAD_LENGTH } from '@tidewire/wire';
 import { ServerErrorCode, serverError } from './errors.ts';
 
@@ -40,12 +41,28 @@ export interface CommandsConfig {
   maxQueuedCommands: number;
 }
 
+/** Where the public address handed to clients comes from (`@tidewire/cloud-endpoint`). */
+export interface PublicEndpointSection {
+  /**
+   * 'static' (default: `address`, else the bound address, never any network
+   * call), a cloud ('aws', 'gcp', 'azure', 'alibaba', 'tencent', 'linode'),
+   * 'generic' ("what is my address" services) or 'auto' (detect the cloud).
+   */
+  provider: EndpointProvider;
+  /** An explicit public IP or host name; wins over any provider. Default ''. */
+  address: string;
+  /** Used, with a warning, when the provider fails; otherwise start() fails. Default ''. */
+  fallback: string;
+  /** Deadline of the provider lookup, in ms. Default 1000. */
+  timeoutMs: number;
+}
+
 export interface ServerConfig {
   http: HttpConfig;
   tcp: TcpConfig;
   commands: CommandsConfig;
-  /** Public address handed to clients ("host:port"); default: the bound address. */
-  publicEndpoint: string;
+  /** The public host handed to clients with the bound port; default: the bound address. */
+  publicEndpoint: PublicEndpointSection;
   /** Seconds the server waits for clients to leave on shutdown (903, SIGTERM). Default 30. */
   shutdownTimeout: number;
   /** Enable the debug commands 900-905 at start. Default false. */
@@ -73,13 +90,32 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxConnections: 0,
   },
   commands: { stallWarningMs: 5000, stallTimeoutMs: 10_000, maxQueuedCommands: 512 },
-  publicEndpoint: '',
+  publicEndpoint: { provider: 'static', address: '', fallback: '', timeoutMs: 1000 },
   shutdownTimeout: 30,
   debug: false,
   nodeId: '',
 };
 
-type FieldKind = 'string' | 'port' | 'positive' | 'nonNegativeInt' | 'boolean' | 'host';
+type FieldKind =
+  | 'string'
+  | 'port'
+  | 'positive'
+  | 'nonNegativeInt'
+  | 'boolean'
+  | 'host'
+  | 'provider';
+
+const PROVIDERS: readonly string[] = [
+  'static',
+  'aws',
+  'gcp',
+  'azure',
+  'alibaba',
+  'tencent',
+  'linode',
+  'generic',
+  'auto',
+];
 
 const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind> } = {
   http: { address: 'host', port: 'port', sessionTTL: 'positive' },
@@ -97,7 +133,12 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     stallTimeoutMs: 'positive',
     maxQueuedCommands: 'nonNegativeInt',
   },
-  publicEndpoint: 'string',
+  publicEndpoint: {
+    provider: 'provider',
+    address: 'string',
+    fallback: 'string',
+    timeoutMs: 'positive',
+  },
   shutdownTimeout: 'positive',
   debug: 'boolean',
   nodeId: 'string',
@@ -110,6 +151,7 @@ const EXPECTED: Record<FieldKind, string> = {
   positive: 'a number greater than 0',
   nonNegativeInt: 'an integer >= 0',
   boolean: 'true or false',
+  provider: `one of ${PROVIDERS.map((p) => `'${p}'`).join(', ')}`,
 };
 
 function valid(kind: FieldKind, value: unknown): boolean {
@@ -126,6 +168,8 @@ function valid(kind: FieldKind, value: unknown): boolean {
       return Number.isInteger(value) && (value as number) >= 0;
     case 'boolean':
       return typeof value === 'boolean';
+    case 'provider':
+      return typeof value === 'string' && PROVIDERS.includes(value);
   }
 }
 
@@ -172,7 +216,6 @@ export function resolveConfig(input: unknown, source = 'config'): ServerConfig {
   if (commands?.stallTimeoutMs === undefined) {
     config.commands.stallTimeoutMs = config.tcp.connectionTTL * 1000;
   }
-  if (config.publicEndpoint !== '') parseEndpoint(config.publicEndpoint, source);
   return config;
 }
 

@@ -10,6 +10,7 @@
 import type { CommandHandler, CommandHook, KeepAliveHandler, Next } from '@tidewire/command-router';
 import { Status } from '@tidewire/wire';
 import {
+  type CloudSetupOptions,
   createServer,
   type DebugCommandCallback,
   type DisconnectCallback,
@@ -87,6 +88,27 @@ export function getEndPoint(): string {
 }
 export function setPublicEndPoint(address: string): void {
   defaultServer().setPublicEndPoint(address);
+}
+export function setupServerForAWS(options?: CloudSetupOptions): Promise<void> {
+  return defaultServer().setupServerForAWS(options);
+}
+export function setupServerForGCP(options?: CloudSetupOptions): Promise<void> {
+  return defaultServer().setupServerForGCP(options);
+}
+export function setupServerForAzure(options?: CloudSetupOptions): Promise<void> {
+  return defaultServer().setupServerForAzure(options);
+}
+export function setupServerForAlibaba(options?: CloudSetupOptions): Promise<void> {
+  return defaultServer().setupServerForAlibaba(options);
+}
+export function setupServerForLinode(options?: CloudSetupOptions): Promise<void> {
+  return defaultServer().setupServerForLinode(options);
+}
+export function setupServerForTencent(options?: CloudSetupOptions): Promise<void> {
+  return defaultServer().setupServerForTencent(options);
+}
+export function setupGenericCloudServer(options?: CloudSetupOptions): Promise<void> {
+  return defaultServer().setupGenericCloudServer(options);
 }
 export function isTCP(): boolean {
   return defaultServer().isTCP();

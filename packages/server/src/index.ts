@@ -6,6 +6,7 @@ export {
   formatEndpoint,
   type HttpConfig,
   loadConfig,
+  type PublicEndpointSection,
   parseEndpoint,
   resolveConfig,
   type ServerConfig,
@@ -34,6 +35,13 @@ export {
   setDebugCommandCallback,
   setPublicEndPoint,
   setupAsTCPServer,
+  setupGenericCloudServer,
+  setupServerForAlibaba,
+  setupServerForAWS,
+  setupServerForAzure,
+  setupServerForGCP,
+  setupServerForLinode,
+  setupServerForTencent,
   start,
   taken,
 } from './default-server.ts';
@@ -46,6 +54,7 @@ export {
 } from './http-endpoint.ts';
 export { MemoryTicketStore } from './memory-tickets.ts';
 export {
+  type CloudSetupOptions,
   type CreateServerOptions,
   createServer,
   type DebugCommandCallback,

@@ -1,5 +1,10 @@
 import { channel } from 'node:diagnostics_channel';
 import {
+  type EndpointProvider,
+  type PublicEndpointOptions,
+  resolvePublicEndpoint,
+} from '@tidewire/cloud-endpoint';
+import {
   type CommandHandler,
   type CommandHook,
   CommandRouter,
@@ -54,7 +59,17 @@ export interface CreateServerOptions {
   authenticate?: AuthenticateHook;
   /** Where session tickets live. Default: in this process. */
   tickets?: TicketStore;
+  /**
+   * Options of the public endpoint lookup (`@tidewire/cloud-endpoint`): `fetch`,
+   * `baseUrl` (a fake metadata service in tests), `env`, `services`.
+   */
+  cloud?: Omit<PublicEndpointOptions, 'signal' | 'timeoutMs' | 'logger'>;
   logger?: Logger;
+}
+
+/** Options of `setupServerForAWS()` and its siblings. */
+export interface CloudSetupOptions {
+  signal?: AbortSignal;
 }
 
 export interface ShutdownOptions {
@@ -90,7 +105,13 @@ export class TidewireServer {
   readonly #pending = new Set<TcpConnection>();
   #tcp: TcpListener | null = null;
   #http: HttpEndpoint | null = null;
+  /** Set by setPublicEndPoint: "host:port", wins over everything. */
   #publicEndpoint = '';
+  /** Resolved from config publicEndpoint or a setupServerFor* call; '' = the bound address. */
+  #publicHost = '';
+  /** True once a lookup succeeded (setupServerFor* before start): start() does not repeat it. */
+  #publicResolved = false;
+  readonly #cloudOptions: Omit<PublicEndpointOptions, 'signal' | 'timeoutMs' | 'logger'>;
   #running = false;
   #shutdown: Promise<void> | null = null;
   readonly #stopListeners: (() => void)[] = [];
@@ -100,6 +121,7 @@ export class TidewireServer {
     this.#logger = options.logger ?? {};
     this.#tickets = options.tickets ?? new MemoryTicketStore();
     this.#authenticate = options.authenticate ?? allowAnyUser;
+    this.#cloudOptions = options.cloud ?? {};
     this.#router = new CommandRouter<User>({
       stallWarningMs: this.#config.commands.stallWarningMs,
       stallTimeoutMs: this.#config.commands.stallTimeoutMs,
@@ -320,11 +342,93 @@ export class TidewireServer {
     this.#publicEndpoint = address;
   }
 
-  /** The public "host:port" clients are sent to. */
+  /**
+   * The public "host:port" clients are sent to: `setPublicEndPoint`'s value,
+   * else the resolved public host (config `publicEndpoint`, `setupServerFor*`)
+   * with the bound port, else the bound address (loopback when bound to a
+   * wildcard address). '' before start.
+   */
   getPublicEndPoint(): string {
     if (this.#publicEndpoint !== '') return this.#publicEndpoint;
-    if (this.#config.publicEndpoint !== '') return this.#config.publicEndpoint;
-    return this.getEndPoint();
+    if (this.#tcp === null) return '';
+    const bound = this.#tcp.host;
+    const host =
+      this.#publicHost !== ''
+        ? this.#publicHost
+        : bound === '0.0.0.0' || bound === '::'
+          ? '127.0.0.1'
+          : bound;
+    return formatEndpoint(host, this.#tcp.port);
+  }
+
+  /** Sets the public endpoint from AWS instance metadata (IMDSv2). */
+  setupServerForAWS(options?: CloudSetupOptions): Promise<void> {
+    return this.#setupCloud('aws', options);
+  }
+
+  /** Sets the public endpoint from GCP instance metadata. */
+  setupServerForGCP(options?: CloudSetupOptions): Promise<void> {
+    return this.#setupCloud('gcp', options);
+  }
+
+  /** Sets the public endpoint from Azure IMDS. */
+  setupServerForAzure(options?: CloudSetupOptions): Promise<void> {
+    return this.#setupCloud('azure', options);
+  }
+
+  /** Sets the public endpoint from Alibaba Cloud ECS metadata. */
+  setupServerForAlibaba(options?: CloudSetupOptions): Promise<void> {
+    return this.#setupCloud('alibaba', options);
+  }
+
+  /** Sets the public endpoint from the Akamai (Linode) metadata service. */
+  setupServerForLinode(options?: CloudSetupOptions): Promise<void> {
+    return this.#setupCloud('linode', options);
+  }
+
+  /** Sets the public endpoint from Tencent Cloud CVM metadata. */
+  setupServerForTencent(options?: CloudSetupOptions): Promise<void> {
+    return this.#setupCloud('tencent', options);
+  }
+
+  /** Sets the public endpoint from "what is my address" services. */
+  setupGenericCloudServer(options?: CloudSetupOptions): Promise<void> {
+    return this.#setupCloud('generic', options);
+  }
+
+  /**
+   * Makes `provider` the source of the public host and resolves it now (the
+   * engine calls these once the server is ready; here any time works: before
+   * start the lookup happens now and start() keeps its result).
+   */
+  async #setupCloud(provider: EndpointProvider, options: CloudSetupOptions = {}): Promise<void> {
+    this.#config.publicEndpoint.provider = provider;
+    await this.#resolvePublicHost(options.signal);
+  }
+
+  async #resolvePublicHost(signal?: AbortSignal): Promise<void> {
+    const section = this.#config.publicEndpoint;
+    const resolved = await resolvePublicEndpoint(
+      {
+        provider: section.provider,
+        ...(section.address !== '' ? { address: section.address } : {}),
+        ...(section.fallback !== '' ? { fallback: section.fallback } : {}),
+      },
+      {
+        ...this.#cloudOptions,
+        timeoutMs: section.timeoutMs,
+        logger: this.#logger,
+        ...(signal !== undefined ? { signal } : {}),
+      },
+    );
+    // 'default' is static without an address: keep the bound address.
+    this.#publicHost = resolved.source === 'default' ? '' : resolved.host;
+    this.#publicResolved = true;
+    this.#logger.info?.('public endpoint', {
+      provider: resolved.provider,
+      source: resolved.source,
+      host: resolved.host,
+    });
   }
 
   isTCP(): boolean {
@@ -405,6 +509,7 @@ export class TidewireServer {
         onError: (err) => this.#logger.error?.('HTTP endpoint error', { error: String(err) }),
       });
       await this.#http.listen();
+      if (!this.#publicResolved) await this.#resolvePublicHost();
     } catch (err) {
       await this.#closeListeners();
       this.#running = false;
