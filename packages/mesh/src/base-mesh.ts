@@ -172,6 +172,9 @@ export abstract class BaseMesh implements Mesh {
       throw meshError(MeshErrorCode.Closed, 'the mesh was closed while starting');
     }
     this.#status = 'started';
+    // Unref'd: the heartbeat alone does not keep the process alive.
+    this.#heartbeat = setInterval(() => void this.heartbeat(), Math.floor(this.ttlMs / 3));
+    this.#heartbeat.unref();
   }
 
   async close(): Promise<void> {
@@ -191,8 +194,11 @@ export abstract class BaseMesh implements Mesh {
     this.#userHandler = null;
     if (wasStarted) {
       try {
-        if (this.#self !== null) await this.removeNode(this.nodeId);
-        for (const [userId, sid] of this.#users) await this.deleteUser(userId, sid);
+        // All at once, so a Redis outage costs one commandTimeoutMs, not one per user.
+        const removals: Promise<void>[] = [];
+        if (this.#self !== null) removals.push(this.removeNode(this.nodeId));
+        for (const [userId, sid] of this.#users) removals.push(this.deleteUser(userId, sid));
+        await Promise.all(removals);
       } catch (err) {
         this.logger?.warn?.('mesh: could not deregister on close', {
           nodeId: this.nodeId,
@@ -244,13 +250,6 @@ export abstract class BaseMesh implements Mesh {
     if (info.meta !== undefined) node.meta = { ...info.meta };
     this.#self = node;
     await this.storeNode(node);
-    if (this.#heartbeat === null) {
-      this.#heartbeat = setInterval(
-        () => void this.heartbeat(),
-        Math.max(10, Math.floor(this.ttlMs / 3)),
-      );
-      this.#heartbeat.unref();
-    }
     nodeChannel.publish({ nodeId: this.nodeId, event: 'registered' });
   }
 

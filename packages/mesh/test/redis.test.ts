@@ -284,6 +284,36 @@ describe.skipIf(skip)('RedisMesh', () => {
       expect(logger.lines.some((l) => l.message === 'mesh: reconnected to redis')).toBe(true);
     });
 
+    it('leaves no socket or timer behind after close', async () => {
+      const count = (): Record<string, number> => {
+        const counts: Record<string, number> = {};
+        for (const type of process.getActiveResourcesInfo()) {
+          if (type === 'TCPSocketWrap' || type === 'Timeout')
+            counts[type] = (counts[type] ?? 0) + 1;
+        }
+        return counts;
+      };
+      await sleep(20);
+      const before = count();
+      for (let i = 0; i < 3; i++) {
+        const m = await registered(
+          new RedisMesh({ url: url(), nodeId: `leak-${i}`, keyPrefix: 'leak:' }),
+          'tcp',
+        );
+        m.onUserMessage(() => true);
+        await m.setUserLocation('u', 's');
+        await m.sendToUser('u', 2, 1, bytes('x'));
+        await m.broadcast('t', bytes('x'));
+        // The measure sees the mesh's two connections while it runs (its heartbeat is unref'd).
+        expect(count().TCPSocketWrap ?? 0).toBeGreaterThanOrEqual((before.TCPSocketWrap ?? 0) + 2);
+        await m.close();
+      }
+      await sleep(20);
+      const after = count();
+      expect(after.TCPSocketWrap ?? 0).toBeLessThanOrEqual(before.TCPSocketWrap ?? 0);
+      expect(after.Timeout ?? 0).toBeLessThanOrEqual(before.Timeout ?? 0);
+    });
+
     it('fails operations with MESH_UNAVAILABLE while Redis is down, within commandTimeoutMs', async () => {
       const own = await startRedis();
       try {
