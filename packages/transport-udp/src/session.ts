@@ -1,0 +1,1015 @@
+import { ReplayWindow, TidewireError } from '@tidewire/wire';
+import { UdpCloseCode, UdpErrorCode } from './errors.ts';
+import { FragmentAssembler, type FragmentDropReason } from './fragments.ts';
+import {
+  ACK_RANGE_SIZE,
+  ACK_RANGES_WITH_DATA,
+  ACK_RESERVE,
+  ACK_UNIT_OVERHEAD,
+  FRAGMENT_UNIT_OVERHEAD,
+  finSize,
+  MAX_ACK_RANGES,
+  RELIABLE_UNIT_OVERHEAD,
+  UNRELIABLE_UNIT_OVERHEAD,
+  UnitKind,
+  validUnits,
+  writeFin,
+} from './units.ts';
+
+const U32 = 0x1_0000_0000;
+const HALF_U32 = 0x8000_0000;
+/** Reliable pieces in flight (and accepted ahead of the next expected one). */
+export const SEND_WINDOW = 1024;
+/** Packets sent after a packet that make it lost once acknowledged (fast retransmit). */
+export const REORDER_THRESHOLD = 3;
+const MAX_FIN_REASON_BYTES = 256;
+
+/** Tunables of one RUDP session; `resolveSessionOptions` fills the defaults. */
+export interface SessionOptions {
+  /** Bytes of units one packet may carry: the mtu, minus the 16-byte tag when sealed. */
+  bodyBudget: number;
+  /** Largest frame payload accepted and sent (a reliable message may be 10 bytes more). */
+  maxPayloadLength: number;
+  /** Retransmissions of one reliable piece before the peer is declared gone. */
+  maxRetries: number;
+  /** Cap on unacknowledged reliable bytes plus unsent unreliable bytes. */
+  maxBufferedBytes: number;
+  idleTimeoutMs: number;
+  keepAliveMs: number;
+  minRtoMs: number;
+  maxRtoMs: number;
+  /** RTO before the first RTT sample. */
+  initialRtoMs: number;
+  /** A first RTT sample (the handshake's), or -1. */
+  initialRttMs: number;
+  /** Reassembly memory for incomplete unreliable messages. */
+  fragmentMemory: number;
+  fragmentTimeoutMs: number;
+  /** How long a graceful close waits for acknowledgements before giving up. */
+  closeLingerMs: number;
+}
+
+export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
+  bodyBudget: 1200,
+  maxPayloadLength: 64 * 1024,
+  maxRetries: 10,
+  maxBufferedBytes: 1024 * 1024,
+  idleTimeoutMs: 10_000,
+  keepAliveMs: 2500,
+  minRtoMs: 20,
+  maxRtoMs: 2000,
+  initialRtoMs: 200,
+  initialRttMs: -1,
+  fragmentMemory: 1024 * 1024,
+  fragmentTimeoutMs: 1000,
+  closeLingerMs: 1000,
+};
+
+/** What a session asks of its owner (the socket layer, or a test). */
+export interface SessionHandler {
+  /** Send one DATA packet. `body` is a view of a scratch buffer: copy it before returning. */
+  transmit(packetNumber: number, body: Buffer): void;
+  /** A whole message: reliable ones exactly once and in order. */
+  message(data: Buffer, reliable: boolean): void;
+  /** The session ended; called once. */
+  closed(code: string, reason: string, remote: boolean): void;
+  /** Buffered bytes fell below half the high-water mark after `send*` returned false. */
+  drain(): void;
+  /** A reliable piece is sent again. */
+  retransmit?(seq: number, sends: number): void;
+  /** Something received was dropped. */
+  drop?(reason: string): void;
+}
+
+export interface SessionStats {
+  packetsSent: number;
+  packetsReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  retransmits: number;
+  duplicates: number;
+  packetsLost: number;
+  dropped: number;
+  messagesSent: number;
+  messagesReceived: number;
+}
+
+interface Piece {
+  seq: number;
+  data: Buffer;
+  more: boolean;
+  acked: boolean;
+  queued: boolean;
+  sends: number;
+}
+
+interface SentPacket {
+  pn: number;
+  time: number;
+  seqs: number[] | null;
+  fin: boolean;
+  done: boolean;
+}
+
+interface ReceivedPiece {
+  data: Buffer;
+  more: boolean;
+}
+
+const OPEN = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+const EMPTY = Buffer.alloc(0);
+
+/** Full number nearest to `expected` whose low 32 bits are `low` (never negative). */
+export function expandNear(low: number, expected: number): number {
+  const diff = (low - (expected % U32) + U32) % U32;
+  const up = expected + diff;
+  if (diff < HALF_U32) return up;
+  const down = up - U32;
+  return down >= 0 ? down : up;
+}
+
+/** Full number at or below `largest` whose low 32 bits are `low`, or -1. */
+function expandBelow(low: number, largest: number): number {
+  const diff = ((largest % U32) - low + U32) % U32;
+  return largest - diff;
+}
+
+/**
+ * One side of a reliable-UDP connection, without sockets or timers: the
+ * owner feeds it received packet bodies and the current time, calls `flush`
+ * after sending or receiving and `onTimer` at `nextDeadline()`, and puts the
+ * packets it hands to `transmit` on the wire. Everything is driven by the
+ * `now` values passed in, so tests control the clock.
+ */
+export class RudpSession {
+  readonly options: SessionOptions;
+  readonly stats: SessionStats = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    retransmits: 0,
+    duplicates: 0,
+    packetsLost: 0,
+    dropped: 0,
+    messagesSent: 0,
+    messagesReceived: 0,
+  };
+
+  readonly #handler: SessionHandler;
+  readonly #scratch: Buffer;
+  readonly #pieceMax: number;
+  readonly #wholeMax: number;
+  readonly #fragmentMax: number;
+  readonly #highWater: number;
+  #state = OPEN;
+
+  // send side
+  #pieces: Piece[] = [];
+  #pieceHead = 0;
+  #sendBase = 0;
+  #nextSeq = 0;
+  #nextNew = 0;
+  #resend: number[] = [];
+  #resendHead = 0;
+  #unreliable: Buffer[] = [];
+  #unreliableHead = 0;
+  #nextMessageId = 0;
+  #buffered = 0;
+  #needDrain = false;
+  #nextPn = 0;
+  #sent: SentPacket[] = [];
+  #sentHead = 0;
+  readonly #inflight = new Map<number, SentPacket>();
+  #largestAcked = -1;
+  #lastElicitingSent: number;
+  #pingPending = false;
+  #finPending = false;
+  #finSent = false;
+  #finAcked = false;
+  #closeCode: string = UdpCloseCode.Normal;
+  #closeReason = '';
+  #closeDeadline = Number.POSITIVE_INFINITY;
+
+  // RTT
+  #srtt = -1;
+  #rttvar = 0;
+  #rto: number;
+
+  // receive side
+  readonly #window = new ReplayWindow(1024);
+  #ranges: number[] = [];
+  #largestReceivedTime = 0;
+  #ackPending = false;
+  #nextExpected = 0;
+  readonly #received = new Map<number, ReceivedPiece>();
+  #assembly: Buffer[] = [];
+  #assemblyBytes = 0;
+  readonly #fragments: FragmentAssembler;
+  #lastReceive: number;
+
+  constructor(options: SessionOptions, handler: SessionHandler, now: number) {
+    this.options = options;
+    this.#handler = handler;
+    this.#scratch = Buffer.allocUnsafe(options.bodyBudget);
+    this.#pieceMax = options.bodyBudget - RELIABLE_UNIT_OVERHEAD - ACK_RESERVE;
+    this.#wholeMax = options.bodyBudget - UNRELIABLE_UNIT_OVERHEAD - ACK_RESERVE;
+    this.#fragmentMax = options.bodyBudget - FRAGMENT_UNIT_OVERHEAD - ACK_RESERVE;
+    if (this.#fragmentMax < 64) throw new RangeError('bodyBudget is too small');
+    this.#highWater = Math.min(64 * 1024, options.maxBufferedBytes);
+    this.#rto = options.initialRtoMs;
+    if (options.initialRttMs >= 0) this.#sample(options.initialRttMs);
+    this.#fragments = new FragmentAssembler(
+      options.fragmentMemory,
+      options.maxPayloadLength + 10,
+      options.fragmentTimeoutMs,
+    );
+    this.#lastReceive = now;
+    this.#lastElicitingSent = now;
+  }
+
+  get closed(): boolean {
+    return this.#state === CLOSED;
+  }
+
+  /** True once `close` was called or the session ended. */
+  get closing(): boolean {
+    return this.#state !== OPEN;
+  }
+
+  /** Unacknowledged reliable bytes plus unsent unreliable bytes. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** Smoothed RTT in ms (the initial RTO before any sample). */
+  get rttMs(): number {
+    return this.#srtt < 0 ? this.options.initialRtoMs : this.#srtt;
+  }
+
+  get rtoMs(): number {
+    return this.#rto;
+  }
+
+  /** Packets sent and not yet acknowledged or declared lost. */
+  get inflightPackets(): number {
+    return this.#inflight.size;
+  }
+
+  /** Bytes held for reassembly (reliable out-of-order pieces are not counted here). */
+  get fragmentBytes(): number {
+    return this.#fragments.bytes;
+  }
+
+  /** The full packet number a received low-32-bit number stands for. */
+  expandPacketNumber(low: number): number {
+    return expandNear(low, this.#window.highest + 1);
+  }
+
+  /** True when packet `pn` was received before or is older than the replay window. */
+  isReplay(pn: number): boolean {
+    try {
+      this.#window.check(pn);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  /** Counts a packet the owner dropped as a replay. */
+  countDuplicate(): void {
+    this.stats.duplicates++;
+  }
+
+  /**
+   * Queues one reliable message (copied). Returns false when the queue is at
+   * or past its high-water mark (wait for `drain`) or the session is closing.
+   * Past `maxBufferedBytes` the session closes with `TIDEWIRE_ERR_SLOW_CONSUMER`.
+   */
+  sendReliable(message: Uint8Array, now: number): boolean {
+    if (this.#state !== OPEN) return false;
+    const length = message.length;
+    this.#checkSize(length);
+    if (this.#buffered + length > this.options.maxBufferedBytes) {
+      this.#fail(
+        UdpErrorCode.SlowConsumer,
+        `send queue would exceed maxBufferedBytes (${this.options.maxBufferedBytes})`,
+        now,
+      );
+      return false;
+    }
+    const copy = Buffer.from(message);
+    let offset = 0;
+    do {
+      const end = Math.min(length, offset + this.#pieceMax);
+      this.#pieces.push({
+        seq: this.#nextSeq++,
+        data: copy.subarray(offset, end),
+        more: end < length,
+        acked: false,
+        queued: false,
+        sends: 0,
+      });
+      offset = end;
+    } while (offset < length);
+    this.#buffered += length;
+    this.stats.messagesSent++;
+    return this.#belowHighWater();
+  }
+
+  /**
+   * Queues one unreliable message (copied), split into fragments when it does
+   * not fit one unit. Returns false when it was dropped (the queue would pass
+   * `maxBufferedBytes`, or the session is closing) or the queue is past its
+   * high-water mark.
+   */
+  sendUnreliable(message: Uint8Array, now: number): boolean {
+    if (this.#state !== OPEN) return false;
+    const length = message.length;
+    this.#checkSize(length);
+    if (this.#buffered + length > this.options.maxBufferedBytes) {
+      this.#dropped('unreliable-queue-full');
+      this.#needDrain = true;
+      return false;
+    }
+    void now;
+    if (length <= this.#wholeMax) {
+      const unit = Buffer.allocUnsafe(UNRELIABLE_UNIT_OVERHEAD + length);
+      unit[0] = UnitKind.Unreliable;
+      unit.writeUInt16BE(length, 1);
+      unit.set(message, UNRELIABLE_UNIT_OVERHEAD);
+      this.#unreliable.push(unit);
+    } else {
+      const count = Math.ceil(length / this.#fragmentMax);
+      const id = this.#nextMessageId;
+      this.#nextMessageId = (id + 1) & 0xffff;
+      for (let index = 0; index < count; index++) {
+        const start = index * this.#fragmentMax;
+        const part = message.subarray(start, Math.min(length, start + this.#fragmentMax));
+        const unit = Buffer.allocUnsafe(FRAGMENT_UNIT_OVERHEAD + part.length);
+        unit[0] = UnitKind.UnreliableFragment;
+        unit.writeUInt16BE(id, 1);
+        unit.writeUInt16BE(index, 3);
+        unit.writeUInt16BE(count, 5);
+        unit.writeUInt16BE(part.length, 7);
+        unit.set(part, FRAGMENT_UNIT_OVERHEAD);
+        this.#unreliable.push(unit);
+      }
+    }
+    this.#buffered += length;
+    this.stats.messagesSent++;
+    return this.#belowHighWater();
+  }
+
+  /**
+   * Takes one received DATA body (already opened when sealed) with its full
+   * packet number. Returns false when the packet was dropped.
+   */
+  receive(pn: number, body: Buffer, now: number): boolean {
+    if (this.#state === CLOSED) return false;
+    if (this.isReplay(pn)) {
+      this.stats.duplicates++;
+      return false;
+    }
+    if (!validUnits(body)) {
+      this.#dropped('malformed-units');
+      return false;
+    }
+    if (!this.#reliableInWindow(body)) {
+      this.#dropped('reliable-beyond-window');
+      return false;
+    }
+    this.#window.accept(pn);
+    this.#lastReceive = now;
+    this.stats.packetsReceived++;
+    this.stats.bytesReceived += body.length;
+    this.#recordReceived(pn, now);
+
+    let eliciting = false;
+    let fin: { code: string; reason: string } | null = null;
+    let offset = 0;
+    while (offset < body.length) {
+      const kind = body[offset]!;
+      switch (kind) {
+        case UnitKind.Reliable:
+        case UnitKind.ReliableMore: {
+          const seq = expandNear(body.readUInt32BE(offset + 1), this.#nextExpected);
+          const length = body.readUInt16BE(offset + 5);
+          const start = offset + RELIABLE_UNIT_OVERHEAD;
+          this.#receivePiece(
+            seq,
+            body.subarray(start, start + length),
+            kind === UnitKind.ReliableMore,
+          );
+          offset = start + length;
+          eliciting = true;
+          break;
+        }
+        case UnitKind.Unreliable: {
+          const length = body.readUInt16BE(offset + 1);
+          const start = offset + UNRELIABLE_UNIT_OVERHEAD;
+          this.#deliver(body.subarray(start, start + length), false);
+          offset = start + length;
+          break;
+        }
+        case UnitKind.UnreliableFragment: {
+          const id = body.readUInt16BE(offset + 1);
+          const index = body.readUInt16BE(offset + 3);
+          const count = body.readUInt16BE(offset + 5);
+          const length = body.readUInt16BE(offset + 7);
+          const start = offset + FRAGMENT_UNIT_OVERHEAD;
+          const whole = this.#fragments.add(
+            id,
+            index,
+            count,
+            body.subarray(start, start + length),
+            now,
+            this.#onFragmentDrop,
+          );
+          if (whole !== null) this.#deliver(whole, false);
+          offset = start + length;
+          break;
+        }
+        case UnitKind.Ack: {
+          const count = body[offset + 3]!;
+          this.#onAck(body, offset, now);
+          offset += ACK_UNIT_OVERHEAD + count * ACK_RANGE_SIZE;
+          break;
+        }
+        case UnitKind.Ping:
+          eliciting = true;
+          offset += 1;
+          break;
+        default: {
+          // FIN (validUnits admits nothing else)
+          const codeLength = body[offset + 1]!;
+          const codeEnd = offset + 2 + codeLength;
+          const reasonLength = body.readUInt16BE(codeEnd);
+          fin = {
+            code: body.toString('utf8', offset + 2, codeEnd),
+            reason: body.toString('utf8', codeEnd + 2, codeEnd + 2 + reasonLength),
+          };
+          eliciting = true;
+          offset = codeEnd + 2 + reasonLength;
+          break;
+        }
+      }
+      if (this.#state === CLOSED) return true;
+    }
+    this.#deliverInOrder();
+    if (this.#state === CLOSED) return true;
+    if (eliciting) this.#ackPending = true;
+    if (fin !== null) {
+      this.flush(now);
+      this.#terminate(fin.code || UdpCloseCode.Normal, fin.reason, true);
+      return true;
+    }
+    this.#checkDrain();
+    if (this.#state === CLOSING) this.#maybeFinish(now);
+    return true;
+  }
+
+  /** Sends what is due: ACK, retransmissions, new pieces within the window, unreliable units, FIN, PING. */
+  flush(now: number): void {
+    if (this.#state === CLOSED) return;
+    if (
+      this.#state === CLOSING &&
+      !this.#finSent &&
+      this.#sendBase === this.#nextSeq &&
+      this.#unreliableHead === this.#unreliable.length
+    ) {
+      this.#finPending = true;
+    }
+    const budget = this.options.bodyBudget;
+    const scratch = this.#scratch;
+    for (;;) {
+      let offset = 0;
+      // Every packet carries the latest ranges (redundancy against lost ACKs);
+      // a packet with only an ACK is sent when something asked for one.
+      const data = this.#hasDataToSend();
+      if (this.#ackPending || (data && this.#ranges.length > 0)) {
+        offset = this.#writeAck(now, data ? ACK_RANGES_WITH_DATA : MAX_ACK_RANGES);
+      }
+      let seqs: number[] | null = null;
+      let eliciting = false;
+      // retransmissions first
+      while (this.#resendHead < this.#resend.length) {
+        const seq = this.#resend[this.#resendHead]!;
+        const piece = this.#piece(seq);
+        if (piece === undefined || piece.acked) {
+          this.#resendHead++;
+          continue;
+        }
+        if (offset + RELIABLE_UNIT_OVERHEAD + piece.data.length > budget) break;
+        if (piece.sends > this.options.maxRetries) {
+          this.#fail(
+            UdpErrorCode.PeerGone,
+            `reliable piece ${seq} unacknowledged after ${this.options.maxRetries} retransmissions`,
+            now,
+          );
+          return;
+        }
+        offset = this.#writePiece(offset, piece);
+        piece.queued = false;
+        this.#resendHead++;
+        if (seqs === null) seqs = [];
+        seqs.push(seq);
+        eliciting = true;
+        this.stats.retransmits++;
+        this.#handler.retransmit?.(seq, piece.sends);
+      }
+      if (this.#resendHead === this.#resend.length && this.#resendHead > 0) {
+        this.#resend.length = 0;
+        this.#resendHead = 0;
+      }
+      // new pieces, within the send window
+      while (this.#nextNew < this.#nextSeq && this.#nextNew < this.#sendBase + SEND_WINDOW) {
+        const piece = this.#piece(this.#nextNew)!;
+        if (offset + RELIABLE_UNIT_OVERHEAD + piece.data.length > budget) break;
+        offset = this.#writePiece(offset, piece);
+        if (seqs === null) seqs = [];
+        seqs.push(piece.seq);
+        eliciting = true;
+        this.#nextNew++;
+      }
+      // unreliable units
+      while (this.#unreliableHead < this.#unreliable.length) {
+        const unit = this.#unreliable[this.#unreliableHead]!;
+        if (offset + unit.length > budget) break;
+        scratch.set(unit, offset);
+        offset += unit.length;
+        this.#unreliable[this.#unreliableHead++] = EMPTY;
+        this.#buffered -= unit.length - unitOverhead(unit);
+      }
+      if (this.#unreliableHead === this.#unreliable.length && this.#unreliableHead > 0) {
+        this.#unreliable.length = 0;
+        this.#unreliableHead = 0;
+      }
+      let fin = false;
+      if (this.#finPending && offset + finSize(this.#closeCode, this.#closeReason) <= budget) {
+        offset += writeFin(scratch, offset, this.#closeCode, this.#closeReason);
+        this.#finPending = false;
+        this.#finSent = true;
+        fin = true;
+        eliciting = true;
+      }
+      if (this.#pingPending && offset < budget) {
+        if (!eliciting) {
+          scratch[offset++] = UnitKind.Ping;
+          eliciting = true;
+        }
+        this.#pingPending = false;
+      }
+      if (offset === 0 || (!eliciting && !this.#ackPending && !data)) break;
+      const pn = this.#nextPn++;
+      if (eliciting) {
+        const packet: SentPacket = { pn, time: now, seqs, fin, done: false };
+        this.#sent.push(packet);
+        this.#inflight.set(pn, packet);
+        this.#lastElicitingSent = now;
+      }
+      this.#ackPending = false;
+      this.stats.packetsSent++;
+      this.stats.bytesSent += offset;
+      this.#handler.transmit(pn, scratch.subarray(0, offset));
+    }
+    this.#checkDrain();
+  }
+
+  /** Runs timeouts: idle TTL, loss by RTO, keep-alive, fragment expiry, close linger. Then flushes. */
+  onTimer(now: number): void {
+    if (this.#state === CLOSED) return;
+    if (now - this.#lastReceive >= this.options.idleTimeoutMs) {
+      this.#fail(
+        UdpErrorCode.IdleTimeout,
+        `no packet received for ${this.options.idleTimeoutMs} ms`,
+        now,
+      );
+      return;
+    }
+    this.#fragments.expire(now, this.#onFragmentDrop);
+    if (this.#state === CLOSING && now >= this.#closeDeadline) {
+      if (!this.#finSent) {
+        this.#finPending = true;
+        this.flush(now);
+      }
+      this.#terminate(this.#closeCode, this.#closeReason, false);
+      return;
+    }
+    const oldest = this.#oldestInflight();
+    if (oldest !== undefined && now - oldest.time >= this.#rto) {
+      const rto = this.#rto;
+      for (let i = this.#sentHead; i < this.#sent.length; i++) {
+        const packet = this.#sent[i]!;
+        if (now - packet.time < rto) break;
+        if (!packet.done) this.#lose(packet);
+      }
+      this.#popDone();
+      this.#rto = Math.min(this.#rto * 2, this.options.maxRtoMs);
+    }
+    if (this.#state === OPEN && now - this.#lastElicitingSent >= this.options.keepAliveMs) {
+      this.#pingPending = true;
+    }
+    this.flush(now);
+  }
+
+  /** When `onTimer` has work next (absolute, in the clock's ms), or Infinity once closed. */
+  nextDeadline(): number {
+    if (this.#state === CLOSED) return Number.POSITIVE_INFINITY;
+    let next = this.#lastReceive + this.options.idleTimeoutMs;
+    if (this.#state === OPEN) {
+      next = Math.min(next, this.#lastElicitingSent + this.options.keepAliveMs);
+    } else {
+      next = Math.min(next, this.#closeDeadline);
+    }
+    const oldest = this.#oldestInflight();
+    if (oldest !== undefined) next = Math.min(next, oldest.time + this.#rto);
+    return Math.min(next, this.#fragments.nextDeadline());
+  }
+
+  /**
+   * Graceful close: no new messages; queued reliable data is still delivered,
+   * then FIN is sent and retransmitted until acknowledged. After
+   * `closeLingerMs` the session ends regardless (sending FIN once if it had
+   * not been sent).
+   */
+  close(code: string, reason: string, now: number): void {
+    if (this.#state !== OPEN) return;
+    this.#state = CLOSING;
+    this.#closeCode = code;
+    this.#closeReason = truncateUtf8(reason, MAX_FIN_REASON_BYTES);
+    this.#closeDeadline = now + this.options.closeLingerMs;
+    this.#dropUnreliable();
+    this.flush(now);
+  }
+
+  /** Ends the session now: one FIN (best effort), no linger. */
+  abort(code: string, reason: string, now: number): void {
+    this.#fail(code, reason, now);
+  }
+
+  /** Ends the session without sending anything. */
+  terminate(code: string, reason: string, remote: boolean): void {
+    this.#terminate(code, reason, remote);
+  }
+
+  // --- send side helpers ---
+
+  #checkSize(length: number): void {
+    if (length > this.options.maxPayloadLength + 10) {
+      throw new TidewireError(
+        UdpErrorCode.FrameTooLarge,
+        `message of ${length} bytes exceeds maxPayloadLength + 10 (${this.options.maxPayloadLength + 10})`,
+      );
+    }
+  }
+
+  #belowHighWater(): boolean {
+    if (this.#buffered < this.#highWater) return true;
+    this.#needDrain = true;
+    return false;
+  }
+
+  #checkDrain(): void {
+    if (this.#needDrain && this.#state === OPEN && this.#buffered < this.#highWater / 2) {
+      this.#needDrain = false;
+      this.#handler.drain();
+    }
+  }
+
+  #hasDataToSend(): boolean {
+    return (
+      this.#resendHead < this.#resend.length ||
+      (this.#nextNew < this.#nextSeq && this.#nextNew < this.#sendBase + SEND_WINDOW) ||
+      this.#unreliableHead < this.#unreliable.length ||
+      this.#finPending ||
+      this.#pingPending
+    );
+  }
+
+  #piece(seq: number): Piece | undefined {
+    if (seq < this.#sendBase) return undefined;
+    return this.#pieces[this.#pieceHead + (seq - this.#sendBase)];
+  }
+
+  #writePiece(offset: number, piece: Piece): number {
+    const scratch = this.#scratch;
+    scratch[offset] = piece.more ? UnitKind.ReliableMore : UnitKind.Reliable;
+    scratch.writeUInt32BE(piece.seq % U32, offset + 1);
+    scratch.writeUInt16BE(piece.data.length, offset + 5);
+    scratch.set(piece.data, offset + RELIABLE_UNIT_OVERHEAD);
+    piece.sends++;
+    return offset + RELIABLE_UNIT_OVERHEAD + piece.data.length;
+  }
+
+  #writeAck(now: number, maxRanges: number): number {
+    const scratch = this.#scratch;
+    const ranges = this.#ranges;
+    const fit = Math.floor((this.options.bodyBudget - ACK_UNIT_OVERHEAD) / ACK_RANGE_SIZE);
+    const count = Math.min(ranges.length / 2, maxRanges, fit);
+    scratch[0] = UnitKind.Ack;
+    scratch.writeUInt16BE(
+      Math.min(0xffff, Math.max(0, Math.round(now - this.#largestReceivedTime))),
+      1,
+    );
+    scratch[3] = count;
+    let offset = ACK_UNIT_OVERHEAD;
+    for (let i = 0; i < count; i++) {
+      scratch.writeUInt32BE(ranges[2 * i]! % U32, offset);
+      scratch.writeUInt32BE(ranges[2 * i + 1]! % U32, offset + 4);
+      offset += ACK_RANGE_SIZE;
+    }
+    return offset;
+  }
+
+  #onAck(body: Buffer, offset: number, now: number): void {
+    const largestSent = this.#nextPn - 1;
+    if (largestSent < 0) return;
+    const delay = body.readUInt16BE(offset + 1);
+    const count = body[offset + 3]!;
+    let top = -1;
+    let topPacket: SentPacket | undefined;
+    let position = offset + ACK_UNIT_OVERHEAD;
+    for (let i = 0; i < count; i++, position += ACK_RANGE_SIZE) {
+      const high = expandBelow(body.readUInt32BE(position), largestSent);
+      const low = expandBelow(body.readUInt32BE(position + 4), largestSent);
+      if (high < 0 || low < 0 || low > high) continue;
+      if (i === 0) {
+        top = high;
+        topPacket = this.#inflight.get(high);
+      }
+      if (high - low + 1 <= this.#inflight.size) {
+        for (let pn = low; pn <= high; pn++) {
+          const packet = this.#inflight.get(pn);
+          if (packet !== undefined) this.#acked(packet);
+        }
+      } else {
+        for (const packet of this.#inflight.values()) {
+          if (packet.pn >= low && packet.pn <= high) this.#acked(packet);
+        }
+      }
+    }
+    if (top < 0) return;
+    if (topPacket !== undefined) this.#sample(Math.max(0, now - topPacket.time - delay));
+    if (top > this.#largestAcked) this.#largestAcked = top;
+    // fast retransmit: anything REORDER_THRESHOLD packets older than an acknowledged one is lost
+    for (let i = this.#sentHead; i < this.#sent.length; i++) {
+      const packet = this.#sent[i]!;
+      if (packet.pn + REORDER_THRESHOLD > this.#largestAcked) break;
+      if (!packet.done) this.#lose(packet);
+    }
+    this.#popDone();
+    if (this.#finAcked && this.#state === CLOSING)
+      this.#terminate(this.#closeCode, this.#closeReason, false);
+  }
+
+  #acked(packet: SentPacket): void {
+    packet.done = true;
+    this.#inflight.delete(packet.pn);
+    if (packet.fin) this.#finAcked = true;
+    const seqs = packet.seqs;
+    if (seqs === null) return;
+    for (const seq of seqs) {
+      const piece = this.#piece(seq);
+      if (piece === undefined || piece.acked) continue;
+      piece.acked = true;
+      this.#buffered -= piece.data.length;
+      piece.data = EMPTY;
+    }
+    // slide the window past acknowledged pieces
+    let head = this.#pieceHead;
+    const pieces = this.#pieces;
+    while (head < pieces.length && pieces[head]!.acked) {
+      head++;
+      this.#sendBase++;
+    }
+    if (head > 1024 && head * 2 > pieces.length) {
+      this.#pieces = pieces.slice(head);
+      head = 0;
+    }
+    this.#pieceHead = head;
+  }
+
+  #lose(packet: SentPacket): void {
+    packet.done = true;
+    this.#inflight.delete(packet.pn);
+    this.stats.packetsLost++;
+    if (packet.fin && !this.#finAcked) this.#finPending = true;
+    const seqs = packet.seqs;
+    if (seqs === null) return;
+    for (const seq of seqs) {
+      const piece = this.#piece(seq);
+      if (piece === undefined || piece.acked || piece.queued) continue;
+      piece.queued = true;
+      this.#resend.push(seq);
+    }
+  }
+
+  #popDone(): void {
+    let head = this.#sentHead;
+    const sent = this.#sent;
+    while (head < sent.length && sent[head]!.done) head++;
+    if (head === sent.length) {
+      sent.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > sent.length) {
+      this.#sent = sent.slice(head);
+      head = 0;
+    }
+    this.#sentHead = head;
+  }
+
+  #oldestInflight(): SentPacket | undefined {
+    for (let i = this.#sentHead; i < this.#sent.length; i++) {
+      const packet = this.#sent[i]!;
+      if (!packet.done) return packet;
+    }
+    return undefined;
+  }
+
+  #sample(rtt: number): void {
+    if (this.#srtt < 0) {
+      this.#srtt = rtt;
+      this.#rttvar = rtt / 2;
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
+      this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
+    }
+    const rto = this.#srtt + Math.max(1, 4 * this.#rttvar);
+    this.#rto = Math.min(this.options.maxRtoMs, Math.max(this.options.minRtoMs, rto));
+  }
+
+  #dropUnreliable(): void {
+    for (let i = this.#unreliableHead; i < this.#unreliable.length; i++) {
+      const unit = this.#unreliable[i]!;
+      this.#buffered -= unit.length - unitOverhead(unit);
+    }
+    this.#unreliable.length = 0;
+    this.#unreliableHead = 0;
+  }
+
+  #maybeFinish(now: number): void {
+    if (!this.#finSent && this.#sendBase === this.#nextSeq) this.flush(now);
+  }
+
+  // --- receive side helpers ---
+
+  #reliableInWindow(body: Buffer): boolean {
+    let offset = 0;
+    while (offset < body.length) {
+      const kind = body[offset]!;
+      if (kind === UnitKind.Reliable || kind === UnitKind.ReliableMore) {
+        const seq = expandNear(body.readUInt32BE(offset + 1), this.#nextExpected);
+        if (seq >= this.#nextExpected + SEND_WINDOW) return false;
+        offset += RELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 5);
+      } else if (kind === UnitKind.Unreliable) {
+        offset += UNRELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 1);
+      } else if (kind === UnitKind.UnreliableFragment) {
+        offset += FRAGMENT_UNIT_OVERHEAD + body.readUInt16BE(offset + 7);
+      } else if (kind === UnitKind.Ack) {
+        offset += ACK_UNIT_OVERHEAD + body[offset + 3]! * ACK_RANGE_SIZE;
+      } else if (kind === UnitKind.Ping) {
+        offset += 1;
+      } else {
+        // FIN
+        const codeEnd = offset + 2 + body[offset + 1]!;
+        offset = codeEnd + 2 + body.readUInt16BE(codeEnd);
+      }
+    }
+    return true;
+  }
+
+  #recordReceived(pn: number, now: number): void {
+    const r = this.#ranges;
+    if (r.length === 0 || pn > r[0]!) this.#largestReceivedTime = now;
+    let i = 0;
+    for (; i < r.length; i += 2) {
+      const high = r[i]!;
+      const low = r[i + 1]!;
+      if (pn > high + 1) {
+        r.splice(i, 0, pn, pn);
+        break;
+      }
+      if (pn === high + 1) {
+        r[i] = pn;
+        break;
+      }
+      if (pn >= low) break;
+      if (pn === low - 1) {
+        r[i + 1] = pn;
+        if (i + 2 < r.length && r[i + 2] === pn - 1) {
+          r[i + 1] = r[i + 3]!;
+          r.splice(i + 2, 2);
+        }
+        break;
+      }
+    }
+    if (i >= r.length) r.push(pn, pn);
+    if (r.length > 2 * MAX_ACK_RANGES) r.length = 2 * MAX_ACK_RANGES;
+  }
+
+  #receivePiece(seq: number, data: Buffer, more: boolean): void {
+    if (seq < this.#nextExpected || this.#received.has(seq)) {
+      this.stats.duplicates++;
+      return;
+    }
+    this.#received.set(seq, { data, more });
+  }
+
+  #deliverInOrder(): void {
+    const received = this.#received;
+    for (;;) {
+      const piece = received.get(this.#nextExpected);
+      if (piece === undefined) return;
+      received.delete(this.#nextExpected);
+      this.#nextExpected++;
+      if (this.#assemblyBytes + piece.data.length > this.options.maxPayloadLength + 10) {
+        this.#fail(
+          UdpErrorCode.FrameTooLarge,
+          `reliable message exceeds maxPayloadLength + 10 (${this.options.maxPayloadLength + 10})`,
+          this.#lastReceive,
+        );
+        return;
+      }
+      if (piece.more) {
+        this.#assembly.push(piece.data);
+        this.#assemblyBytes += piece.data.length;
+        continue;
+      }
+      let message = piece.data;
+      if (this.#assembly.length > 0) {
+        this.#assembly.push(piece.data);
+        message = Buffer.concat(this.#assembly, this.#assemblyBytes + piece.data.length);
+        this.#assembly = [];
+        this.#assemblyBytes = 0;
+      }
+      this.#deliver(message, true);
+      if (this.#state === CLOSED) return;
+    }
+  }
+
+  #deliver(message: Buffer, reliable: boolean): void {
+    this.stats.messagesReceived++;
+    this.#handler.message(message, reliable);
+  }
+
+  #dropped(reason: string): void {
+    this.stats.dropped++;
+    this.#handler.drop?.(reason);
+  }
+
+  readonly #onFragmentDrop = (reason: FragmentDropReason): void => {
+    this.#dropped(reason);
+  };
+
+  // --- ending ---
+
+  #fail(code: string, reason: string, now: number): void {
+    if (this.#state === CLOSED) return;
+    if (!this.#finSent) {
+      this.#closeCode = code;
+      this.#closeReason = truncateUtf8(reason, MAX_FIN_REASON_BYTES);
+      this.#state = CLOSING;
+      // one FIN, best effort: nothing else is sent
+      this.#resend.length = 0;
+      this.#resendHead = 0;
+      this.#nextNew = this.#nextSeq;
+      this.#dropUnreliable();
+      this.#pingPending = false;
+      this.#finPending = true;
+      this.flush(now);
+    }
+    this.#terminate(code, reason, false);
+  }
+
+  #terminate(code: string, reason: string, remote: boolean): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    this.#pieces = [];
+    this.#sent = [];
+    this.#inflight.clear();
+    this.#received.clear();
+    this.#assembly = [];
+    this.#fragments.clear();
+    this.#unreliable = [];
+    this.#resend = [];
+    this.#handler.closed(code, reason, remote);
+  }
+}
+
+function unitOverhead(unit: Buffer): number {
+  return unit[0] === UnitKind.Unreliable ? UNRELIABLE_UNIT_OVERHEAD : FRAGMENT_UNIT_OVERHEAD;
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const bytes = Buffer.from(text).subarray(0, maxBytes);
+  return bytes.toString('utf8').replace(/\uFFFD+$/, '');
+}
+
+/** `DEFAULT_SESSION_OPTIONS` with `overrides` applied. */
+export function resolveSessionOptions(overrides: Partial<SessionOptions>): SessionOptions {
+  return { ...DEFAULT_SESSION_OPTIONS, ...overrides };
+}

@@ -1,0 +1,94 @@
+/** Unit kinds inside a DATA body (docs/udp.md section 4). */
+export const UnitKind = {
+  Reliable: 0x01,
+  ReliableMore: 0x81,
+  Unreliable: 0x02,
+  UnreliableFragment: 0x03,
+  Ack: 0x05,
+  Ping: 0x06,
+  Fin: 0x07,
+} as const;
+
+/** kind + seq u32 + length u16 */
+export const RELIABLE_UNIT_OVERHEAD = 7;
+/** kind + length u16 */
+export const UNRELIABLE_UNIT_OVERHEAD = 3;
+/** kind + messageId u16 + index u16 + count u16 + length u16 */
+export const FRAGMENT_UNIT_OVERHEAD = 9;
+/** kind + ackDelay u16 + rangeCount u8 */
+export const ACK_UNIT_OVERHEAD = 4;
+export const ACK_RANGE_SIZE = 8;
+export const MAX_ACK_RANGES = 32;
+/** Ranges an ACK carries when it shares a packet with data; pieces are sized to leave this room. */
+export const ACK_RANGES_WITH_DATA = 4;
+export const ACK_RESERVE: number = ACK_UNIT_OVERHEAD + ACK_RANGES_WITH_DATA * ACK_RANGE_SIZE;
+
+/**
+ * Checks that `body` is a well-formed sequence of units: every kind is known
+ * and no unit runs past the end. Returns true when the body may be processed.
+ */
+export function validUnits(body: Buffer): boolean {
+  let offset = 0;
+  const end = body.length;
+  while (offset < end) {
+    const kind = body[offset]!;
+    switch (kind) {
+      case UnitKind.Reliable:
+      case UnitKind.ReliableMore: {
+        if (offset + RELIABLE_UNIT_OVERHEAD > end) return false;
+        offset += RELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 5);
+        break;
+      }
+      case UnitKind.Unreliable: {
+        if (offset + UNRELIABLE_UNIT_OVERHEAD > end) return false;
+        offset += UNRELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 1);
+        break;
+      }
+      case UnitKind.UnreliableFragment: {
+        if (offset + FRAGMENT_UNIT_OVERHEAD > end) return false;
+        offset += FRAGMENT_UNIT_OVERHEAD + body.readUInt16BE(offset + 7);
+        break;
+      }
+      case UnitKind.Ack: {
+        if (offset + ACK_UNIT_OVERHEAD > end) return false;
+        const count = body[offset + 3]!;
+        if (count < 1 || count > MAX_ACK_RANGES) return false;
+        offset += ACK_UNIT_OVERHEAD + count * ACK_RANGE_SIZE;
+        break;
+      }
+      case UnitKind.Ping:
+        offset += 1;
+        break;
+      case UnitKind.Fin: {
+        if (offset + 2 > end) return false;
+        const codeEnd = offset + 2 + body[offset + 1]!;
+        if (codeEnd + 2 > end) return false;
+        offset = codeEnd + 2 + body.readUInt16BE(codeEnd);
+        break;
+      }
+      default:
+        return false;
+    }
+    if (offset > end) return false;
+  }
+  return true;
+}
+
+/** Bytes a FIN unit with this code and reason takes (reason truncated to fit `budget`). */
+export function writeFin(target: Buffer, offset: number, code: string, reason: string): number {
+  const start = offset;
+  target[offset++] = UnitKind.Fin;
+  const codeLength = target.write(code.slice(0, 200), offset + 1, 255, 'utf8');
+  target[offset] = codeLength;
+  offset += 1 + codeLength;
+  const room = Math.max(0, Math.min(target.length - offset - 2, 0xffff));
+  const reasonLength = target.write(reason, offset + 2, room, 'utf8');
+  target.writeUInt16BE(reasonLength, offset);
+  offset += 2 + reasonLength;
+  return offset - start;
+}
+
+/** Upper bound of the bytes `writeFin` needs. */
+export function finSize(code: string, reason: string): number {
+  return 4 + Buffer.byteLength(code.slice(0, 200)) + Buffer.byteLength(reason);
+}

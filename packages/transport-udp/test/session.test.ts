@@ -1,0 +1,220 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { expandNear } from '../src/session.ts';
+import { SimNet } from './sim.ts';
+
+function message(index: number, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  out.writeUInt32BE(index, 0);
+  for (let i = 4; i < size; i++) out[i] = (index + i) & 0xff;
+  return out;
+}
+
+describe('RudpSession over a simulated lossy link', () => {
+  it('delivers reliable messages of any size exactly once and in order (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        // up to 20% loss each way: at 30% an unlucky tail piece can lose all
+        // 11 round trips, which is the peer-gone rule doing its job
+        fc.double({ min: 0, max: 0.2, noNaN: true }),
+        fc.double({ min: 0, max: 0.2, noNaN: true }),
+        fc.integer({ min: 0, max: 30 }),
+        fc.array(fc.integer({ min: 4, max: 6000 }), { minLength: 1, maxLength: 60 }),
+        (seed, loss, duplicate, jitterMs, sizes) => {
+          const net = new SimNet(seed, { loss, duplicate, delayMs: 5, jitterMs });
+          const [a, b] = net.peers;
+          const sent = sizes.map((size, i) => message(i, size));
+          for (const m of sent) a.session.sendReliable(m, net.now);
+          net.touch(0);
+          const done = net.run(() => b.reliable.length >= sent.length, 60_000);
+          expect(done).toBe(true);
+          expect(b.reliable.length).toBe(sent.length);
+          for (let i = 0; i < sent.length; i++) expect(b.reliable[i]!.equals(sent[i]!)).toBe(true);
+          // the sender learns everything was acknowledged
+          expect(net.run(() => a.session.bufferedBytes === 0, 60_000)).toBe(true);
+          expect(a.closed).toBeNull();
+          expect(b.closed).toBeNull();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('delivers every unreliable message at most once, and all of them without loss', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.double({ min: 0, max: 0.3, noNaN: true }),
+        fc.array(fc.integer({ min: 4, max: 5000 }), { minLength: 1, maxLength: 40 }),
+        (seed, loss, sizes) => {
+          const net = new SimNet(seed, { loss, duplicate: 0.1, delayMs: 3, jitterMs: 10 });
+          const [a, b] = net.peers;
+          const sent = sizes.map((size, i) => message(i, size));
+          for (const m of sent) a.session.sendUnreliable(m, net.now);
+          net.touch(0);
+          net.run(() => false, 200);
+          const seen = new Set<number>();
+          for (const got of b.unreliable) {
+            const index = got.readUInt32BE(0);
+            expect(seen.has(index)).toBe(false);
+            seen.add(index);
+            expect(got.equals(sent[index]!)).toBe(true);
+          }
+          if (loss === 0) expect(seen.size).toBe(sent.length);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('keeps delivering when both sides send at once, unreliable traffic never blocking reliable', () => {
+    const net = new SimNet(7, { loss: 0.1, duplicate: 0.05, delayMs: 5, jitterMs: 5 });
+    const [a, b] = net.peers;
+    for (let i = 0; i < 2000; i++) {
+      a.session.sendReliable(message(i, 40), net.now);
+      b.session.sendReliable(message(i, 40), net.now);
+      a.session.sendUnreliable(message(i, 300), net.now);
+    }
+    net.touch(0);
+    net.touch(1);
+    expect(net.run(() => a.reliable.length === 2000 && b.reliable.length === 2000, 30_000)).toBe(
+      true,
+    );
+    for (let i = 0; i < 2000; i++) expect(b.reliable[i]!.readUInt32BE(0)).toBe(i);
+    expect(b.unreliable.length).toBeGreaterThan(1000);
+  });
+
+  it('estimates the RTT and backs the RTO off on timeouts', () => {
+    const net = new SimNet(1, { loss: 0, duplicate: 0, delayMs: 20, jitterMs: 0 });
+    const [a, b] = net.peers;
+    for (let i = 0; i < 50; i++) {
+      a.session.sendReliable(message(i, 20), net.now);
+      net.touch(0);
+      net.run(() => b.reliable.length === i + 1 && a.session.bufferedBytes === 0, 1000);
+    }
+    expect(a.session.rttMs).toBeGreaterThanOrEqual(39);
+    expect(a.session.rttMs).toBeLessThanOrEqual(45);
+    expect(a.session.rtoMs).toBeGreaterThanOrEqual(40);
+    expect(a.session.rtoMs).toBeLessThan(100);
+    expect(a.session.stats.retransmits).toBe(0);
+  });
+
+  it('fast-retransmits a lost packet before its RTO', () => {
+    // drop only the first data packet: later ones are acknowledged and reveal the gap
+    const net = new SimNet(3, { loss: 0, duplicate: 0, delayMs: 5, jitterMs: 0 });
+    const [a, b] = net.peers;
+    let dropped = false;
+    const original = b.session.receive.bind(b.session);
+    b.session.receive = (pn, body, now) => {
+      if (!dropped) {
+        dropped = true;
+        return false;
+      }
+      return original(pn, body, now);
+    };
+    for (let i = 0; i < 8; i++) {
+      a.session.sendReliable(message(i, 1100), net.now);
+    }
+    net.touch(0);
+    expect(net.run(() => b.reliable.length === 8, 1000)).toBe(true);
+    expect(a.session.stats.retransmits).toBe(1);
+    // recovered within a couple of RTTs, well before the 200 ms initial RTO
+    expect(net.now).toBeLessThan(60);
+  });
+
+  it('declares the peer gone after maxRetries retransmissions', () => {
+    const net = new SimNet(
+      5,
+      { loss: 1, duplicate: 0, delayMs: 5, jitterMs: 0 },
+      { maxRetries: 4 },
+    );
+    const [a] = net.peers;
+    a.session.sendReliable(message(0, 10), net.now);
+    net.touch(0);
+    expect(net.run(() => a.closed !== null, 60_000)).toBe(true);
+    expect(a.closed?.code).toBe('TIDEWIRE_ERR_PEER_GONE');
+    expect(a.session.stats.retransmits).toBe(4);
+  });
+
+  it('closes with FIN: the peer gets code and reason after all reliable data', () => {
+    const net = new SimNet(11, { loss: 0.2, duplicate: 0.1, delayMs: 5, jitterMs: 5 });
+    const [a, b] = net.peers;
+    for (let i = 0; i < 100; i++) a.session.sendReliable(message(i, 500), net.now);
+    a.session.close('TIDEWIRE_CLOSE_NORMAL', 'bye', net.now);
+    expect(a.session.sendReliable(message(0, 10), net.now)).toBe(false);
+    expect(net.run(() => b.closed !== null && a.closed !== null, 5000)).toBe(true);
+    expect(b.reliable.length).toBe(100);
+    expect(b.closed).toEqual({ code: 'TIDEWIRE_CLOSE_NORMAL', reason: 'bye', remote: true });
+    expect(a.closed).toEqual({ code: 'TIDEWIRE_CLOSE_NORMAL', reason: 'bye', remote: false });
+  });
+
+  it('times out an idle peer and keeps a quiet one alive with pings', () => {
+    const net = new SimNet(
+      2,
+      { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 },
+      { idleTimeoutMs: 1000, keepAliveMs: 250 },
+    );
+    const [a, b] = net.peers;
+    net.run(() => false, 5000, 5);
+    expect(a.closed).toBeNull();
+    expect(b.closed).toBeNull();
+    const silent = new SimNet(
+      2,
+      { loss: 1, duplicate: 0, delayMs: 2, jitterMs: 0 },
+      { idleTimeoutMs: 1000, keepAliveMs: 250 },
+    );
+    silent.run(() => silent.peers[0].closed !== null, 5000, 5);
+    expect(silent.peers[0].closed?.code).toBe('TIDEWIRE_ERR_IDLE_TIMEOUT');
+    expect(silent.now).toBeGreaterThanOrEqual(1000);
+    expect(silent.now).toBeLessThan(1100);
+  });
+
+  it('applies backpressure and the queue bound', () => {
+    const net = new SimNet(
+      4,
+      { loss: 1, duplicate: 0, delayMs: 5, jitterMs: 0 },
+      { maxBufferedBytes: 100_000 },
+    );
+    const [a] = net.peers;
+    let accepted = 0;
+    while (a.session.sendReliable(message(accepted, 1000), net.now)) accepted++;
+    expect(accepted).toBe(65); // the 66th crosses the 64 KiB high-water mark
+    expect(a.session.sendUnreliable(message(0, 50_000), net.now)).toBe(false); // would pass the cap: dropped
+    expect(a.closed).toBeNull();
+    for (let i = 0; i < 40; i++) a.session.sendReliable(message(i, 1000), net.now);
+    expect(a.closed?.code).toBe('TIDEWIRE_ERR_SLOW_CONSUMER');
+  });
+
+  it('fires drain once acknowledgements bring the queue under half the high-water mark', () => {
+    const net = new SimNet(6, { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 });
+    const [a, b] = net.peers;
+    let i = 0;
+    while (a.session.sendReliable(message(i, 1000), net.now)) i++;
+    net.touch(0);
+    expect(net.run(() => a.drains === 1, 1000)).toBe(true);
+    expect(net.run(() => b.reliable.length === i + 1, 1000)).toBe(true);
+  });
+
+  it('drops malformed bodies without acknowledging or delivering anything', () => {
+    const net = new SimNet(8, { loss: 0, duplicate: 0, delayMs: 1, jitterMs: 0 });
+    const [, b] = net.peers;
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), fc.nat(1000), (bytes, pn) => {
+        try {
+          b.session.receive(pn, Buffer.from(bytes), net.now);
+        } catch (err) {
+          throw new Error(`receive threw on hostile input: ${String(err)}`);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('expands 32-bit numbers to the nearest full number', () => {
+    expect(expandNear(5, 0)).toBe(5);
+    expect(expandNear(0xffff_fffe, 0x1_0000_0003)).toBe(0xffff_fffe);
+    expect(expandNear(2, 0xffff_fff0)).toBe(0x1_0000_0002);
+    expect(expandNear(0xffff_ffff, 0)).toBe(0xffff_ffff);
+  });
+});

@@ -1,0 +1,123 @@
+/**
+ * A socket-free network for two RudpSessions: a virtual clock, and a link per
+ * direction that drops, duplicates, delays and reorders packets from a seeded
+ * PRNG. Everything runs synchronously, so a run is a pure function of its seed.
+ */
+import {
+  RudpSession,
+  resolveSessionOptions,
+  type RudpSession as Session,
+  type SessionOptions,
+} from '../src/session.ts';
+import { mulberry32 } from './prng.ts';
+
+export interface LinkConditions {
+  loss: number;
+  duplicate: number;
+  delayMs: number;
+  jitterMs: number;
+}
+
+interface InFlight {
+  at: number;
+  order: number;
+  to: 0 | 1;
+  pn: number;
+  body: Buffer;
+}
+
+export interface Peer {
+  session: Session;
+  reliable: Buffer[];
+  unreliable: Buffer[];
+  closed: { code: string; reason: string; remote: boolean } | null;
+  drains: number;
+}
+
+export class SimNet {
+  now = 0;
+  readonly peers: [Peer, Peer];
+  readonly #random: () => number;
+  readonly #conditions: LinkConditions;
+  #queue: InFlight[] = [];
+  #order = 0;
+  #dirty = new Set<0 | 1>();
+  transmitted = 0;
+
+  constructor(seed: number, conditions: LinkConditions, options: Partial<SessionOptions> = {}) {
+    this.#random = mulberry32(seed);
+    this.#conditions = conditions;
+    const resolved = resolveSessionOptions(options);
+    this.peers = [this.#peer(0, resolved), this.#peer(1, resolved)];
+  }
+
+  #peer(side: 0 | 1, options: SessionOptions): Peer {
+    const peer = {
+      reliable: [] as Buffer[],
+      unreliable: [] as Buffer[],
+      closed: null as Peer['closed'],
+      drains: 0,
+    } as Peer;
+    peer.session = new RudpSession(
+      options,
+      {
+        transmit: (pn, body) => this.#transmit(side === 0 ? 1 : 0, pn, body),
+        message: (data, reliable) => {
+          (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data));
+        },
+        closed: (code, reason, remote) => {
+          peer.closed = { code, reason, remote };
+        },
+        drain: () => {
+          peer.drains++;
+        },
+      },
+      this.now,
+    );
+    return peer;
+  }
+
+  #transmit(to: 0 | 1, pn: number, body: Buffer): void {
+    this.transmitted++;
+    const { loss, duplicate, delayMs, jitterMs } = this.#conditions;
+    const copies = this.#random() < loss ? 0 : this.#random() < duplicate ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const at = this.now + delayMs + Math.floor(this.#random() * (jitterMs + 1));
+      this.#queue.push({ at, order: this.#order++, to, pn, body: Buffer.from(body) });
+    }
+  }
+
+  /** Marks a side as having something to send at the end of this turn. */
+  touch(side: 0 | 1): void {
+    this.#dirty.add(side);
+  }
+
+  /** Advances the clock by one step: deliver what is due, run timers, flush. */
+  step(stepMs = 1): void {
+    this.now += stepMs;
+    const due = this.#queue
+      .filter((p) => p.at <= this.now)
+      .sort((a, b) => a.at - b.at || a.order - b.order);
+    if (due.length > 0) this.#queue = this.#queue.filter((p) => p.at > this.now);
+    for (const packet of due) {
+      const session = this.peers[packet.to].session;
+      session.receive(packet.pn, packet.body, this.now);
+      this.#dirty.add(packet.to);
+    }
+    for (const side of [0, 1] as const) {
+      const session = this.peers[side].session;
+      if (session.nextDeadline() <= this.now) session.onTimer(this.now);
+      else if (this.#dirty.has(side)) session.flush(this.now);
+    }
+    this.#dirty.clear();
+  }
+
+  run(until: () => boolean, maxMs: number, stepMs = 1): boolean {
+    const end = this.now + maxMs;
+    while (this.now < end) {
+      if (until()) return true;
+      this.step(stepMs);
+    }
+    return until();
+  }
+}
