@@ -2,7 +2,7 @@ import * as diagnosticsChannel from 'node:diagnostics_channel';
 
 /** Channel names, as constants for subscribers. */
 export const MeshChannel = {
-  /** `{ nodeId, event: 'registered' | 'updated' | 'deregistered', node? }`, for this mesh's own node. */
+  /** `{ nodeId, event: 'registered' | 'updated' | 'deregistered' }`, for this mesh's own node. */
   Node: 'tidewire:mesh:node',
   /** `{ nodeId, kind: 'message' | 'user', from, topic? }` per message received from the bus. */
   Message: 'tidewire:mesh:message',

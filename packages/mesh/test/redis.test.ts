@@ -137,6 +137,18 @@ describe.skipIf(skip)('RedisMesh', () => {
       await waitFor(() => silent.open() === 0, 2000, 'sockets closed');
     });
 
+    it('rejects start() with MESH_CLOSED when close() runs while it connects', async () => {
+      const silent = await silentServer();
+      const m = mesh({ url: `redis://127.0.0.1:${silent.port}`, connectTimeoutMs: 5000 });
+      const starting = m.start();
+      await waitFor(() => silent.open() > 0, 2000, 'connection');
+      const started = Date.now();
+      await m.close();
+      await expect(starting).rejects.toMatchObject({ code: 'TIDEWIRE_ERR_MESH_CLOSED' });
+      expect(Date.now() - started).toBeLessThan(2000);
+      await waitFor(() => silent.open() === 0, 2000, 'sockets closed');
+    });
+
     it('keeps registry, users and tickets in keys with TTLs under its prefix', async () => {
       const m = await registered(mesh({ nodeId: 'ttl-node', ttlMs: 3000, keyPrefix: 'ttl:' }));
       await m.setUserLocation('alice', 'sid-1');
