@@ -63,12 +63,31 @@ export interface ClientCloseInfo {
   remote: boolean;
 }
 
+/** A notification (ver 0, cmd 400) as the client receives it. */
+export interface ClientNotification {
+  id: string;
+  name: string;
+  message: Buffer;
+}
+
+/** Frames and a close that arrive between the hello answer and the client taking over. */
+interface EarlyEvents {
+  readonly frames: Frame[];
+  close: ClientCloseInfo | null;
+}
+
+interface Hello {
+  userId: string;
+  state: string;
+  early: EarlyEvents;
+}
+
 export interface ClientEvents {
   push: [message: PushMessage];
   /** A response that no `request` was waiting for (an answer to `send`). */
   response: [message: PushMessage & { status: number }];
-  /** ver 0, cmd 400. */
-  notification: [notification: Record<string, unknown>];
+  /** ver 0, cmd 400: a notification. Malformed ones are dropped. */
+  notification: [notification: ClientNotification];
   /** The server is draining: get a new session and connect elsewhere. */
   reconnect: [info: { reason: string }];
   close: [info: ClientCloseInfo];
@@ -100,7 +119,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   constructor(
     conn: TcpConnection,
     session: Session,
-    hello: { userId: string; state: string },
+    hello: Hello,
     options: { keepAliveIntervalMs: number; requestTimeoutMs: number },
   ) {
     super();
@@ -109,9 +128,24 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     this.userId = hello.userId;
     this.#serverState = hello.state;
     this.#requestTimeoutMs = options.requestTimeoutMs;
-    conn.onFrame = (frame) => this.#onFrame(frame);
-    conn.onClose = (info) =>
-      this.#onClose({ code: info.code, reason: info.reason, remote: info.remote });
+    // Events that arrived with the hello answer are emitted on the next turn
+    // of the event loop, after `await connect(...)` has attached listeners.
+    const { early } = hello;
+    conn.onFrame = (frame) => early.frames.push(frame);
+    conn.onClose = (info) => {
+      early.close = { code: info.code, reason: info.reason, remote: info.remote };
+    };
+    setImmediate(() => {
+      for (const frame of early.frames) this.#onFrame(frame);
+      early.frames.length = 0;
+      if (early.close !== null) {
+        this.#onClose(early.close);
+        return;
+      }
+      conn.onFrame = (frame) => this.#onFrame(frame);
+      conn.onClose = (info) =>
+        this.#onClose({ code: info.code, reason: info.reason, remote: info.remote });
+    });
     if (options.keepAliveIntervalMs > 0) {
       this.#keepAlive = setInterval(() => {
         this.keepAlive().catch(() => {
@@ -209,7 +243,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     );
     this.#serverState = body.state;
     if (Array.isArray(body.notifications)) {
-      for (const n of body.notifications) this.emit('notification', n as Record<string, unknown>);
+      for (const n of body.notifications) this.#emitNotification(n);
     }
     return { serverTime: body.serverTime, state: body.state };
   }
@@ -270,6 +304,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     }
   }
 
+  #emitNotification(value: unknown): void {
+    const notification = toNotification(value);
+    if (notification !== null) this.emit('notification', notification);
+  }
+
   #onPush(frame: Frame): void {
     if (frame.ver === CORE_VER) {
       if (frame.cmd === CoreCommand.Reconnect) {
@@ -277,7 +316,13 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         return;
       }
       if (frame.cmd === CoreCommand.Notification) {
-        this.emit('notification', safeMap(frame.payload));
+        let body: unknown;
+        try {
+          body = unpack(frame.payload);
+        } catch {
+          return; // not msgpack: dropped
+        }
+        this.#emitNotification(body);
         return;
       }
     }
@@ -304,6 +349,14 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     this.#pending.clear();
     this.emit('close', info);
   }
+}
+
+function toNotification(value: unknown): ClientNotification | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { id, name, message } = value as Record<string, unknown>;
+  if (typeof id !== 'string' || typeof name !== 'string' || !(message instanceof Uint8Array))
+    return null;
+  return { id, name, message: Buffer.from(message.buffer, message.byteOffset, message.byteLength) };
 }
 
 function safeMap(payload: Buffer): Record<string, unknown> {
@@ -365,12 +418,17 @@ function sayHello(
   session: Session,
   clientInfo: Record<string, unknown> | undefined,
   signal: AbortSignal,
-): Promise<{ userId: string; state: string }> {
+): Promise<Hello> {
+  const early: EarlyEvents = { frames: [], close: null };
   return new Promise((resolve, reject) => {
     const finish = (fn: () => void): void => {
       signal.removeEventListener('abort', onAbort);
-      conn.onFrame = null;
-      conn.onClose = null;
+      // Frames right behind the hello answer (notifications, pushes) wait
+      // here until the client takes over the connection.
+      conn.onFrame = (f) => early.frames.push(f);
+      conn.onClose = (info) => {
+        early.close = { code: info.code, reason: info.reason, remote: info.remote };
+      };
       fn();
     };
     const onAbort = (): void => finish(() => reject(signal.reason));
@@ -394,7 +452,7 @@ function sayHello(
           );
           return;
         }
-        resolve({ userId: String(body.userId), state: String(body.state) });
+        resolve({ userId: String(body.userId), state: String(body.state), early });
       });
     };
     conn.onClose = (info) =>

@@ -1,6 +1,7 @@
 export {
   type ClientCloseInfo,
   type ClientEvents,
+  type ClientNotification,
   type ConnectOptions,
   connect,
   type PushMessage,

@@ -8,12 +8,14 @@
  *   await server.start();
  */
 import type { CommandHandler, CommandHook, KeepAliveHandler, Next } from '@tidewire/command-router';
+import type { Notification, NotificationFilter, NotificationLoader } from '@tidewire/notifier';
 import { Status } from '@tidewire/wire';
 import {
   type CloudSetupOptions,
   createServer,
   type DebugCommandCallback,
   type DisconnectCallback,
+  type NotificationOptions,
   type TidewireServer,
 } from './server.ts';
 import type { User } from './user.ts';
@@ -109,6 +111,28 @@ export function setupServerForTencent(options?: CloudSetupOptions): Promise<void
 }
 export function setupGenericCloudServer(options?: CloudSetupOptions): Promise<void> {
   return defaultServer().setupGenericCloudServer(options);
+}
+export function enableNotifications(options?: NotificationOptions): void {
+  defaultServer().enableNotifications(options);
+}
+export function notificationService(
+  name: string,
+  loader: NotificationLoader,
+  intervalMs: number,
+): () => void {
+  return defaultServer().notificationService(name, loader, intervalMs);
+}
+export function notify(
+  notification: Notification,
+  options?: { local?: boolean },
+): Promise<boolean> {
+  return defaultServer().notify(notification, options);
+}
+export function setOnNotification(name: string, filter: NotificationFilter<User>): void {
+  defaultServer().setOnNotification(name, filter);
+}
+export function deleteNotification(id: string): Promise<void> {
+  return defaultServer().deleteNotification(id);
 }
 export function isTCP(): boolean {
   return defaultServer().isTCP();

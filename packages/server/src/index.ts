@@ -1,5 +1,12 @@
 export type { CommandHandler, CommandHook, KeepAliveHandler, Next } from '@tidewire/command-router';
 export { CommandError } from '@tidewire/command-router';
+export type {
+  DeliveryLedger,
+  Notification,
+  NotificationBus,
+  NotificationFilter,
+  NotificationLoader,
+} from '@tidewire/notifier';
 export {
   type CommandsConfig,
   DEFAULT_CONFIG,
@@ -17,7 +24,9 @@ export {
   Bad,
   command,
   defaultServer,
+  deleteNotification,
   Err,
+  enableNotifications,
   exposeDebugCommands,
   getEndPoint,
   handleCommand,
@@ -27,12 +36,15 @@ export {
   isTCP,
   isUDP,
   markServerAsTakenIf,
+  notificationService,
+  notify,
   Ok,
   offline,
   onDisconnect,
   onKeepAlive,
   online,
   setDebugCommandCallback,
+  setOnNotification,
   setPublicEndPoint,
   setupAsTCPServer,
   setupGenericCloudServer,
@@ -59,6 +71,7 @@ export {
   createServer,
   type DebugCommandCallback,
   type DisconnectCallback,
+  type NotificationOptions,
   type ShutdownOptions,
   TidewireServer,
 } from './server.ts';

@@ -11,6 +11,14 @@ import {
   type KeepAliveHandler,
   type Next,
 } from '@tidewire/command-router';
+import {
+  type DeliveryLedger,
+  type Notification,
+  type NotificationBus,
+  type NotificationFilter,
+  type NotificationLoader,
+  Notifier,
+} from '@tidewire/notifier';
 import { listenTcp, type TcpConnection, type TcpListener } from '@tidewire/transport-tcp';
 import {
   CORE_VER,
@@ -67,6 +75,16 @@ export interface CreateServerOptions {
   logger?: Logger;
 }
 
+/** Options of `enableNotifications()`. */
+export interface NotificationOptions {
+  /** Cluster bus (the mesh); without it notifications stay on this node. */
+  bus?: NotificationBus;
+  /** Cluster-wide delivery records (the mesh); default: this process only. */
+  ledger?: DeliveryLedger;
+  /** Largest notification message, bytes. Default 16384. */
+  maxMessageBytes?: number;
+}
+
 /** Options of `setupServerForAWS()` and its siblings. */
 export interface CloudSetupOptions {
   signal?: AbortSignal;
@@ -114,7 +132,8 @@ export class TidewireServer {
   readonly #cloudOptions: Omit<PublicEndpointOptions, 'signal' | 'timeoutMs' | 'logger'>;
   #running = false;
   #shutdown: Promise<void> | null = null;
-  readonly #stopListeners: (() => void)[] = [];
+  readonly #stopListeners: (() => void | Promise<void>)[] = [];
+  #notifier: Notifier<User> | null = null;
 
   constructor(options: CreateServerOptions = {}) {
     this.#config = resolveConfig(options.config ?? {});
@@ -521,9 +540,56 @@ export class TidewireServer {
     });
   }
 
-  /** Registers a function to run when the server stops (after users left). */
-  onStop(listener: () => void): void {
+  /**
+   * Registers a disposer to run when the server stops, after users left and
+   * the listeners closed (database pools, files). Async disposers are awaited;
+   * one that fails is logged and the others still run.
+   */
+  onStop(listener: () => void | Promise<void>): void {
     this.#stopListeners.push(listener);
+  }
+
+  // ---- notifications -------------------------------------------------------
+
+  /** Turns notifications on (the engine's `EnableNotifications`); call once, before start. */
+  enableNotifications(options: NotificationOptions = {}): void {
+    if (this.#notifier !== null) return;
+    this.#notifier = new Notifier<User>({
+      users: () => this.#usersBySid.values(),
+      ...options,
+      logger: this.#logger,
+    });
+  }
+
+  /**
+   * Sends a notification to every connected user (passing the filter of its
+   * name), on every node unless `local`, and keeps it for users who connect
+   * within `ttlMs`. Resolves false when its id was used before.
+   */
+  notify(notification: Notification, options: { local?: boolean } = {}): Promise<boolean> {
+    return this.#notifications().notify(notification, options);
+  }
+
+  /** Runs `loader` every `intervalMs` and notifies what it returns; returns a stop function. */
+  notificationService(name: string, loader: NotificationLoader, intervalMs: number): () => void {
+    return this.#notifications().notificationService(name, loader, intervalMs);
+  }
+
+  /** Decides who receives notifications named `name`. */
+  setOnNotification(name: string, filter: NotificationFilter<User>): void {
+    this.#notifications().setOnNotification(name, filter);
+  }
+
+  /** Deletes a notification everywhere: users who connect later do not get it. */
+  deleteNotification(id: string): Promise<void> {
+    return this.#notifications().deleteNotification(id);
+  }
+
+  #notifications(): Notifier<User> {
+    if (this.#notifier === null) {
+      throw serverError(ServerErrorCode.InvalidState, 'call enableNotifications() first');
+    }
+    return this.#notifier;
   }
 
   /**
@@ -550,14 +616,15 @@ export class TidewireServer {
         u.disconnect(ServerErrorCode.ServerClosing, 'server is shutting down'),
       ),
     );
+    this.#notifier?.close();
     await this.#closeListeners();
     this.#router.close();
     this.#running = false;
     for (const listener of this.#stopListeners) {
       try {
-        listener();
+        await listener();
       } catch (err) {
-        this.#logger.error?.('stop listener threw', { error: String(err) });
+        this.#logger.error?.('stop listener failed', { error: String(err) });
       }
     }
   }
@@ -703,6 +770,12 @@ export class TidewireServer {
       Status.Ok,
     );
     if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'connect' });
+    this.#notifier?.onUserJoined(user).catch((err: unknown) => {
+      this.#logger.error?.('notification delivery on join failed', {
+        userId: user.id,
+        error: String(err),
+      });
+    });
   }
 
   #onUserFrame(user: User, frame: Frame): void {
