@@ -1,4 +1,4 @@
-import { TidewireError } from '@tidewire/wire';
+import { TidewireError, WireErrorCode } from '@tidewire/wire';
 
 /** Error codes raised or reported by `@tidewire/transport-udp`. */
 export const UdpErrorCode = {
@@ -52,4 +52,8 @@ export function udpError(code: string, message: string, cause?: unknown): Tidewi
 /** The error an aborted signal rejects with: its reason, or a DOMException named AbortError. */
 export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
+}
+
+export function invalidArgumentError(message: string): TidewireError {
+  return new TidewireError(WireErrorCode.InvalidArgument, message);
 }

@@ -288,7 +288,7 @@ export class RudpSession {
    * or past its high-water mark (wait for `drain`) or the session is closing.
    * Past `maxBufferedBytes` the session closes with `TIDEWIRE_ERR_SLOW_CONSUMER`.
    */
-  sendReliable(message: Uint8Array, now: number): boolean {
+  sendReliable(message: Uint8Array, now: number, owned = false): boolean {
     if (this.#state !== OPEN) return false;
     const length = message.length;
     this.#checkSize(length);
@@ -300,7 +300,7 @@ export class RudpSession {
       );
       return false;
     }
-    const copy = Buffer.from(message);
+    const copy = owned && Buffer.isBuffer(message) ? message : Buffer.from(message);
     let offset = 0;
     do {
       const end = Math.min(length, offset + this.#pieceMax);
@@ -642,6 +642,13 @@ export class RudpSession {
     this.#closeReason = truncateUtf8(reason, MAX_FIN_REASON_BYTES);
     this.#closeDeadline = now + this.options.closeLingerMs;
     this.#dropUnreliable();
+    this.flush(now);
+  }
+
+  /** Asks for an acknowledgement now (a PING unless the next packet elicits one anyway). */
+  ping(now: number): void {
+    if (this.#state !== OPEN) return;
+    this.#pingPending = true;
     this.flush(now);
   }
 

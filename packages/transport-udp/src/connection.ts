@@ -1,0 +1,408 @@
+import { performance } from 'node:perf_hooks';
+import {
+  Direction,
+  encodeFrame,
+  type Frame,
+  HEADER_SIZE,
+  isTidewireError,
+  type Logger,
+  MAGIC_0,
+  MAGIC_1,
+  MAX_PACKET_NUMBER,
+  open,
+  seal,
+} from '@tidewire/wire';
+import { closeChannel, dropChannel, retransmitChannel } from './channels.ts';
+import { UdpCloseCode, UdpErrorCode } from './errors.ts';
+import { bodyBudget, type ConnectionTuning } from './options.ts';
+import { DATA_HEADER_SIZE, FLAG_SEALED, writeDataHeader } from './packets.ts';
+import { RudpSession, resolveSessionOptions, type SessionStats } from './session.ts';
+
+/** Why and how a connection ended; passed once to `onClose`. */
+export interface CloseInfo {
+  /** A `TIDEWIRE_ERR_*` or `TIDEWIRE_CLOSE_*` code, or the code the peer sent in its FIN. */
+  code: string;
+  reason: string;
+  /** True when the peer ended the connection (FIN received). */
+  remote: boolean;
+  /** The error behind the close, when there is one. */
+  error?: Error;
+}
+
+export interface SendOptions {
+  /** Reliable ordered (default) or unreliable. */
+  reliable?: boolean;
+}
+
+export interface UdpConnectionStats extends SessionStats {
+  rttMs: number;
+  rtoMs: number;
+  bufferedBytes: number;
+  inflightPackets: number;
+  /** Datagrams dropped before reaching the session (bad header, failed authentication, replay). */
+  rejected: number;
+}
+
+/** Package-internal: how a connection puts datagrams on the wire and tells its owner it ended. */
+export interface ConnectionLink {
+  send(datagram: Buffer, address: string, port: number): void;
+  gone(connection: UdpConnection): void;
+}
+
+export interface ConnectionInit {
+  id: number;
+  role: 'client' | 'server';
+  address: string;
+  port: number;
+  key: Buffer | null;
+  tuning: ConnectionTuning;
+  initialRttMs: number;
+  link: ConnectionLink;
+  logger: Logger | undefined;
+}
+
+const NO_OPTIONS: SendOptions = {};
+
+/**
+ * One reliable-UDP connection speaking wire frames, made by `listenUdp`
+ * (accepted) or `dialUdp` (dialed). Reliable frames arrive exactly once and in
+ * order; unreliable ones at most once, in any order.
+ */
+export class UdpConnection {
+  /** The u32 connection id the server chose (non-zero); both directions carry it. */
+  readonly id: number;
+  readonly role: 'client' | 'server';
+  /** Called once per received frame; `reliable` frames in order. The payload is a view: copy it to keep it. */
+  onFrame: ((frame: Frame, reliable: boolean) => void) | null = null;
+  /** Called exactly once, when the connection has ended. */
+  onClose: ((info: CloseInfo) => void) | null = null;
+  /** Called when the send queue has drained after `send` returned false. */
+  onDrain: (() => void) | null = null;
+
+  readonly #session: RudpSession;
+  readonly #key: Buffer | null;
+  readonly #sendDirection: Direction;
+  readonly #receiveDirection: Direction;
+  readonly #link: ConnectionLink;
+  readonly #logger: Logger | undefined;
+  readonly #maxPayloadLength: number;
+  #address: string;
+  #port: number;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #flushHandle: NodeJS.Immediate | null = null;
+  #closeInfo: CloseInfo | null = null;
+  #closeError: Error | undefined;
+  #closeWaiters: (() => void)[] = [];
+  #rejected = 0;
+
+  /** @internal Created by `listenUdp` and `dialUdp`. */
+  constructor(init: ConnectionInit) {
+    this.id = init.id;
+    this.role = init.role;
+    this.#address = init.address;
+    this.#port = init.port;
+    this.#key = init.key;
+    this.#link = init.link;
+    this.#logger = init.logger;
+    this.#maxPayloadLength = init.tuning.maxPayloadLength;
+    this.#sendDirection =
+      init.role === 'client' ? Direction.ClientToServer : Direction.ServerToClient;
+    this.#receiveDirection =
+      init.role === 'client' ? Direction.ServerToClient : Direction.ClientToServer;
+    const t = init.tuning;
+    this.#session = new RudpSession(
+      resolveSessionOptions({
+        bodyBudget: bodyBudget(t.mtu, init.key !== null),
+        maxPayloadLength: t.maxPayloadLength,
+        maxRetries: t.maxRetries,
+        maxBufferedBytes: t.maxBufferedBytes,
+        idleTimeoutMs: t.idleTimeoutMs,
+        keepAliveMs: t.keepAliveMs,
+        minRtoMs: t.minRtoMs,
+        maxRtoMs: t.maxRtoMs,
+        initialRttMs: init.initialRttMs,
+        fragmentMemory: t.fragmentMemory,
+      }),
+      {
+        transmit: this.#transmit,
+        message: this.#message,
+        closed: this.#closed,
+        drain: this.#drain,
+        retransmit: this.#retransmit,
+        drop: this.#drop,
+      },
+      performance.now(),
+    );
+    this.#arm();
+  }
+
+  /** The peer's current address (changes when the client's address changes). */
+  get remoteAddress(): string {
+    return this.#address;
+  }
+
+  get remotePort(): number {
+    return this.#port;
+  }
+
+  /** True once the connection has ended (after `onClose`). */
+  get closed(): boolean {
+    return this.#closeInfo !== null;
+  }
+
+  /** True when the connection seals its packets. */
+  get encrypted(): boolean {
+    return this.#key !== null;
+  }
+
+  /** Unacknowledged reliable bytes plus unsent unreliable bytes. */
+  get bufferedBytes(): number {
+    return this.#session.bufferedBytes;
+  }
+
+  /** Smoothed round-trip time in ms. */
+  get rttMs(): number {
+    return this.#session.rttMs;
+  }
+
+  /**
+   * Queues one encoded wire frame. Reliable by default. Returns false when
+   * the frame was not queued (closing, or an unreliable frame over the queue
+   * bound) or the queue passed its high-water mark: wait for `onDrain`.
+   * A reliable frame that would pass `maxBufferedBytes` closes the
+   * connection with `TIDEWIRE_ERR_SLOW_CONSUMER`.
+   */
+  send(frame: Uint8Array, options: SendOptions = NO_OPTIONS): boolean {
+    return this.#send(frame, options.reliable !== false, false);
+  }
+
+  /** Encodes and queues one frame (see `send`). */
+  sendFrame(
+    ver: number,
+    cmd: number,
+    status: number,
+    payload?: Uint8Array,
+    options: SendOptions = NO_OPTIONS,
+  ): boolean {
+    return this.#send(encodeFrame(ver, cmd, status, payload), options.reliable !== false, true);
+  }
+
+  /**
+   * Graceful close: queued reliable frames are still delivered, then FIN with
+   * `code` and `reason` is sent until acknowledged (at most 1 s in all).
+   * Resolves once the connection has ended.
+   */
+  close(code: string = UdpCloseCode.Normal, reason = ''): Promise<void> {
+    if (this.#closeInfo !== null) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    this.#session.close(code, reason, performance.now());
+    this.#arm();
+    return done;
+  }
+
+  /** Ends the connection at once, sending nothing. */
+  destroy(error?: Error): void {
+    if (this.#closeInfo !== null) return;
+    const code = isTidewireError(error) ? error.code : UdpErrorCode.Destroyed;
+    if (error !== undefined) this.#closeError = error;
+    this.#session.terminate(code, error?.message ?? 'destroyed', false);
+  }
+
+  stats(): UdpConnectionStats {
+    return {
+      ...this.#session.stats,
+      rttMs: this.#session.rttMs,
+      rtoMs: this.#session.rtoMs,
+      bufferedBytes: this.#session.bufferedBytes,
+      inflightPackets: this.#session.inflightPackets,
+      rejected: this.#rejected,
+    };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal A DATA datagram for this connection, from `address:port`. Returns true when it was accepted. */
+  receiveDatagram(msg: Buffer, address: string, port: number): boolean {
+    if (this.#closeInfo !== null) return false;
+    const sealed = (msg[1]! & FLAG_SEALED) !== 0;
+    if (sealed !== (this.#key !== null)) return this.#reject('seal-mismatch', address, port);
+    const session = this.#session;
+    const pn = session.expandPacketNumber(msg.readUInt32BE(6));
+    if (pn > MAX_PACKET_NUMBER || session.isReplay(pn)) {
+      session.countDuplicate();
+      return this.#reject('replay', address, port);
+    }
+    let body = msg.subarray(DATA_HEADER_SIZE);
+    if (this.#key !== null) {
+      try {
+        body = open(this.#key, this.#receiveDirection, pn, body, msg.subarray(0, DATA_HEADER_SIZE));
+      } catch {
+        return this.#reject('decrypt-failed', address, port);
+      }
+    }
+    const now = performance.now();
+    if (!session.receive(pn, body, now)) {
+      this.#rejected++;
+      return false;
+    }
+    if (this.#closeInfo !== null) return true;
+    if (address !== this.#address || port !== this.#port) {
+      this.#logger?.debug?.('udp connection moved', {
+        id: this.id,
+        from: `${this.#address}:${this.#port}`,
+        to: `${address}:${port}`,
+      });
+      this.#address = address;
+      this.#port = port;
+    }
+    this.#scheduleFlush();
+    this.#arm();
+    return true;
+  }
+
+  /** @internal Socket errors do not end a connection (UDP has no connection to reset); they are logged. */
+  reportSocketError(err: Error): void {
+    this.#logger?.debug?.('udp socket error', { id: this.id, error: err.message });
+  }
+
+  /** @internal Sends a PING now (after a client moved to a new socket). */
+  ping(): void {
+    this.#session.ping(performance.now());
+    this.#arm();
+  }
+
+  #send(frame: Uint8Array, reliable: boolean, owned: boolean): boolean {
+    const session = this.#session;
+    const now = performance.now();
+    const queued = reliable
+      ? session.sendReliable(frame, now, owned)
+      : session.sendUnreliable(frame, now);
+    if (!session.closed) this.#scheduleFlush();
+    return queued;
+  }
+
+  #reject(reason: string, address: string, port: number): boolean {
+    this.#rejected++;
+    if (dropChannel.hasSubscribers)
+      dropChannel.publish({ reason, address, port, connection: this });
+    return false;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushHandle === null && this.#closeInfo === null) {
+      this.#flushHandle = setImmediate(this.#flushNow);
+    }
+  }
+
+  readonly #flushNow = (): void => {
+    this.#flushHandle = null;
+    this.#session.flush(performance.now());
+    this.#arm();
+  };
+
+  /** Keeps one timer at the session's next deadline. */
+  #arm(): void {
+    if (this.#closeInfo !== null) return;
+    const deadline = this.#session.nextDeadline();
+    if (this.#timer !== null) {
+      if (this.#timerAt <= deadline) return; // fires early and re-arms
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (deadline === Number.POSITIVE_INFINITY) return;
+    this.#timerAt = deadline;
+    this.#timer = setTimeout(this.#onTimer, Math.max(1, Math.ceil(deadline - performance.now())));
+    this.#timer.unref();
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.#session.onTimer(performance.now());
+    this.#arm();
+  };
+
+  readonly #transmit = (packetNumber: number, body: Buffer): void => {
+    let datagram: Buffer;
+    if (this.#key === null) {
+      datagram = Buffer.allocUnsafe(DATA_HEADER_SIZE + body.length);
+      writeDataHeader(datagram, false, this.id, packetNumber);
+      body.copy(datagram, DATA_HEADER_SIZE);
+    } else {
+      const header = Buffer.allocUnsafe(DATA_HEADER_SIZE);
+      writeDataHeader(header, true, this.id, packetNumber);
+      datagram = Buffer.concat([
+        header,
+        seal(this.#key, this.#sendDirection, packetNumber, body, header),
+      ]);
+    }
+    this.#link.send(datagram, this.#address, this.#port);
+  };
+
+  readonly #message = (data: Buffer, reliable: boolean): void => {
+    if (
+      data.length < HEADER_SIZE ||
+      data[0] !== MAGIC_0 ||
+      data[1] !== MAGIC_1 ||
+      data.readUInt32BE(6) !== data.length - HEADER_SIZE ||
+      data.length - HEADER_SIZE > this.#maxPayloadLength
+    ) {
+      this.#drop('bad-frame');
+      return;
+    }
+    const handler = this.onFrame;
+    if (handler === null) return;
+    const frame: Frame = {
+      ver: data[2]!,
+      cmd: (data[3]! << 8) | data[4]!,
+      status: data[5]!,
+      payload: data.subarray(HEADER_SIZE),
+    };
+    try {
+      handler(frame, reliable);
+    } catch (err) {
+      this.#logger?.error?.('udp onFrame handler threw', { id: this.id, error: String(err) });
+      this.#closeError = err instanceof Error ? err : new Error(String(err));
+      this.#session.abort(UdpErrorCode.HandlerFailed, 'frame handler failed', performance.now());
+    }
+  };
+
+  readonly #drain = (): void => {
+    this.onDrain?.();
+  };
+
+  readonly #retransmit = (seq: number, sends: number): void => {
+    if (retransmitChannel.hasSubscribers)
+      retransmitChannel.publish({ connection: this, seq, sends });
+  };
+
+  readonly #drop = (reason: string): void => {
+    if (dropChannel.hasSubscribers) {
+      dropChannel.publish({ reason, address: this.#address, port: this.#port, connection: this });
+    }
+  };
+
+  readonly #closed = (code: string, reason: string, remote: boolean): void => {
+    const info: CloseInfo = { code, reason, remote };
+    if (this.#closeError !== undefined) info.error = this.#closeError;
+    this.#closeInfo = info;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#flushHandle !== null) clearImmediate(this.#flushHandle);
+    this.#flushHandle = null;
+    this.#logger?.debug?.('udp connection closed', { id: this.id, code, reason, remote });
+    this.#link.gone(this);
+    if (closeChannel.hasSubscribers)
+      closeChannel.publish({ connection: this, code, reason, remote });
+    try {
+      this.onClose?.(info);
+    } finally {
+      const waiters = this.#closeWaiters;
+      this.#closeWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  };
+}

@@ -1,0 +1,33 @@
+export { closeChannel, connectionChannel, dropChannel, retransmitChannel } from './channels.ts';
+export {
+  type CloseInfo,
+  type SendOptions,
+  UdpConnection,
+  type UdpConnectionStats,
+} from './connection.ts';
+export { CookieJar } from './cookie.ts';
+export {
+  dialUdp,
+  HANDSHAKE_RETRY_MAX_MS,
+  HANDSHAKE_RETRY_MS,
+  UdpClientConnection,
+  type UdpDialOptions,
+} from './dial.ts';
+export { RefuseReason, UdpCloseCode, UdpErrorCode } from './errors.ts';
+export { FragmentAssembler } from './fragments.ts';
+export {
+  type AuthenticateResult,
+  listenUdp,
+  type UdpListener,
+  type UdpListenerCloseOptions,
+  type UdpListenerOptions,
+  type UdpRemote,
+} from './listener.ts';
+export {
+  DEFAULT_SESSION_OPTIONS,
+  RudpSession,
+  resolveSessionOptions,
+  type SessionHandler,
+  type SessionOptions,
+  type SessionStats,
+} from './session.ts';

@@ -1,0 +1,349 @@
+import { randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { type Logger, SESSION_KEY_LENGTH } from '@tidewire/wire';
+import { connectionChannel, dropChannel } from './channels.ts';
+import { type ConnectionLink, UdpConnection } from './connection.ts';
+import { CookieJar } from './cookie.ts';
+import { abortReason, RefuseReason, UdpErrorCode, udpError } from './errors.ts';
+import { type ConnectionTuning, checkInteger, resolveTuning } from './options.ts';
+import {
+  dataConnectionId,
+  decodeInit,
+  encodeAccept,
+  encodeCookie,
+  encodeRefuse,
+  type InitPacket,
+  PacketType,
+} from './packets.ts';
+
+export interface UdpRemote {
+  address: string;
+  port: number;
+}
+
+export type AuthenticateResult = { key: Buffer | null } | null;
+
+export interface UdpListenerOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Datagram payload budget after the 10-byte DATA header. Default 1200. */
+  mtu?: number;
+  /** Largest frame payload, after reassembly. Default 64 KiB. */
+  maxPayloadLength?: number;
+  /** A connection that received nothing valid for this long closes. Default 10 000. */
+  idleTimeoutMs?: number;
+  /** PING after this long without sending anything ack-eliciting. Default idleTimeoutMs / 4. */
+  keepAliveMs?: number;
+  /** Retransmissions of one reliable piece before the peer is declared gone. Default 10. */
+  maxRetries?: number;
+  /** Send queue cap per connection. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** Lower bound of the retransmission timeout. Default 20. */
+  minRtoMs?: number;
+  /** Upper bound of the retransmission timeout (and its backoff). Default 2000. */
+  maxRtoMs?: number;
+  /** Reassembly memory for unreliable fragments per connection. Default 1 MiB. */
+  fragmentMemory?: number;
+  /** Seal every DATA packet with AES-128-GCM under the key `authenticate` returns. Default false. */
+  encryption?: boolean;
+  /**
+   * Called on a valid cookie-echoed INIT: return the session key (16 bytes,
+   * required when encryption is on; may be null when off) to accept, or null
+   * to refuse.
+   */
+  authenticate: (
+    sid: Buffer,
+    remote: UdpRemote,
+  ) => Promise<AuthenticateResult> | AuthenticateResult;
+  /** Handshakes waiting on `authenticate` at once; past it INIT_ECHO gets REFUSE 2. Default 1024. */
+  maxHalfOpen?: number;
+  /** Open connections at once; past it INIT_ECHO gets REFUSE 2. Default 100 000. */
+  maxConnections?: number;
+  signal?: AbortSignal;
+  logger?: Logger;
+}
+
+export interface UdpListenerCloseOptions {
+  /** How long connections get to deliver their FIN before they are destroyed. Default 1000. */
+  graceMs?: number;
+}
+
+export interface UdpListener {
+  readonly host: string;
+  readonly port: number;
+  readonly connections: ReadonlySet<UdpConnection>;
+  close(options?: UdpListenerCloseOptions): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Binds a UDP socket and accepts RUDP connections on it (docs/udp.md). */
+export async function listenUdp(
+  options: UdpListenerOptions,
+  onConnection: (connection: UdpConnection) => void,
+): Promise<UdpListener> {
+  if (typeof options.authenticate !== 'function') {
+    throw udpError('TIDEWIRE_ERR_INVALID_ARGUMENT', 'listenUdp needs an authenticate function');
+  }
+  const tuning = resolveTuning(options);
+  const host = options.host ?? '127.0.0.1';
+  const port = checkInteger('port', options.port ?? 0, 0, 65535);
+  const maxHalfOpen = checkInteger('maxHalfOpen', options.maxHalfOpen ?? 1024, 1, 1_000_000);
+  const maxConnections = checkInteger(
+    'maxConnections',
+    options.maxConnections ?? 100_000,
+    1,
+    10_000_000,
+  );
+  options.signal?.throwIfAborted();
+  const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      socket.close();
+      reject(
+        udpError(UdpErrorCode.ListenFailed, `cannot bind UDP ${host}:${port}: ${err.message}`, err),
+      );
+    };
+    socket.once('error', onError);
+    socket.bind(port, host, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  const listener = new Listener(socket, options, tuning, maxHalfOpen, maxConnections, onConnection);
+  return listener;
+}
+
+class Listener implements UdpListener, ConnectionLink {
+  readonly host: string;
+  readonly port: number;
+  readonly #socket: Socket;
+  readonly #options: UdpListenerOptions;
+  readonly #tuning: ConnectionTuning;
+  readonly #maxHalfOpen: number;
+  readonly #maxConnections: number;
+  readonly #onConnection: (connection: UdpConnection) => void;
+  readonly #logger: Logger | undefined;
+  readonly #encryption: boolean;
+  readonly #cookies = new CookieJar();
+  readonly #byId = new Map<number, UdpConnection>();
+  /** `nonce|address|port` of accepted connections, to answer a repeated INIT_ECHO with the same ACCEPT. */
+  readonly #byNonce = new Map<string, UdpConnection>();
+  readonly #nonceOf = new Map<UdpConnection, string>();
+  readonly #halfOpen = new Set<string>();
+  readonly #connections = new Set<UdpConnection>();
+  #closing: Promise<void> | null = null;
+  #socketClosed = false;
+  readonly #onAbort: () => void;
+
+  constructor(
+    socket: Socket,
+    options: UdpListenerOptions,
+    tuning: ConnectionTuning,
+    maxHalfOpen: number,
+    maxConnections: number,
+    onConnection: (connection: UdpConnection) => void,
+  ) {
+    this.#socket = socket;
+    this.#options = options;
+    this.#tuning = tuning;
+    this.#maxHalfOpen = maxHalfOpen;
+    this.#maxConnections = maxConnections;
+    this.#onConnection = onConnection;
+    this.#logger = options.logger;
+    this.#encryption = options.encryption === true;
+    const address = socket.address();
+    this.host = address.address;
+    this.port = address.port;
+    socket.on('message', this.#onMessage);
+    socket.on('error', (err) => {
+      // UDP sockets report ICMP errors on some platforms; they never end the listener
+      this.#logger?.warn?.('udp listener socket error', { error: err.message });
+    });
+    this.#onAbort = () => {
+      void this.close();
+    };
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  get connections(): ReadonlySet<UdpConnection> {
+    return this.#connections;
+  }
+
+  close(options: UdpListenerCloseOptions = {}): Promise<void> {
+    if (this.#closing === null) this.#closing = this.#close(options.graceMs ?? 1000);
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(graceMs: number): Promise<void> {
+    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    const closes = [...this.#connections].map((c) =>
+      c.close(UdpErrorCode.ServerClosing, 'the server is closing'),
+    );
+    if (closes.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(closes),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const c of [...this.#connections]) {
+        c.destroy(udpError(UdpErrorCode.ServerClosing, 'the server closed'));
+      }
+    }
+    this.#socketClosed = true;
+    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+  }
+
+  send(datagram: Buffer, address: string, port: number): void {
+    if (!this.#socketClosed) this.#socket.send(datagram, port, address);
+  }
+
+  gone(connection: UdpConnection): void {
+    this.#byId.delete(connection.id);
+    this.#connections.delete(connection);
+    const nonce = this.#nonceOf.get(connection);
+    if (nonce !== undefined) {
+      this.#byNonce.delete(nonce);
+      this.#nonceOf.delete(connection);
+    }
+  }
+
+  readonly #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    const type = msg[0];
+    if (type === PacketType.Data) {
+      const connection = this.#byId.get(dataConnectionId(msg));
+      if (connection === undefined) {
+        this.#drop('unknown-connection', rinfo);
+        return;
+      }
+      connection.receiveDatagram(msg, rinfo.address, rinfo.port);
+      return;
+    }
+    if (type === PacketType.Init || type === PacketType.InitEcho) {
+      const init = decodeInit(msg);
+      if (init === null) {
+        this.#drop('malformed-init', rinfo);
+        return;
+      }
+      if (this.#closing !== null) return;
+      if (!init.echo) {
+        // stateless: the answer (32 bytes) is smaller than the request (96)
+        const cookie = this.#cookies.make(rinfo.address, rinfo.port, init.sid, init.clientNonce);
+        this.#reply(encodeCookie(init.clientNonce, cookie), rinfo);
+        return;
+      }
+      this.#onInitEcho(init, rinfo);
+      return;
+    }
+    this.#drop('unknown-type', rinfo);
+  };
+
+  #onInitEcho(init: InitPacket, rinfo: RemoteInfo): void {
+    const { address, port } = rinfo;
+    if (!this.#cookies.verify(init.cookie, address, port, init.sid, init.clientNonce)) {
+      this.#drop('bad-cookie', rinfo);
+      return;
+    }
+    const nonceKey = `${init.clientNonce.toString('hex')}|${address}|${port}`;
+    const existing = this.#byNonce.get(nonceKey);
+    if (existing !== undefined) {
+      this.#reply(encodeAccept(init.clientNonce, existing.id, existing.encrypted), rinfo);
+      return;
+    }
+    if (this.#halfOpen.has(nonceKey)) return;
+    if (init.encryption !== this.#encryption) {
+      this.#reply(encodeRefuse(init.clientNonce, RefuseReason.EncryptionMismatch), rinfo);
+      return;
+    }
+    if (
+      this.#halfOpen.size >= this.#maxHalfOpen ||
+      this.#connections.size >= this.#maxConnections
+    ) {
+      this.#reply(encodeRefuse(init.clientNonce, RefuseReason.Busy), rinfo);
+      return;
+    }
+    this.#halfOpen.add(nonceKey);
+    const sid = Buffer.from(init.sid);
+    const nonce = Buffer.from(init.clientNonce);
+    void this.#authenticate(sid, nonce, nonceKey, rinfo);
+  }
+
+  async #authenticate(
+    sid: Buffer,
+    nonce: Buffer,
+    nonceKey: string,
+    rinfo: RemoteInfo,
+  ): Promise<void> {
+    const remote = { address: rinfo.address, port: rinfo.port };
+    let result: AuthenticateResult = null;
+    try {
+      result = await this.#options.authenticate(sid, remote);
+    } catch (err) {
+      this.#logger?.warn?.('udp authenticate threw; refusing', { error: String(err), ...remote });
+      result = null;
+    } finally {
+      this.#halfOpen.delete(nonceKey);
+    }
+    if (this.#closing !== null) return;
+    let key: Buffer | null = null;
+    if (result !== null && this.#encryption) {
+      key = result.key;
+      if (key === null || key.length !== SESSION_KEY_LENGTH) {
+        this.#logger?.warn?.(
+          'udp authenticate returned no 16-byte key with encryption on; refusing',
+          remote,
+        );
+        result = null;
+      }
+    }
+    if (result === null) {
+      this.#reply(encodeRefuse(nonce, RefuseReason.Refused), rinfo);
+      return;
+    }
+    let id = 0;
+    do id = randomBytes(4).readUInt32BE(0);
+    while (id === 0 || this.#byId.has(id));
+    const connection = new UdpConnection({
+      id,
+      role: 'server',
+      address: rinfo.address,
+      port: rinfo.port,
+      key: key === null ? null : Buffer.from(key),
+      tuning: this.#tuning,
+      initialRttMs: -1,
+      link: this,
+      logger: this.#logger,
+    });
+    this.#byId.set(id, connection);
+    this.#byNonce.set(nonceKey, connection);
+    this.#nonceOf.set(connection, nonceKey);
+    this.#connections.add(connection);
+    this.#reply(encodeAccept(nonce, id, key !== null), rinfo);
+    this.#logger?.debug?.('udp connection accepted', { id, ...remote });
+    if (connectionChannel.hasSubscribers) connectionChannel.publish({ connection, side: 'server' });
+    try {
+      this.#onConnection(connection);
+    } catch (err) {
+      this.#logger?.error?.('udp onConnection threw', { error: String(err) });
+      connection.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #reply(datagram: Buffer, rinfo: RemoteInfo): void {
+    if (!this.#socketClosed) this.#socket.send(datagram, rinfo.port, rinfo.address);
+  }
+
+  #drop(reason: string, rinfo: RemoteInfo): void {
+    if (dropChannel.hasSubscribers)
+      dropChannel.publish({ reason, address: rinfo.address, port: rinfo.port });
+  }
+}

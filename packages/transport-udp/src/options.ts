@@ -1,0 +1,86 @@
+import { AUTH_TAG_LENGTH, DEFAULT_MAX_PAYLOAD_LENGTH, type Logger } from '@tidewire/wire';
+import { invalidArgumentError } from './errors.ts';
+
+export interface ConnectionTuning {
+  mtu: number;
+  maxPayloadLength: number;
+  idleTimeoutMs: number;
+  keepAliveMs: number;
+  maxRetries: number;
+  maxBufferedBytes: number;
+  minRtoMs: number;
+  maxRtoMs: number;
+  fragmentMemory: number;
+}
+
+export interface TuningInput {
+  mtu?: number;
+  maxPayloadLength?: number;
+  idleTimeoutMs?: number;
+  keepAliveMs?: number;
+  maxRetries?: number;
+  maxBufferedBytes?: number;
+  minRtoMs?: number;
+  maxRtoMs?: number;
+  fragmentMemory?: number;
+  logger?: Logger;
+}
+
+export const MIN_MTU = 256;
+/** The largest IPv4 UDP payload is 65507; keep room for the 10-byte header. */
+export const MAX_MTU = 65_497;
+
+export function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgumentError(
+      `${name} must be an integer in ${min}..${max}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+export function resolveTuning(input: TuningInput): ConnectionTuning {
+  const idleTimeoutMs = checkInteger(
+    'idleTimeoutMs',
+    input.idleTimeoutMs ?? 10_000,
+    100,
+    86_400_000,
+  );
+  const minRtoMs = checkInteger('minRtoMs', input.minRtoMs ?? 20, 1, 60_000);
+  return {
+    mtu: checkInteger('mtu', input.mtu ?? 1200, MIN_MTU, MAX_MTU),
+    maxPayloadLength: checkInteger(
+      'maxPayloadLength',
+      input.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH,
+      0,
+      0xffff_ffff,
+    ),
+    idleTimeoutMs,
+    keepAliveMs: checkInteger(
+      'keepAliveMs',
+      input.keepAliveMs ?? Math.floor(idleTimeoutMs / 4),
+      10,
+      idleTimeoutMs,
+    ),
+    maxRetries: checkInteger('maxRetries', input.maxRetries ?? 10, 1, 100),
+    maxBufferedBytes: checkInteger(
+      'maxBufferedBytes',
+      input.maxBufferedBytes ?? 1024 * 1024,
+      1024,
+      2 ** 31,
+    ),
+    minRtoMs,
+    maxRtoMs: checkInteger('maxRtoMs', input.maxRtoMs ?? 2000, minRtoMs, 60_000),
+    fragmentMemory: checkInteger(
+      'fragmentMemory',
+      input.fragmentMemory ?? 1024 * 1024,
+      1024,
+      2 ** 31,
+    ),
+  };
+}
+
+/** Bytes of units a packet may carry with this mtu and encryption setting. */
+export function bodyBudget(mtu: number, encryption: boolean): number {
+  return encryption ? mtu - AUTH_TAG_LENGTH : mtu;
+}
