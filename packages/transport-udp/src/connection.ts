@@ -244,12 +244,14 @@ export class UdpConnection {
       }
     }
     const now = performance.now();
+    const newest = pn > session.largestReceived;
     if (!session.receive(pn, body, now)) {
       this.#rejected++;
       return false;
     }
     if (this.#closeInfo !== null) return true;
-    if (address !== this.#address || port !== this.#port) {
+    // only the newest packet moves the connection: a replayed old one cannot
+    if (newest && (address !== this.#address || port !== this.#port)) {
       this.#logger?.debug?.('udp connection moved', {
         id: this.id,
         from: `${this.#address}:${this.#port}`,

@@ -23,6 +23,8 @@ export const SEND_WINDOW = 1024;
 /** Packets sent after a packet that make it lost once acknowledged (fast retransmit). */
 export const REORDER_THRESHOLD = 3;
 const MAX_FIN_REASON_BYTES = 256;
+/** A packet number this far past the highest received is not from a live peer: dropped. */
+export const MAX_PACKET_NUMBER_JUMP = 65_536;
 
 /** Tunables of one RUDP session; `resolveSessionOptions` fills the defaults. */
 export interface SessionOptions {
@@ -263,6 +265,11 @@ export class RudpSession {
     return this.#fragments.bytes;
   }
 
+  /** The highest packet number received so far, or -1. */
+  get largestReceived(): number {
+    return this.#window.highest;
+  }
+
   /** The full packet number a received low-32-bit number stands for. */
   expandPacketNumber(low: number): number {
     return expandNear(low, this.#window.highest + 1);
@@ -371,6 +378,10 @@ export class RudpSession {
     if (this.#state === CLOSED) return false;
     if (this.isReplay(pn)) {
       this.stats.duplicates++;
+      return false;
+    }
+    if (pn > this.#window.highest + MAX_PACKET_NUMBER_JUMP) {
+      this.#dropped('packet-number-jump');
       return false;
     }
     if (!validUnits(body)) {

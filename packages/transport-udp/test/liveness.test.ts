@@ -1,0 +1,98 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { UdpErrorCode } from '../src/index.ts';
+import { dialTo, frame, indexOf, startServer, until } from './helpers.ts';
+import { LossyProxy } from './lossy-proxy.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('liveness', () => {
+  it('expires a connection whose peer went silent (TTL)', async () => {
+    const s = await startServer({ idleTimeoutMs: 300 });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const client = await dialTo(s, { idleTimeoutMs: 5000 });
+    await until(() => s.accepted.length === 1);
+    const started = Date.now();
+    client.destroy(); // vanishes without FIN
+    await until(() => s.closes.size === 1, 2000, 'idle close');
+    expect(s.closes.get(s.accepted[0]!)?.code).toBe(UdpErrorCode.IdleTimeout);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(s.listener.connections.size).toBe(0);
+  });
+
+  it('keeps a quiet connection alive with keep-alive pings', async () => {
+    const s = await startServer({ idleTimeoutMs: 300 });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const client = await dialTo(s, { idleTimeoutMs: 300 });
+    cleanups.push(() => client.destroy());
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    expect(client.closed).toBe(false);
+    expect(s.closes.size).toBe(0);
+  });
+
+  it('declares the peer gone after the retry limit', async () => {
+    const s = await startServer({ idleTimeoutMs: 60_000 });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const proxy = await LossyProxy.start({ target: { host: '127.0.0.1', port: s.listener.port } });
+    cleanups.push(() => proxy.close());
+    const client = await dialTo(
+      s,
+      { idleTimeoutMs: 60_000, maxRetries: 3, maxRtoMs: 100 },
+      { host: proxy.host, port: proxy.port },
+    );
+    const closed = new Promise((resolve) => {
+      client.onClose = resolve;
+    });
+    proxy.blackhole = true;
+    client.send(frame(1));
+    expect(await closed).toMatchObject({ code: UdpErrorCode.PeerGone, remote: false });
+    expect(client.stats().retransmits).toBe(3);
+  });
+
+  it('follows a client that moves to a new socket (NAT rebinding) and keeps the session', async () => {
+    const s = await startServer({}, (c) => {
+      c.onFrame = (f) => {
+        c.send(frame(indexOf(f)));
+      };
+    });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const client = await dialTo(s);
+    cleanups.push(() => client.destroy());
+    const got: number[] = [];
+    client.onFrame = (f) => got.push(indexOf(f));
+    for (let i = 0; i < 50; i++) client.send(frame(i));
+    await until(() => got.length === 50);
+    const serverSide = s.accepted[0]!;
+    const oldPort = serverSide.remotePort;
+    expect(oldPort).toBe(client.localPort);
+    await client.rebind();
+    expect(client.localPort).not.toBe(oldPort);
+    for (let i = 50; i < 100; i++) client.send(frame(i));
+    await until(() => got.length === 100);
+    expect(got).toEqual([...Array(100).keys()]);
+    expect(serverSide.remotePort).toBe(client.localPort);
+    expect(s.accepted.length).toBe(1);
+    expect(serverSide.closed).toBe(false);
+  });
+
+  it('follows an encrypted client to its new socket', async () => {
+    const s = await startServer({ encryption: true }, (c) => {
+      c.onFrame = (f) => {
+        c.send(frame(indexOf(f)));
+      };
+    });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const client = await dialTo(s, { encryption: true });
+    cleanups.push(() => client.destroy());
+    const got: number[] = [];
+    client.onFrame = (f) => got.push(indexOf(f));
+    client.send(frame(0));
+    await until(() => got.length === 1);
+    await client.rebind();
+    client.send(frame(1));
+    await until(() => got.length === 2);
+    expect(s.accepted[0]!.remotePort).toBe(client.localPort);
+  });
+});
