@@ -285,10 +285,8 @@ export abstract class BaseMesh implements Mesh {
     this.#beating = true;
     try {
       const self = this.#self;
-      if (self !== null) {
-        self.updatedAt = Date.now();
-        await this.storeNode(self);
-      }
+      // The record is rewritten as last reported: `updatedAt` stays the time of that report.
+      if (self !== null) await this.storeNode(self);
       if (this.#users.size > 0) {
         const lost = await this.refreshUsers(this.#users);
         for (const userId of lost) this.#users.delete(userId);

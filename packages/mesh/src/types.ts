@@ -21,7 +21,10 @@ export interface NodeInfo {
   ccu: number;
   /** Fraction of capacity in use, as the node reports it: 0 idle, 1 full. */
   load: number;
-  /** Milliseconds since the epoch of the last write of this record (registration, update, heartbeat). */
+  /**
+   * Milliseconds since the epoch of the node's last report (`registerNode` or
+   * `updateNode`). Heartbeats keep the record alive without changing it.
+   */
   updatedAt: number;
   meta?: Record<string, string>;
 }
