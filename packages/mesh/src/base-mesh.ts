@@ -83,7 +83,9 @@ export abstract class BaseMesh implements Mesh {
   readonly #pending = new Map<number, PendingRequest>();
   #nextRequestId = 1;
   #heartbeat: NodeJS.Timeout | null = null;
-  #beating = false;
+  #beat: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #beatAgain = false;
   #heartbeatFailing = false;
   /** Tickets issued to each node: timestamps, for the pending term of the selection rule. */
   readonly #issued = new Map<string, number[]>();
@@ -177,8 +179,12 @@ export abstract class BaseMesh implements Mesh {
     this.#heartbeat.unref();
   }
 
-  async close(): Promise<void> {
-    if (this.#status === 'closing' || this.#status === 'closed') return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     const wasStarted = this.#status === 'started';
     this.#status = 'closing';
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
@@ -193,6 +199,8 @@ export abstract class BaseMesh implements Mesh {
     this.#handlers.clear();
     this.#userHandler = null;
     if (wasStarted) {
+      // A heartbeat in flight finishes first, so it cannot undo the removals.
+      if (this.#beat !== null) await this.#beat;
       try {
         // All at once, so a Redis outage costs one commandTimeoutMs, not one per user.
         const removals: Promise<void>[] = [];
@@ -279,15 +287,35 @@ export abstract class BaseMesh implements Mesh {
     return this.#self;
   }
 
-  /** Re-writes this node's record and refreshes its user locations; runs every `ttlMs / 3`. */
-  protected async heartbeat(): Promise<void> {
-    if (this.#beating || this.#status !== 'started') return;
-    this.#beating = true;
+  /**
+   * Re-writes this node's record and refreshes its user locations; runs every
+   * `ttlMs / 3`, and at once after a reconnection. A call while one runs makes
+   * it run once more after; the promise never rejects (failures are logged).
+   */
+  protected heartbeat(): Promise<void> {
+    if (this.#status !== 'started') return Promise.resolve();
+    if (this.#beat !== null) {
+      this.#beatAgain = true;
+      return this.#beat;
+    }
+    this.#beat = (async () => {
+      do {
+        this.#beatAgain = false;
+        await this.#beatOnce();
+      } while (this.#beatAgain && this.#status === 'started');
+    })().finally(() => {
+      this.#beat = null;
+    });
+    return this.#beat;
+  }
+
+  async #beatOnce(): Promise<void> {
     try {
       const self = this.#self;
       // The record is rewritten as last reported: `updatedAt` stays the time of that report.
       if (self !== null) await this.storeNode(self);
-      if (this.#users.size > 0) {
+      // Re-check: close() must not see its removals undone by a late refresh.
+      if (this.#users.size > 0 && this.#status === 'started') {
         const lost = await this.refreshUsers(this.#users);
         for (const userId of lost) this.#users.delete(userId);
       }
@@ -300,8 +328,6 @@ export abstract class BaseMesh implements Mesh {
         this.#heartbeatFailing = true;
         this.logger?.warn?.('mesh: heartbeat failed', { nodeId: this.nodeId, error: err });
       }
-    } finally {
-      this.#beating = false;
     }
   }
 

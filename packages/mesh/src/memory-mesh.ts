@@ -183,9 +183,9 @@ export class MemoryMesh extends BaseMesh {
     this.#attached = false;
   }
 
-  protected override async heartbeat(): Promise<void> {
+  protected override heartbeat(): Promise<void> {
     this.hub.sweep();
-    await super.heartbeat();
+    return super.heartbeat();
   }
 
   protected async storeNode(node: NodeInfo): Promise<void> {

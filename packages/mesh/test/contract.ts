@@ -138,6 +138,8 @@ export function meshContract(name: string, setup: () => ContractSetup): void {
       const [a, b] = (await cluster(2)) as [Mesh, Mesh];
       await a.registerNode(registration('n1'));
       await b.registerNode(registration('n2'));
+      void b.close();
+      // A second close() resolves when the first one is done, not before.
       await b.close();
       expect((await a.listNodes()).map((node) => node.id)).toEqual(['n1']);
     });
