@@ -1,7 +1,8 @@
+import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
-import { MemoryMesh, MemoryMeshHub } from '../src/index.ts';
+import { MemoryMesh, MemoryMeshHub, MeshChannel } from '../src/index.ts';
 import { meshContract } from './contract.ts';
-import { sleep } from './helpers.ts';
+import { sleep, waitFor } from './helpers.ts';
 
 meshContract('MemoryMesh', () => ({
   newCluster() {
@@ -99,5 +100,58 @@ describe('MemoryMesh specifics', () => {
     expect(await observer.locateUser('u')).toEqual({ nodeId: 'beating', sid: 's' });
     await node.close();
     await observer.close();
+  });
+});
+
+describe('MemoryMesh diagnostics', () => {
+  it('publishes node lifecycle and received messages on tidewire:mesh:* channels', async () => {
+    const events: Array<{ channel: string; message: unknown }> = [];
+    const listeners = [MeshChannel.Node, MeshChannel.Message].map((channel) => {
+      const listener = (message: unknown): void => {
+        events.push({ channel, message });
+      };
+      diagnosticsChannel.subscribe(channel, listener);
+      return () => diagnosticsChannel.unsubscribe(channel, listener);
+    });
+    try {
+      const hub = new MemoryMeshHub();
+      const a = new MemoryMesh({ nodeId: 'diag-a', hub });
+      const b = new MemoryMesh({ nodeId: 'diag-b', hub });
+      await a.start();
+      await b.start();
+      await b.registerNode({
+        id: 'diag-b',
+        role: 'tcp',
+        internalAddress: '',
+        publicHost: '',
+        publicPort: 0,
+        state: 'ONLINE',
+        ccu: 0,
+        load: 0,
+      });
+      await b.updateNode({ ccu: 1 });
+      b.onUserMessage(() => true);
+      await b.setUserLocation('u', 's');
+      await a.sendToNode('diag-b', 'room', new Uint8Array(1));
+      await a.sendToUser('u', 2, 1, new Uint8Array(0));
+      await b.close();
+      await a.close();
+      await waitFor(() => events.length >= 5);
+      expect(events).toEqual([
+        { channel: 'tidewire:mesh:node', message: { nodeId: 'diag-b', event: 'registered' } },
+        { channel: 'tidewire:mesh:node', message: { nodeId: 'diag-b', event: 'updated' } },
+        {
+          channel: 'tidewire:mesh:message',
+          message: { nodeId: 'diag-b', kind: 'message', from: 'diag-a', topic: 'room' },
+        },
+        {
+          channel: 'tidewire:mesh:message',
+          message: { nodeId: 'diag-b', kind: 'user', from: 'diag-a' },
+        },
+        { channel: 'tidewire:mesh:node', message: { nodeId: 'diag-b', event: 'deregistered' } },
+      ]);
+    } finally {
+      for (const off of listeners) off();
+    }
   });
 });
