@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { createServer, loadConfig, type ServerConfig } from '@tidewire/server';
+import { createServer } from '@tidewire/server';
+import { fdLimitProblem, openFileLimit } from './checks.ts';
+import { type AppConfig, loadAppConfig } from './config.ts';
 import { registerDemoCommands } from './demo-commands.ts';
-import { createConsoleLogger } from './logger.ts';
+import { createLogger, type LogLevel } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 
 const HELP = `tidewire-server: the Tidewire reference server (HTTP session endpoint + TCP)
 
@@ -14,14 +17,22 @@ Options:
   --http-port <port>   HTTP session endpoint port (default 7000)
   --tcp-port <port>    TCP port (default 7200)
   --debug              enable the debug commands (ver 0, 900-905)
-  --log-level <level>  debug | info | warn | error (default info)
+  --log-level <level>  debug | info | warn | error (default: config log.level, else info)
   -h, --help           show this help
 
 Environment:
   TIDEWIRE_SHUTDOWN_TIMEOUT   seconds to wait for users to leave on SIGTERM (overrides config)
+  TIDEWIRE_LOG_LEVEL          log level (overrides config; --log-level wins)
+  TIDEWIRE_PUBLIC_ENDPOINT    public host handed to clients (wins over config publicEndpoint)
+
+HTTP routes besides sessions: GET /healthcheck, GET /ready (503 while OFFLINE),
+GET /metrics (Prometheus text; config metrics.enabled, default true).
 
 Signals: SIGTERM/SIGINT drain (OFFLINE, reconnect-elsewhere, wait, exit 0); a second one exits at once.
 `;
+
+/** Users assumed when capacity.maxUsers is not configured (for the warning only). */
+const DEFAULT_EXPECTED_USERS = 10_000;
 
 async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -35,26 +46,64 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const logger = createConsoleLogger(args['log-level'] as 'info');
-  let config: ServerConfig;
+  let config: AppConfig;
   try {
-    config = await loadConfig(args.config ?? '');
+    config = await loadAppConfig(args.config ?? '');
     applyOverrides(config, args);
   } catch (err) {
     process.stderr.write(`tidewire-server: ${(err as Error).message}\n`);
     return 1;
   }
-  const server = createServer({ config, logger });
-  await server.setupAsTCPServer();
-  registerDemoCommands(server);
+  const logger = createLogger(config.log.level, config.log.pretty);
+  // A configured capacity the descriptor limit cannot hold is an error; without
+  // one, a low limit is only a warning (development machines often have 1024).
+  const fdLimit = await openFileLimit();
+  const fdProblem = fdLimitProblem(fdLimit, config.capacity.maxUsers ?? DEFAULT_EXPECTED_USERS);
+  if (fdProblem !== null) {
+    if (config.capacity.maxUsers !== undefined) {
+      process.stderr.write(`tidewire-server: ${fdProblem}\n`);
+      return 1;
+    }
+    logger.warn?.(fdProblem, { openFileLimit: fdLimit });
+  }
+  let metrics: Metrics | null = null;
+  let server: ReturnType<typeof createServer>;
   try {
-    await server.start();
+    server = createServer({
+      config: config.server,
+      logger,
+      httpRoutes: (req, res) => metrics?.route(req, res) ?? false,
+    });
   } catch (err) {
     process.stderr.write(`tidewire-server: ${(err as Error).message}\n`);
     return 1;
   }
+  if (config.metrics.enabled) metrics = createMetrics(server);
+  await server.setupAsTCPServer();
+  if (config.notifications.enabled) {
+    server.enableNotifications(
+      config.notifications.maxMessageBytes !== undefined
+        ? { maxMessageBytes: config.notifications.maxMessageBytes }
+        : {},
+    );
+  }
+  registerDemoCommands(server);
+  server.onStop(() => metrics?.close());
+  try {
+    await server.start();
+  } catch (err) {
+    const error = err as NodeJS.ErrnoException;
+    const message =
+      error.code === 'EADDRINUSE'
+        ? `address in use: ${(error as { address?: string }).address ?? ''}:${(error as { port?: number }).port ?? ''} (another server is running there; pick other ports)`
+        : error.message;
+    process.stderr.write(`tidewire-server: ${message}\n`);
+    metrics?.close();
+    return 1;
+  }
+  const http = server.config.http;
   process.stdout.write(
-    `tidewire-server ready: http://${config.http.address}:${server.httpPort} tcp ${server.getEndPoint()}\n`,
+    `tidewire-server ready: http://${http.address}:${server.httpPort} tcp ${server.getEndPoint()}\n`,
   );
   return await new Promise<number>((resolve) => {
     let stopping = false;
@@ -65,7 +114,7 @@ async function main(): Promise<number> {
         return;
       }
       stopping = true;
-      logger.info?.('draining', { signal, timeoutSeconds: config.shutdownTimeout });
+      logger.info?.('draining', { signal, timeoutSeconds: server.config.shutdownTimeout });
       server.shutdown().then(
         () => resolve(0),
         (err: unknown) => {
@@ -89,7 +138,7 @@ function parse() {
       'http-port': { type: 'string' },
       'tcp-port': { type: 'string' },
       debug: { type: 'boolean' },
-      'log-level': { type: 'string', default: 'info' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -97,7 +146,7 @@ function parse() {
   }).values;
 }
 
-function applyOverrides(config: ServerConfig, args: ReturnType<typeof parse>): void {
+function applyOverrides(config: AppConfig, args: ReturnType<typeof parse>): void {
   const port = (name: string, value: string | undefined): number | undefined => {
     if (value === undefined) return undefined;
     const n = Number(value);
@@ -105,15 +154,22 @@ function applyOverrides(config: ServerConfig, args: ReturnType<typeof parse>): v
       throw new Error(`--${name} must be a port in 0..65535, got ${value}`);
     return n;
   };
+  const server = config.server;
   if (args.host !== undefined) {
-    config.http.address = args.host;
-    config.tcp.address = args.host;
+    server.http = { ...server.http, address: args.host };
+    server.tcp = { ...server.tcp, address: args.host };
   }
-  config.http.port = port('http-port', args['http-port']) ?? config.http.port;
-  config.tcp.port = port('tcp-port', args['tcp-port']) ?? config.tcp.port;
-  if (args.debug) config.debug = true;
-  if (!['debug', 'info', 'warn', 'error'].includes(args['log-level'] ?? 'info')) {
-    throw new Error(`--log-level must be debug, info, warn or error, got ${args['log-level']}`);
+  const httpPort = port('http-port', args['http-port']);
+  if (httpPort !== undefined) server.http = { ...server.http, port: httpPort };
+  const tcpPort = port('tcp-port', args['tcp-port']);
+  if (tcpPort !== undefined) server.tcp = { ...server.tcp, port: tcpPort };
+  if (args.debug) server.debug = true;
+  const level = args['log-level'] ?? process.env.TIDEWIRE_LOG_LEVEL;
+  if (level !== undefined && level !== '') {
+    if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+      throw new Error(`log level must be debug, info, warn or error, got ${level}`);
+    }
+    config.log.level = level as LogLevel;
   }
   const timeout = process.env.TIDEWIRE_SHUTDOWN_TIMEOUT;
   if (timeout !== undefined && timeout !== '') {
@@ -121,7 +177,7 @@ function applyOverrides(config: ServerConfig, args: ReturnType<typeof parse>): v
     if (!Number.isFinite(seconds) || seconds <= 0) {
       throw new Error(`TIDEWIRE_SHUTDOWN_TIMEOUT must be a number of seconds > 0, got ${timeout}`);
     }
-    config.shutdownTimeout = seconds;
+    server.shutdownTimeout = seconds;
   }
 }
 

@@ -154,6 +154,64 @@ describe('tidewire-server', () => {
     }
   });
 
+  it('names unknown keys and a file-descriptor limit too low for the configured capacity', async () => {
+    const file = join(dir, 'unknown.json');
+    await writeFile(file, JSON.stringify({ tcp: { prot: 7200 }, extra: 1 }));
+    const unknown = run(['--config', file]);
+    expect(await unknown.exit).toBe(1);
+    expect(unknown.stderr()).toContain('unknown key "tcp.prot"');
+    expect(unknown.stderr()).toContain('unknown key "extra"');
+
+    const capacity = join(dir, 'capacity.json');
+    await writeFile(capacity, JSON.stringify({ capacity: { maxUsers: 1_000_000 } }));
+    const low = run(['--config', capacity, '--http-port', '0', '--tcp-port', '0']);
+    expect(await low.exit).toBe(1);
+    expect(low.stderr()).toMatch(
+      /open file limit \(\d+\) is too low for capacity.maxUsers 1000000/,
+    );
+  });
+
+  it('serves /healthcheck, /ready (503 once OFFLINE) and Prometheus /metrics that move with traffic', async () => {
+    const server = await startServer(['--debug'], { TIDEWIRE_SHUTDOWN_TIMEOUT: '5' });
+    const c = await connect({
+      endpointUrl: server.httpUrl,
+      uid: 'metrics',
+      keepAliveIntervalMs: 0,
+    });
+    try {
+      expect((await fetch(`${server.httpUrl}/healthcheck`)).status).toBe(200);
+      expect((await fetch(`${server.httpUrl}/ready`)).status).toBe(200);
+      const counter = async (): Promise<number> => {
+        const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith('tidewire_commands_total{ver="2",cmd="1",ok="true"}'));
+        return line === undefined ? 0 : Number(line.split(' ').pop());
+      };
+      const before = await counter();
+      for (let i = 0; i < 5; i++) await c.request(2, 1, Buffer.from('x'));
+      expect((await counter()) - before).toBe(5);
+      const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+      // Prometheus text format: HELP/TYPE comments and "name{labels} value" samples.
+      for (const line of text.split('\n').filter((l) => l !== '')) {
+        expect(line).toMatch(
+          /^(# (HELP|TYPE) \w+ .+|[a-zA-Z_:][\w:]*(\{[^}]*\})? -?[\d.e+-]+|[a-zA-Z_:][\w:]*(\{[^}]*\})? ([Nn]a[Nn]|\+Inf|-Inf))$/,
+        );
+      }
+      expect(text).toMatch(/^tidewire_ccu 1$/m);
+      expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+      // Debug 902 sets OFFLINE: /ready fails, /healthcheck does not.
+      c.send(0, 902);
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await fetch(`${server.httpUrl}/ready`)).status).toBe(503);
+      expect((await fetch(`${server.httpUrl}/healthcheck`)).status).toBe(200);
+    } finally {
+      await c.close();
+      server.child.kill('SIGTERM');
+      expect(await server.exit).toBe(0);
+    }
+  });
+
   it('a port in use is a clear start-up error', async () => {
     const first = await startServer();
     try {

@@ -1,4 +1,5 @@
 import { channel } from 'node:diagnostics_channel';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type EndpointProvider,
   type PublicEndpointOptions,
@@ -72,6 +73,11 @@ export interface CreateServerOptions {
    * `baseUrl` (a fake metadata service in tests), `env`, `services`.
    */
   cloud?: Omit<PublicEndpointOptions, 'signal' | 'timeoutMs' | 'logger'>;
+  /**
+   * More routes on the HTTP endpoint (metrics, admin): answer and return
+   * true, or return false for a 404. `/healthcheck` and `/ready` are built in.
+   */
+  httpRoutes?: (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>;
   logger?: Logger;
 }
 
@@ -130,6 +136,7 @@ export class TidewireServer {
   /** True once a lookup succeeded (setupServerFor* before start): start() does not repeat it. */
   #publicResolved = false;
   readonly #cloudOptions: Omit<PublicEndpointOptions, 'signal' | 'timeoutMs' | 'logger'>;
+  readonly #httpRoutes: CreateServerOptions['httpRoutes'];
   #running = false;
   #shutdown: Promise<void> | null = null;
   readonly #stopListeners: (() => void | Promise<void>)[] = [];
@@ -141,6 +148,7 @@ export class TidewireServer {
     this.#tickets = options.tickets ?? new MemoryTicketStore();
     this.#authenticate = options.authenticate ?? allowAnyUser;
     this.#cloudOptions = options.cloud ?? {};
+    this.#httpRoutes = options.httpRoutes;
     this.#router = new CommandRouter<User>({
       stallWarningMs: this.#config.commands.stallWarningMs,
       stallTimeoutMs: this.#config.commands.stallTimeoutMs,
@@ -525,6 +533,7 @@ export class TidewireServer {
         authenticate: (req, uid) => this.#authenticate(req, uid),
         allocate: async (transport) => this.#allocate(transport),
         issueTicket: (ticket, ttl) => this.#tickets.issueTicket(ticket, ttl),
+        extraRoutes: (req, res) => this.#route(req, res),
         onError: (err) => this.#logger.error?.('HTTP endpoint error', { error: String(err) }),
       });
       await this.#http.listen();
@@ -666,6 +675,24 @@ export class TidewireServer {
     await Promise.all([tcp?.close({ graceMs: 200 }), http?.close()]);
     for (const conn of this.#pending) conn.destroy();
     this.#pending.clear();
+  }
+
+  /**
+   * Built-in routes: `GET /healthcheck` answers 200 while the process runs;
+   * `GET /ready` answers 200 unless the node is OFFLINE (503), for load
+   * balancers and Kubernetes readiness. Then the application's routes.
+   */
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/healthcheck' || path === '/ready') {
+      const ready = path === '/healthcheck' || this.#state !== ServerState.Offline;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ status: ready ? 'ok' : 'unavailable', state: this.#state, ccu: this.ccu }),
+      );
+      return true;
+    }
+    return this.#httpRoutes !== undefined ? await this.#httpRoutes(req, res) : false;
   }
 
   #assertNotRunning(what: string): void {
