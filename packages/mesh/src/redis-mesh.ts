@@ -177,8 +177,11 @@ export class RedisMesh extends BaseMesh {
       lazyConnect: true,
       connectTimeout: this.connectTimeoutMs,
       commandTimeout: this.commandTimeoutMs,
-      maxRetriesPerRequest: null,
-      enableOfflineQueue: true,
+      // Fail at once when disconnected, never queue or resend: a command kept for later could run
+      // after its caller was told it failed (a message delivered after an error).
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
       autoResubscribe: true,
       connectionName: `tidewire-mesh:${this.nodeId}`,
       // No retry while starting (start() fails fast); after it, reconnect forever, at most 1 s apart.
