@@ -14,6 +14,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Kills the server and starts a new, empty one on the same port. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Thaws it (SIGCONT). */
+  resume(): void;
 }
 
 /** Null when `redis-server` runs here, else the reason it does not. */
@@ -86,7 +90,8 @@ async function waitForPing(port: number, child: ChildProcess, timeoutMs: number)
 }
 
 async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || (child.signalCode !== null && child.signalCode !== 'SIGSTOP'))
+    return;
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   await exited;
@@ -105,6 +110,12 @@ export async function startRedis(options: { port?: number } = {}): Promise<Redis
     url: `redis://127.0.0.1:${port}`,
     port,
     stop: () => kill(child),
+    pause: () => {
+      child.kill('SIGSTOP');
+    },
+    resume: () => {
+      child.kill('SIGCONT');
+    },
     async restart() {
       await kill(child);
       child = spawnServer(port);

@@ -326,17 +326,44 @@ describe.skipIf(skip)('RedisMesh', () => {
       expect(after.Timeout ?? 0).toBeLessThanOrEqual(before.Timeout ?? 0);
     });
 
-    it('fails operations with MESH_UNAVAILABLE while Redis is down, within commandTimeoutMs', async () => {
+    it('fails a command with MESH_UNAVAILABLE after commandTimeoutMs when Redis hangs', async () => {
       const own = await startRedis();
       try {
-        const m = mesh({ url: own.url, nodeId: 'down', commandTimeoutMs: 300 });
+        const m = mesh({ url: own.url, nodeId: 'hung', commandTimeoutMs: 300 });
+        await m.start();
+        own.pause();
+        const started = Date.now();
+        await expect(m.listNodes()).rejects.toMatchObject({
+          code: 'TIDEWIRE_ERR_MESH_UNAVAILABLE',
+          message: expect.stringContaining('timed out'),
+        });
+        const elapsed = Date.now() - started;
+        expect(elapsed).toBeGreaterThanOrEqual(250);
+        expect(elapsed).toBeLessThan(1500);
+        own.resume();
+        expect(await m.listNodes()).toEqual([]);
+        await m.close();
+      } finally {
+        own.resume();
+        await own.stop();
+      }
+    });
+
+    it('fails operations at once with MESH_UNAVAILABLE while Redis is down', async () => {
+      const own = await startRedis();
+      try {
+        const m = mesh({ url: own.url, nodeId: 'down', commandTimeoutMs: 1000 });
         await m.start();
         await own.stop();
         const started = Date.now();
         await expect(m.listNodes()).rejects.toMatchObject({
           code: 'TIDEWIRE_ERR_MESH_UNAVAILABLE',
         });
-        expect(Date.now() - started).toBeLessThan(1500);
+        await expect(m.broadcast('t', bytes('x'))).rejects.toMatchObject({
+          code: 'TIDEWIRE_ERR_MESH_UNAVAILABLE',
+        });
+        // Failed at once (no offline queue), well before commandTimeoutMs.
+        expect(Date.now() - started).toBeLessThan(250);
         await m.close();
       } finally {
         await own.stop();
