@@ -66,15 +66,16 @@ function isTicketRecord(value: unknown): value is SessionTicket {
   );
 }
 
-/** Closes a client: QUIT when connected (bounded), then drop the socket, and wait for 'end'. */
+/**
+ * Closes a client: QUIT when connected (bounded to 500 ms), then drops the
+ * socket and waits (up to 1 s) for it to close. A client between reconnection
+ * attempts has no socket: `disconnect()` just cancels the next attempt.
+ */
 async function closeClient(client: Redis): Promise<void> {
-  if (client.status === 'end') return;
-  if (client.status === 'wait') {
-    client.disconnect();
-    return;
-  }
-  const ended = once(client, 'end');
-  if (client.status === 'ready') {
+  const status = client.status;
+  const hasSocket = status === 'connecting' || status === 'connect' || status === 'ready';
+  const ended = hasSocket ? once(client, 'end') : undefined;
+  if (status === 'ready') {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       client.quit().catch(() => {}),
@@ -85,6 +86,7 @@ async function closeClient(client: Redis): Promise<void> {
     clearTimeout(timer);
   }
   client.disconnect();
+  if (ended === undefined) return;
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     ended.catch(() => {}),
