@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Logger, TidewireError } from '@tidewire/wire';
+import { isTidewireError, type Logger, type TidewireError } from '@tidewire/wire';
 import { messageChannel, nodeChannel } from './channels.ts';
 import {
   type AckEnvelope,
@@ -480,11 +480,21 @@ export abstract class BaseMesh implements Mesh {
     message: Uint8Array,
   ): Promise<void> {
     this.assertStarted();
-    assertNodeId(nodeId);
+    assertText(nodeId, 'nodeId');
     assertText(sid, 'sid');
     assertVerCmd(ver, cmd);
     assertBytes(message, 'message');
-    await this.#request(nodeId, null, sid, ver, cmd, message, `session ${sid}`);
+    const target = `session ${sid}`;
+    try {
+      await this.#request(nodeId, null, sid, ver, cmd, message, target);
+    } catch (err) {
+      // The seed passes the node's internal address: resolve it when no node has that id.
+      if (!isTidewireError(err, MeshErrorCode.NodeUnknown)) throw err;
+      const nodes = await this.loadNodes();
+      const node = nodes.find((n) => n.internalAddress === nodeId && n.id !== nodeId);
+      if (node === undefined) throw err;
+      await this.#request(node.id, null, sid, ver, cmd, message, target);
+    }
   }
 
   #request(

@@ -123,7 +123,11 @@ export interface Mesh {
   onMessage(handler: MessageHandler): () => void;
   /** Locates the user and resolves once their node has delivered the message. */
   sendToUser(userId: string, ver: number, cmd: number, payload: Uint8Array): Promise<void>;
-  /** @deprecated The seed's form: use `sendToUser`. Delivers to session `sid` on `nodeId`. */
+  /**
+   * @deprecated The seed's form: use `sendToUser`. Delivers to session `sid` on
+   * the node `nodeId`, which may also be the node's `internalAddress` (the
+   * seed's `nodeAddr`).
+   */
   sendPM(nodeId: string, sid: string, ver: number, cmd: number, message: Uint8Array): Promise<void>;
   /** Installs the handler that delivers user messages on this node (one; a later call replaces it). */
   onUserMessage(handler: UserMessageHandler): void;

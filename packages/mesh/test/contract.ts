@@ -371,9 +371,9 @@ export function meshContract(name: string, setup: () => ContractSetup): void {
       );
     });
 
-    it('sendPM delivers to a session on a given node', async () => {
+    it('sendPM delivers to a session on a given node, by id or internal address', async () => {
       const [a, b] = (await cluster(2)) as [Mesh, Mesh];
-      await b.registerNode(registration('n2'));
+      await b.registerNode(registration('n2', { internalAddress: '10.1.2.3:9000' }));
       const got: string[] = [];
       b.onUserMessage((target, ver, cmd, payload) => {
         got.push(`${target.userId ?? '-'} ${target.sid} ${ver} ${cmd} ${text(payload)}`);
@@ -381,12 +381,19 @@ export function meshContract(name: string, setup: () => ContractSetup): void {
       });
       await a.sendPM('n2', 'sid-9', 3, 7, bytes('pm'));
       expect(got).toEqual(['- sid-9 3 7 pm']);
+      // The seed's form: the node's internal address instead of its id.
+      await a.sendPM('10.1.2.3:9000', 'sid-9', 3, 8, bytes('by address'));
+      expect(got.at(-1)).toBe('- sid-9 3 8 by address');
       await rejectsWithCode(
         a.sendPM('n2', 'sid-0', 3, 7, bytes('pm')),
         'TIDEWIRE_ERR_USER_NOT_FOUND',
       );
       await rejectsWithCode(
         a.sendPM('n9', 'sid-9', 3, 7, bytes('pm')),
+        'TIDEWIRE_ERR_NODE_UNKNOWN',
+      );
+      await rejectsWithCode(
+        a.sendPM('10.9.9.9:9000', 'sid-9', 3, 7, bytes('pm')),
         'TIDEWIRE_ERR_NODE_UNKNOWN',
       );
     });
