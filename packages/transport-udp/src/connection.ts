@@ -117,6 +117,7 @@ export class UdpConnection {
         maxPayloadLength: t.maxPayloadLength,
         maxRetries: t.maxRetries,
         maxBufferedBytes: t.maxBufferedBytes,
+        maxInflightPackets: t.maxInflightPackets,
         idleTimeoutMs: t.idleTimeoutMs,
         keepAliveMs: t.keepAliveMs,
         minRtoMs: t.minRtoMs,

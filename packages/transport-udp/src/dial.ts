@@ -12,7 +12,7 @@ import {
   UdpErrorCode,
   udpError,
 } from './errors.ts';
-import { checkInteger, resolveTuning } from './options.ts';
+import { checkInteger, growSocketBuffers, resolveTuning } from './options.ts';
 import {
   answerNonce,
   dataConnectionId,
@@ -37,6 +37,9 @@ export interface UdpDialOptions {
   keepAliveMs?: number;
   maxRetries?: number;
   maxBufferedBytes?: number;
+  maxInflightPackets?: number;
+  /** Socket send and receive buffer size asked of the kernel. Default 1 MiB (capped by the OS). */
+  socketBufferBytes?: number;
   minRtoMs?: number;
   maxRtoMs?: number;
   fragmentMemory?: number;
@@ -79,6 +82,7 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
   if (encryption && (key === null || key.length !== SESSION_KEY_LENGTH)) {
     throw invalidArgumentError(`encryption needs a ${SESSION_KEY_LENGTH}-byte key`);
   }
+  const bufferBytes = options.socketBufferBytes ?? 1024 * 1024;
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(abortReason(signal));
 
@@ -165,7 +169,7 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
         return;
       }
       cleanup();
-      const connection = new UdpClientConnection(socket, host, port, {
+      const connection = new UdpClientConnection(socket, host, port, bufferBytes, {
         id,
         role: 'client',
         address: host,
@@ -188,6 +192,7 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
         onError(err);
         return;
       }
+      growSocketBuffers(socket, bufferBytes);
       sendInit();
     });
   });
@@ -239,14 +244,22 @@ class ClientLink implements ConnectionLink {
 /** A dialed connection: a `UdpConnection` with its own socket. */
 export class UdpClientConnection extends UdpConnection {
   readonly #link: ClientLink;
+  readonly #bufferBytes: number;
   readonly #host: string;
   readonly #serverPort: number;
 
   /** @internal Made by `dialUdp`. */
-  constructor(socket: Socket, host: string, serverPort: number, init: ClientInit) {
+  constructor(
+    socket: Socket,
+    host: string,
+    serverPort: number,
+    bufferBytes: number,
+    init: ClientInit,
+  ) {
     const link = new ClientLink(socket);
     super({ ...init, link });
     this.#link = link;
+    this.#bufferBytes = bufferBytes;
     this.#host = host;
     this.#serverPort = serverPort;
     link.connection = this;
@@ -271,6 +284,7 @@ export class UdpClientConnection extends UdpConnection {
       socket.once('error', reject);
       socket.connect(this.#serverPort, this.#host, () => {
         socket.off('error', reject);
+        growSocketBuffers(socket, this.#bufferBytes);
         resolve();
       });
     });

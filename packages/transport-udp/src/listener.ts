@@ -6,7 +6,12 @@ import { connectionChannel, dropChannel } from './channels.ts';
 import { type ConnectionLink, UdpConnection } from './connection.ts';
 import { CookieJar } from './cookie.ts';
 import { abortReason, RefuseReason, UdpErrorCode, udpError } from './errors.ts';
-import { type ConnectionTuning, checkInteger, resolveTuning } from './options.ts';
+import {
+  type ConnectionTuning,
+  checkInteger,
+  growSocketBuffers,
+  resolveTuning,
+} from './options.ts';
 import {
   dataConnectionId,
   decodeInit,
@@ -41,6 +46,10 @@ export interface UdpListenerOptions {
   maxRetries?: number;
   /** Send queue cap per connection. Default 1 MiB. */
   maxBufferedBytes?: number;
+  /** Packets with reliable data unacknowledged at once per connection (flight window). Default 128. */
+  maxInflightPackets?: number;
+  /** Socket send and receive buffer size asked of the kernel. Default 4 MiB (capped by the OS). */
+  socketBufferBytes?: number;
   /** Lower bound of the retransmission timeout. Default 20. */
   minRtoMs?: number;
   /** Upper bound of the retransmission timeout (and its backoff). Default 2000. */
@@ -109,6 +118,7 @@ export async function listenUdp(
     socket.once('error', onError);
     socket.bind(port, host, () => {
       socket.off('error', onError);
+      growSocketBuffers(socket, options.socketBufferBytes ?? 4 * 1024 * 1024);
       resolve();
     });
   });

@@ -8,6 +8,7 @@ export interface ConnectionTuning {
   keepAliveMs: number;
   maxRetries: number;
   maxBufferedBytes: number;
+  maxInflightPackets: number;
   minRtoMs: number;
   maxRtoMs: number;
   fragmentMemory: number;
@@ -20,6 +21,7 @@ export interface TuningInput {
   keepAliveMs?: number;
   maxRetries?: number;
   maxBufferedBytes?: number;
+  maxInflightPackets?: number;
   minRtoMs?: number;
   maxRtoMs?: number;
   fragmentMemory?: number;
@@ -69,6 +71,12 @@ export function resolveTuning(input: TuningInput): ConnectionTuning {
       1024,
       2 ** 31,
     ),
+    maxInflightPackets: checkInteger(
+      'maxInflightPackets',
+      input.maxInflightPackets ?? 128,
+      1,
+      100_000,
+    ),
     minRtoMs,
     maxRtoMs: checkInteger('maxRtoMs', input.maxRtoMs ?? 2000, minRtoMs, 60_000),
     fragmentMemory: checkInteger(
@@ -83,4 +91,17 @@ export function resolveTuning(input: TuningInput): ConnectionTuning {
 /** Bytes of units a packet may carry with this mtu and encryption setting. */
 export function bodyBudget(mtu: number, encryption: boolean): number {
   return encryption ? mtu - AUTH_TAG_LENGTH : mtu;
+}
+
+/** Asks the kernel for larger socket buffers (it caps them at net.core.[rw]mem_max); best effort. */
+export function growSocketBuffers(
+  socket: { setRecvBufferSize(n: number): void; setSendBufferSize(n: number): void },
+  bytes: number,
+): void {
+  try {
+    socket.setRecvBufferSize(bytes);
+    socket.setSendBufferSize(bytes);
+  } catch {
+    // not permitted or not supported: keep the defaults
+  }
 }

@@ -23,6 +23,8 @@ export const SEND_WINDOW = 1024;
 /** Packets sent after a packet that make it lost once acknowledged (fast retransmit). */
 export const REORDER_THRESHOLD = 3;
 const MAX_FIN_REASON_BYTES = 256;
+/** Packets declared lost that are remembered in case their ACK comes late. */
+const MAX_REMEMBERED_LOST = 2048;
 /** A packet number this far past the highest received is not from a live peer: dropped. */
 export const MAX_PACKET_NUMBER_JUMP = 65_536;
 
@@ -36,6 +38,12 @@ export interface SessionOptions {
   maxRetries: number;
   /** Cap on unacknowledged reliable bytes plus unsent unreliable bytes. */
   maxBufferedBytes: number;
+  /**
+   * Flight window: packets carrying reliable data that may be unacknowledged
+   * at once (a fixed window, no congestion controller, as KCP's nocwnd mode).
+   * It keeps bursts below socket buffer sizes.
+   */
+  maxInflightPackets: number;
   idleTimeoutMs: number;
   keepAliveMs: number;
   minRtoMs: number;
@@ -56,6 +64,7 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
   maxPayloadLength: 64 * 1024,
   maxRetries: 10,
   maxBufferedBytes: 1024 * 1024,
+  maxInflightPackets: 128,
   idleTimeoutMs: 10_000,
   keepAliveMs: 2500,
   minRtoMs: 20,
@@ -185,6 +194,9 @@ export class RudpSession {
   #sent: SentPacket[] = [];
   #sentHead = 0;
   readonly #inflight = new Map<number, SentPacket>();
+  /** Packets declared lost whose ACK may still come (reordering): it still acknowledges their pieces. */
+  readonly #lost = new Map<number, SentPacket>();
+  #latestRtt = 0;
   #largestAcked = -1;
   #lastElicitingSent: number;
   #pingPending = false;
@@ -505,8 +517,9 @@ export class RudpSession {
       }
       let seqs: number[] | null = null;
       let eliciting = false;
-      // retransmissions first
-      while (this.#resendHead < this.#resend.length) {
+      // retransmissions first; reliable data only while the flight window has room
+      const reliableRoom = this.#inflight.size < this.options.maxInflightPackets;
+      while (reliableRoom && this.#resendHead < this.#resend.length) {
         const seq = this.#resend[this.#resendHead]!;
         const piece = this.#piece(seq);
         if (piece === undefined || piece.acked) {
@@ -536,7 +549,11 @@ export class RudpSession {
         this.#resendHead = 0;
       }
       // new pieces, within the send window
-      while (this.#nextNew < this.#nextSeq && this.#nextNew < this.#sendBase + SEND_WINDOW) {
+      while (
+        reliableRoom &&
+        this.#nextNew < this.#nextSeq &&
+        this.#nextNew < this.#sendBase + SEND_WINDOW
+      ) {
         const piece = this.#piece(this.#nextNew)!;
         if (offset + RELIABLE_UNIT_OVERHEAD + piece.data.length > budget) break;
         offset = this.#writePiece(offset, piece);
@@ -699,8 +716,9 @@ export class RudpSession {
 
   #hasDataToSend(): boolean {
     return (
-      this.#resendHead < this.#resend.length ||
-      (this.#nextNew < this.#nextSeq && this.#nextNew < this.#sendBase + SEND_WINDOW) ||
+      (this.#inflight.size < this.options.maxInflightPackets &&
+        (this.#resendHead < this.#resend.length ||
+          (this.#nextNew < this.#nextSeq && this.#nextNew < this.#sendBase + SEND_WINDOW))) ||
       this.#unreliableHead < this.#unreliable.length ||
       this.#finPending ||
       this.#pingPending
@@ -758,34 +776,42 @@ export class RudpSession {
         top = high;
         topPacket = this.#inflight.get(high);
       }
-      if (high - low + 1 <= this.#inflight.size) {
-        for (let pn = low; pn <= high; pn++) {
-          const packet = this.#inflight.get(pn);
-          if (packet !== undefined) this.#acked(packet);
-        }
-      } else {
-        for (const packet of this.#inflight.values()) {
-          if (packet.pn >= low && packet.pn <= high) this.#acked(packet);
-        }
-      }
+      this.#ackRange(this.#inflight, low, high);
+      if (this.#lost.size > 0) this.#ackRange(this.#lost, low, high);
     }
     if (top < 0) return;
     if (topPacket !== undefined) this.#sample(Math.max(0, now - topPacket.time - delay));
     if (top > this.#largestAcked) this.#largestAcked = top;
-    // fast retransmit: anything REORDER_THRESHOLD packets older than an acknowledged one is lost
+    // fast retransmit: a packet REORDER_THRESHOLD packets older than an acknowledged
+    // one is lost, once it is also 9/8 of an RTT old (so that reordering is not loss)
+    const lossDelay = this.#srtt < 0 ? 0 : 1.125 * Math.max(this.#srtt, this.#latestRtt);
     for (let i = this.#sentHead; i < this.#sent.length; i++) {
       const packet = this.#sent[i]!;
       if (packet.pn + REORDER_THRESHOLD > this.#largestAcked) break;
-      if (!packet.done) this.#lose(packet);
+      if (!packet.done && now - packet.time >= lossDelay) this.#lose(packet);
     }
     this.#popDone();
     if (this.#finAcked && this.#state === CLOSING)
       this.#terminate(this.#closeCode, this.#closeReason, false);
   }
 
+  #ackRange(packets: Map<number, SentPacket>, low: number, high: number): void {
+    if (high - low + 1 <= packets.size) {
+      for (let pn = low; pn <= high; pn++) {
+        const packet = packets.get(pn);
+        if (packet !== undefined) this.#acked(packet);
+      }
+    } else {
+      for (const packet of packets.values()) {
+        if (packet.pn >= low && packet.pn <= high) this.#acked(packet);
+      }
+    }
+  }
+
   #acked(packet: SentPacket): void {
     packet.done = true;
     this.#inflight.delete(packet.pn);
+    this.#lost.delete(packet.pn);
     if (packet.fin) this.#finAcked = true;
     const seqs = packet.seqs;
     if (seqs === null) return;
@@ -813,6 +839,13 @@ export class RudpSession {
   #lose(packet: SentPacket): void {
     packet.done = true;
     this.#inflight.delete(packet.pn);
+    this.#lost.set(packet.pn, packet);
+    if (this.#lost.size > MAX_REMEMBERED_LOST) {
+      for (const pn of this.#lost.keys()) {
+        this.#lost.delete(pn);
+        break;
+      }
+    }
     this.stats.packetsLost++;
     if (packet.fin && !this.#finAcked) this.#finPending = true;
     const seqs = packet.seqs;
@@ -851,7 +884,9 @@ export class RudpSession {
     if (this.#srtt < 0) {
       this.#srtt = rtt;
       this.#rttvar = rtt / 2;
+      this.#latestRtt = rtt;
     } else {
+      this.#latestRtt = rtt;
       this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
@@ -1008,6 +1043,7 @@ export class RudpSession {
     this.#pieces = [];
     this.#sent = [];
     this.#inflight.clear();
+    this.#lost.clear();
     this.#received.clear();
     this.#assembly = [];
     this.#fragments.clear();

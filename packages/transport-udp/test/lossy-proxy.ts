@@ -72,6 +72,7 @@ export class LossyProxy {
   static async start(options: LossyProxyOptions): Promise<LossyProxy> {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    grow(socket);
     return new LossyProxy(socket, options);
   }
 
@@ -80,7 +81,7 @@ export class LossyProxy {
     let flow = this.#flows.get(key);
     if (flow === undefined) {
       const upstream = createSocket('udp4');
-      upstream.bind(0, '127.0.0.1');
+      upstream.bind(0, '127.0.0.1', () => grow(upstream));
       upstream.on('message', (reply) => {
         this.onDatagram?.(reply, 'down');
         this.#forward(this.down, () => this.#socket.send(reply, client.port, client.address));
@@ -127,5 +128,14 @@ export class LossyProxy {
     const sockets = [this.#socket, ...[...this.#flows.values()].map((f) => f.upstream)];
     this.#flows.clear();
     await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+function grow(socket: Socket): void {
+  try {
+    socket.setRecvBufferSize(4 * 1024 * 1024);
+    socket.setSendBufferSize(4 * 1024 * 1024);
+  } catch {
+    // keep the defaults
   }
 }
