@@ -52,6 +52,10 @@ export const AppConfigSchema = z.strictObject({
     })
     .partial()
     .optional(),
+  mesh: z
+    .strictObject({ type: z.enum(['memory', 'redis']), url: z.string(), keyPrefix: z.string() })
+    .partial()
+    .optional(),
   notifications: z
     .strictObject({ enabled: z.boolean(), maxMessageBytes: z.int().positive() })
     .partial()

@@ -24,6 +24,7 @@ Environment:
   TIDEWIRE_SHUTDOWN_TIMEOUT   seconds to wait for users to leave on SIGTERM (overrides config)
   TIDEWIRE_LOG_LEVEL          log level (overrides config; --log-level wins)
   TIDEWIRE_PUBLIC_ENDPOINT    public host handed to clients (wins over config publicEndpoint)
+  TIDEWIRE_MESH_URL           cluster mesh: "memory" or a redis:// URL (wins over config mesh)
 
 HTTP routes besides sessions: GET /healthcheck, GET /ready (503 while OFFLINE),
 GET /metrics (Prometheus text; config metrics.enabled, default true).

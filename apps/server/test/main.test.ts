@@ -212,6 +212,16 @@ describe('tidewire-server', () => {
     }
   });
 
+  it('an unreachable Redis mesh is a clear start-up error, fast', async () => {
+    const started = Date.now();
+    const down = run(['--http-port', '0', '--tcp-port', '0'], {
+      TIDEWIRE_MESH_URL: 'redis://127.0.0.1:1',
+    });
+    expect(await down.exit).toBe(1);
+    expect(down.stderr()).toMatch(/cannot reach redis at redis:\/\/127.0.0.1:1/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
   it('a port in use is a clear start-up error', async () => {
     const first = await startServer();
     try {

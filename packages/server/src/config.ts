@@ -57,12 +57,23 @@ export interface PublicEndpointSection {
   timeoutMs: number;
 }
 
+/** The cluster mesh (`@tidewire/mesh`); `TIDEWIRE_MESH_URL` overrides it. */
+export interface MeshSection {
+  /** 'memory' (default: this process is the whole cluster) or 'redis'. */
+  type: 'memory' | 'redis';
+  /** Redis URL (`redis://host:port`), for type 'redis'. */
+  url: string;
+  /** Key prefix, so clusters can share a Redis. Default '' (the mesh's own default). */
+  keyPrefix: string;
+}
+
 export interface ServerConfig {
   http: HttpConfig;
   tcp: TcpConfig;
   commands: CommandsConfig;
   /** The public host handed to clients with the bound port; default: the bound address. */
   publicEndpoint: PublicEndpointSection;
+  mesh: MeshSection;
   /** Seconds the server waits for clients to leave on shutdown (903, SIGTERM). Default 30. */
   shutdownTimeout: number;
   /** Enable the debug commands 900-905 at start. Default false. */
@@ -91,6 +102,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   },
   commands: { stallWarningMs: 5000, stallTimeoutMs: 10_000, maxQueuedCommands: 512 },
   publicEndpoint: { provider: 'static', address: '', fallback: '', timeoutMs: 1000 },
+  mesh: { type: 'memory', url: '', keyPrefix: '' },
   shutdownTimeout: 30,
   debug: false,
   nodeId: '',
@@ -103,6 +115,7 @@ type FieldKind =
   | 'nonNegativeInt'
   | 'boolean'
   | 'host'
+  | 'meshType'
   | 'provider';
 
 const PROVIDERS: readonly string[] = [
@@ -139,6 +152,7 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     fallback: 'string',
     timeoutMs: 'positive',
   },
+  mesh: { type: 'meshType', url: 'string', keyPrefix: 'string' },
   shutdownTimeout: 'positive',
   debug: 'boolean',
   nodeId: 'string',
@@ -151,6 +165,7 @@ const EXPECTED: Record<FieldKind, string> = {
   positive: 'a number greater than 0',
   nonNegativeInt: 'an integer >= 0',
   boolean: 'true or false',
+  meshType: "'memory' or 'redis'",
   provider: `one of ${PROVIDERS.map((p) => `'${p}'`).join(', ')}`,
 };
 
@@ -168,6 +183,8 @@ function valid(kind: FieldKind, value: unknown): boolean {
       return Number.isInteger(value) && (value as number) >= 0;
     case 'boolean':
       return typeof value === 'boolean';
+    case 'meshType':
+      return value === 'memory' || value === 'redis';
     case 'provider':
       return typeof value === 'string' && PROVIDERS.includes(value);
   }
@@ -212,6 +229,14 @@ export function resolveConfig(input: unknown, source = 'config'): ServerConfig {
     }
   }
   const config = out as unknown as ServerConfig;
+  if (config.mesh.type === 'redis' && !/^rediss?:\/\//.test(config.mesh.url)) {
+    fail(
+      source,
+      'mesh.url',
+      'a redis:// or rediss:// URL when mesh.type is "redis"',
+      config.mesh.url,
+    );
+  }
   const commands = (input as ServerConfigInput).commands;
   if (commands?.stallTimeoutMs === undefined) {
     config.commands.stallTimeoutMs = config.tcp.connectionTTL * 1000;

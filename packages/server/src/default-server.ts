@@ -134,6 +134,24 @@ export function setOnNotification(name: string, filter: NotificationFilter<User>
 export function deleteNotification(id: string): Promise<void> {
   return defaultServer().deleteNotification(id);
 }
+/** @deprecated The engine's `SendPM`: use `sendToUser`. */
+export function sendPM(
+  nodeId: string,
+  sid: string,
+  ver: number,
+  cmd: number,
+  message: Uint8Array,
+): Promise<void> {
+  return defaultServer().sendPM(nodeId, sid, ver, cmd, message);
+}
+export function sendToUser(
+  userId: string,
+  ver: number,
+  cmd: number,
+  payload: Uint8Array,
+): Promise<void> {
+  return defaultServer().sendToUser(userId, ver, cmd, payload);
+}
 export function isTCP(): boolean {
   return defaultServer().isTCP();
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SessionTicket } from '@tidewire/mesh';
 import { TidewireError } from '@tidewire/wire';
 import { ServerErrorCode, serverError } from './errors.ts';
-import type { SessionTicket } from './tickets.ts';
 
 /** What the HTTP endpoint answers for a session request. */
 export interface SessionResponse {

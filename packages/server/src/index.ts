@@ -1,5 +1,6 @@
 export type { CommandHandler, CommandHook, KeepAliveHandler, Next } from '@tidewire/command-router';
 export { CommandError } from '@tidewire/command-router';
+export type { Mesh, NodeInfo, SessionTicket } from '@tidewire/mesh';
 export type {
   DeliveryLedger,
   Notification,
@@ -43,6 +44,8 @@ export {
   onDisconnect,
   onKeepAlive,
   online,
+  sendPM,
+  sendToUser,
   setDebugCommandCallback,
   setOnNotification,
   setPublicEndPoint,
@@ -64,7 +67,6 @@ export {
   type SessionResponse,
   USER_ID_PATTERN,
 } from './http-endpoint.ts';
-export { MemoryTicketStore } from './memory-tickets.ts';
 export {
   type CloudSetupOptions,
   type CreateServerOptions,
@@ -76,7 +78,6 @@ export {
   TidewireServer,
 } from './server.ts';
 export { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
-export type { SessionTicket, TicketStore } from './tickets.ts';
 export {
   type ClientConnection,
   type SendOptions,

@@ -12,6 +12,7 @@ import {
   type KeepAliveHandler,
   type Next,
 } from '@tidewire/command-router';
+import { createMesh, type Mesh, type MeshConfig, type SessionTicket } from '@tidewire/mesh';
 import {
   type DeliveryLedger,
   type Notification,
@@ -42,9 +43,7 @@ import {
 } from './config.ts';
 import { ServerErrorCode, serverError } from './errors.ts';
 import { type AuthenticateHook, allowAnyUser, HttpEndpoint } from './http-endpoint.ts';
-import { MemoryTicketStore } from './memory-tickets.ts';
 import { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
-import type { TicketStore } from './tickets.ts';
 import { type ClientConnection, type Transport, User } from './user.ts';
 
 /** Called when a user's connection ends: the reason code, then the user. */
@@ -66,8 +65,15 @@ export interface CreateServerOptions {
   config?: ServerConfigInput;
   /** Who may get a session from the HTTP endpoint. Default: any well-formed user id. */
   authenticate?: AuthenticateHook;
-  /** Where session tickets live. Default: in this process. */
-  tickets?: TicketStore;
+  /**
+   * The cluster mesh: node registry, session tickets, user directory and
+   * messages. Default: created (not shared) from config `mesh` (memory, or
+   * Redis); `TIDEWIRE_MESH_URL` overrides the config. The server starts and
+   * closes it.
+   */
+  mesh?: Mesh;
+  /** Environment for `TIDEWIRE_MESH_URL` and `TIDEWIRE_PUBLIC_ENDPOINT`. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
   /**
    * Options of the public endpoint lookup (`@tidewire/cloud-endpoint`): `fetch`,
    * `baseUrl` (a fake metadata service in tests), `env`, `services`.
@@ -107,6 +113,8 @@ const stateChannel = channel('tidewire:server:state');
 const userChannel = channel('tidewire:server:user');
 
 const HELLO_SID_LENGTH = 16;
+/** How often CCU changes are reported to the mesh, ms. */
+const CCU_REPORT_INTERVAL_MS = 1_000;
 
 /**
  * One Tidewire server node: the seed engine's `server` package as an object.
@@ -115,7 +123,14 @@ const HELLO_SID_LENGTH = 16;
 export class TidewireServer {
   readonly #router: CommandRouter<User>;
   readonly #logger: Logger;
-  readonly #tickets: TicketStore;
+  #mesh: Mesh;
+  readonly #ownMesh: boolean;
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  #meshStarted = false;
+  /** True between registerNode and the mesh's close: updates may be reported. */
+  #registered = false;
+  #ccuReported = -1;
+  #ccuTimer: NodeJS.Timeout | null = null;
   #authenticate: AuthenticateHook;
   #config: ServerConfig;
   #transports = new Set<Transport>();
@@ -145,7 +160,9 @@ export class TidewireServer {
   constructor(options: CreateServerOptions = {}) {
     this.#config = resolveConfig(options.config ?? {});
     this.#logger = options.logger ?? {};
-    this.#tickets = options.tickets ?? new MemoryTicketStore();
+    this.#env = options.env ?? process.env;
+    this.#ownMesh = options.mesh === undefined;
+    this.#mesh = options.mesh ?? this.#createMesh();
     this.#authenticate = options.authenticate ?? allowAnyUser;
     this.#cloudOptions = options.cloud ?? {};
     this.#httpRoutes = options.httpRoutes;
@@ -190,6 +207,8 @@ export class TidewireServer {
     if (path !== '') {
       this.#config = await loadConfig(path);
       if (this.#config.debug) this.exposeDebugCommands();
+      // The file may name another mesh; a mesh given in the options stays.
+      if (this.#ownMesh) this.#mesh = this.#createMesh();
     }
     this.#transports.add('tcp');
   }
@@ -284,6 +303,7 @@ export class TidewireServer {
     if (previous === next) return;
     this.#state = next;
     this.#logger.info?.('server state changed', { from: previous, to: next });
+    if (this.#running) this.#reportToMesh({ state: next });
     if (stateChannel.hasSubscribers)
       stateChannel.publish({ server: this, from: previous, to: next });
   }
@@ -367,6 +387,7 @@ export class TidewireServer {
   setPublicEndPoint(address: string): void {
     parseEndpoint(address, 'setPublicEndPoint');
     this.#publicEndpoint = address;
+    this.#reportPublicEndpoint();
   }
 
   /**
@@ -451,6 +472,7 @@ export class TidewireServer {
     // 'default' is static without an address: keep the bound address.
     this.#publicHost = resolved.source === 'default' ? '' : resolved.host;
     this.#publicResolved = true;
+    this.#reportPublicEndpoint();
     this.#logger.info?.('public endpoint', {
       provider: resolved.provider,
       source: resolved.source,
@@ -512,7 +534,15 @@ export class TidewireServer {
     }
     this.#running = true;
     const config = this.#config;
+    let meshStarted = false;
     try {
+      // The mesh first: an unreachable Redis fails start at once (TIDEWIRE_ERR_MESH_UNREACHABLE).
+      await this.#mesh.start();
+      meshStarted = true;
+      this.#meshStarted = true;
+      this.#mesh.onUserMessage((target, ver, cmd, payload) =>
+        this.#deliverUserMessage(target, ver, cmd, payload),
+      );
       this.#tcp = await listenTcp(
         {
           host: config.tcp.address,
@@ -532,17 +562,23 @@ export class TidewireServer {
         sessionTtlMs: config.http.sessionTTL * 1000,
         authenticate: (req, uid) => this.#authenticate(req, uid),
         allocate: async (transport) => this.#allocate(transport),
-        issueTicket: (ticket, ttl) => this.#tickets.issueTicket(ticket, ttl),
+        issueTicket: (ticket, ttl) => this.#mesh.issueTicket(ticket, ttl),
         extraRoutes: (req, res) => this.#route(req, res),
         onError: (err) => this.#logger.error?.('HTTP endpoint error', { error: String(err) }),
       });
       await this.#http.listen();
       if (!this.#publicResolved) await this.#resolvePublicHost();
+      await this.#registerNode();
+      this.#registered = true;
     } catch (err) {
       await this.#closeListeners();
+      this.#meshStarted = false;
+      if (meshStarted) await this.#mesh.close();
       this.#running = false;
       throw err;
     }
+    this.#ccuTimer = setInterval(() => this.#reportCcu(), CCU_REPORT_INTERVAL_MS);
+    this.#ccuTimer.unref();
     this.#logger.info?.('server started', {
       http: formatEndpoint(config.http.address, this.httpPort),
       tcp: this.getEndPoint(),
@@ -565,6 +601,7 @@ export class TidewireServer {
     if (this.#notifier !== null) return;
     this.#notifier = new Notifier<User>({
       users: () => this.#usersBySid.values(),
+      bus: this.#mesh,
       ...options,
       logger: this.#logger,
     });
@@ -628,6 +665,13 @@ export class TidewireServer {
     this.#notifier?.close();
     await this.#closeListeners();
     this.#router.close();
+    if (this.#ccuTimer !== null) clearInterval(this.#ccuTimer);
+    this.#ccuTimer = null;
+    this.#meshStarted = false;
+    this.#registered = false;
+    await this.#mesh.close().catch((err: unknown) => {
+      this.#logger.warn?.('mesh close failed', { error: String(err) });
+    });
     this.#running = false;
     for (const listener of this.#stopListeners) {
       try {
@@ -695,6 +739,89 @@ export class TidewireServer {
     return this.#httpRoutes !== undefined ? await this.#httpRoutes(req, res) : false;
   }
 
+  /** Registers this node in the mesh with its public endpoint, state and load. */
+  async #registerNode(): Promise<void> {
+    const { host, port } = parseEndpoint(this.getPublicEndPoint(), 'public endpoint');
+    this.#ccuReported = this.ccu;
+    await this.#mesh.registerNode({
+      id: this.nodeId,
+      role: 'tcp',
+      internalAddress: this.getEndPoint(),
+      publicHost: host,
+      publicPort: port,
+      state: this.#state,
+      ccu: this.ccu,
+      load: this.#load(),
+      meta: { http: formatEndpoint(this.#config.http.address, this.httpPort) },
+    });
+  }
+
+  #load(): number {
+    const max = this.#config.tcp.maxConnections;
+    return max > 0 ? Math.min(1, this.ccu / max) : 0;
+  }
+
+  /** Reports CCU and load when they changed (every second at most). */
+  #reportCcu(): void {
+    if (this.ccu === this.#ccuReported) return;
+    this.#ccuReported = this.ccu;
+    this.#reportToMesh({ ccu: this.ccu, load: this.#load() });
+  }
+
+  /** After start, a new public endpoint goes to the registry (and so to new sessions). */
+  #reportPublicEndpoint(): void {
+    if (!this.#registered || this.#tcp === null) return;
+    const { host, port } = parseEndpoint(this.getPublicEndPoint(), 'public endpoint');
+    this.#reportToMesh({ publicHost: host, publicPort: port });
+  }
+
+  #reportToMesh(patch: Parameters<Mesh['updateNode']>[0]): void {
+    if (!this.#registered) return;
+    this.#mesh.updateNode(patch).catch((err: unknown) => {
+      this.#logger.warn?.('mesh: node update failed', { error: String(err) });
+    });
+  }
+
+  /** The mesh's user-message handler: delivers to a user of this node. */
+  #deliverUserMessage(
+    target: { userId?: string; sid: string },
+    ver: number,
+    cmd: number,
+    payload: Uint8Array,
+  ): boolean {
+    const user = this.#usersBySid.get(target.sid);
+    if (user === undefined || (target.userId !== undefined && user.id !== target.userId))
+      return false;
+    return user.push(ver, cmd, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
+  }
+
+  // ---- cluster messages ------------------------------------------------------
+
+  /**
+   * Sends a push to a user wherever they are connected in the cluster;
+   * resolves once their node delivered it (the mesh's acknowledgement).
+   * Rejects `TIDEWIRE_ERR_USER_NOT_FOUND`, `TIDEWIRE_ERR_NODE_UNKNOWN` or
+   * `TIDEWIRE_ERR_MESH_TIMEOUT`.
+   */
+  sendToUser(userId: string, ver: number, cmd: number, payload: Uint8Array): Promise<void> {
+    return this.#mesh.sendToUser(userId, ver, cmd, payload);
+  }
+
+  /**
+   * The engine's `SendPM(nodeAddr, sid, ver, cmd, message)`: a push to
+   * session `sid` on node `nodeId`, acknowledged.
+   * @deprecated Use `sendToUser`.
+   */
+  sendPM(
+    nodeId: string,
+    sid: string,
+    ver: number,
+    cmd: number,
+    message: Uint8Array,
+  ): Promise<void> {
+    return this.#mesh.sendPM(nodeId, sid, ver, cmd, message);
+  }
+
   #assertNotRunning(what: string): void {
     if (this.#running) throw serverError(ServerErrorCode.InvalidState, `${what}() after start()`);
   }
@@ -702,18 +829,39 @@ export class TidewireServer {
   async #allocate(
     transport: 'tcp' | 'udp',
   ): Promise<{ nodeId: string; host: string; port: number } | null> {
-    if (this.#state !== ServerState.Online || !this.#transports.has(transport)) return null;
-    const { host, port } = parseEndpoint(this.getPublicEndPoint(), 'public endpoint');
-    return { nodeId: this.nodeId, host, port };
+    const node = await this.#mesh.selectNode(transport);
+    if (node === null) return null;
+    // This node's own state is authoritative even before its report reached the registry.
+    if (node.id === this.nodeId && this.#state !== ServerState.Online) return null;
+    return { nodeId: node.id, host: node.publicHost, port: node.publicPort };
   }
 
-  /** This node's id in the cluster. */
+  /** This node's id in the cluster (the mesh's). */
   get nodeId(): string {
-    return this.#config.nodeId !== '' ? this.#config.nodeId : this.#defaultNodeId;
+    return this.#mesh.nodeId;
   }
 
-  readonly #defaultNodeId: string =
-    `node-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  /** The cluster mesh this server runs on. */
+  get mesh(): Mesh {
+    return this.#mesh;
+  }
+
+  #createMesh(): Mesh {
+    const section = this.#config.mesh;
+    const config: MeshConfig =
+      section.type === 'redis'
+        ? {
+            type: 'redis',
+            url: section.url,
+            ...(section.keyPrefix !== '' ? { keyPrefix: section.keyPrefix } : {}),
+          }
+        : { type: 'memory' };
+    return createMesh(config, {
+      env: this.#env,
+      logger: this.#logger,
+      ...(this.#config.nodeId !== '' ? { nodeId: this.#config.nodeId } : {}),
+    });
+  }
 
   // ---- connections ---------------------------------------------------------
 
@@ -763,9 +911,9 @@ export class TidewireServer {
       refuse(ServerErrorCode.NotAccepting, `server is ${this.#state} and accepts no new users`);
       return;
     }
-    let ticket: Awaited<ReturnType<TicketStore['consumeTicket']>>;
+    let ticket: SessionTicket | null;
     try {
-      ticket = await this.#tickets.consumeTicket(sid);
+      ticket = await this.#mesh.consumeTicket(sid);
     } catch (err) {
       this.#logger.error?.('ticket store failed', { error: String(err) });
       refuse(ServerErrorCode.SessionInvalid, 'session could not be checked');
@@ -797,6 +945,12 @@ export class TidewireServer {
       Status.Ok,
     );
     if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'connect' });
+    this.#mesh.setUserLocation(user.id, user.sid).catch((err: unknown) => {
+      this.#logger.warn?.('mesh: user location not recorded', {
+        userId: user.id,
+        error: String(err),
+      });
+    });
     this.#notifier?.onUserJoined(user).catch((err: unknown) => {
       this.#logger.error?.('notification delivery on join failed', {
         userId: user.id,
@@ -841,6 +995,14 @@ export class TidewireServer {
   #onUserClosed(user: User, reason: string): void {
     if (this.#usersBySid.get(user.sid) === user) this.#usersBySid.delete(user.sid);
     if (this.#usersById.get(user.id) === user) this.#usersById.delete(user.id);
+    if (this.#meshStarted) {
+      this.#mesh.removeUserLocation(user.id, user.sid).catch((err: unknown) => {
+        this.#logger.debug?.('mesh: user location not removed', {
+          userId: user.id,
+          error: String(err),
+        });
+      });
+    }
     this.#router.removeUser(user);
     for (const callback of this.#disconnectCallbacks) {
       try {
