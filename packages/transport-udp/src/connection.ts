@@ -95,6 +95,10 @@ export class UdpConnection {
   #closeError: Error | undefined;
   #closeWaiters: (() => void)[] = [];
   #rejected = 0;
+  /** True while a received datagram is processed (its frames delivered). */
+  #receiving = false;
+  /** The application queued frames while a datagram was processed: flush right after it. */
+  #sentWhileReceiving = false;
 
   /** @internal Created by `listenUdp` and `dialUdp`. */
   constructor(init: ConnectionInit) {
@@ -246,7 +250,15 @@ export class UdpConnection {
     }
     const now = performance.now();
     const newest = pn > session.largestReceived;
-    if (!session.receive(pn, body, now)) {
+    this.#receiving = true;
+    this.#sentWhileReceiving = false;
+    let accepted: boolean;
+    try {
+      accepted = session.receive(pn, body, now);
+    } finally {
+      this.#receiving = false;
+    }
+    if (!accepted) {
       this.#rejected++;
       return false;
     }
@@ -261,7 +273,14 @@ export class UdpConnection {
       this.#address = address;
       this.#port = port;
     }
-    this.#scheduleFlush();
+    if (this.#sentWhileReceiving) {
+      // answers go out at once, with the ACK in the same packet; a bare ACK
+      // waits for the end of the event-loop turn to cover every datagram read
+      this.#sentWhileReceiving = false;
+      session.flush(now);
+    } else {
+      this.#scheduleFlush();
+    }
     this.#arm();
     return true;
   }
@@ -283,7 +302,8 @@ export class UdpConnection {
     const queued = reliable
       ? session.sendReliable(frame, now, owned)
       : session.sendUnreliable(frame, now);
-    if (!session.closed) this.#scheduleFlush();
+    if (this.#receiving) this.#sentWhileReceiving = true;
+    else if (!session.closed) this.#scheduleFlush();
     return queued;
   }
 

@@ -50,7 +50,7 @@ export interface UdpDialOptions {
 }
 
 /** First INIT retry after this long; each next wait 1.5 times longer, at most `HANDSHAKE_RETRY_MAX_MS`. */
-export const HANDSHAKE_RETRY_MS = 100;
+export const HANDSHAKE_RETRY_MS = 50;
 export const HANDSHAKE_RETRY_MAX_MS = 1000;
 
 const REFUSE_TEXT: Record<number, string> = {
@@ -92,6 +92,7 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
     const nonce = randomBytes(8);
     let cookie: Buffer | null = null;
     let echoSentAt = 0;
+    let echoSends = 0;
     let wait = HANDSHAKE_RETRY_MS;
     let retryTimer: NodeJS.Timeout | null = null;
     let settled = false;
@@ -128,7 +129,10 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
 
     const sendInit = (): void => {
       if (settled) return;
-      if (cookie !== null) echoSentAt = performance.now();
+      if (cookie !== null) {
+        echoSentAt = performance.now();
+        echoSends++;
+      }
       socket.send(encodeInit(nonce, options.sid, encryption, cookie));
       retryTimer = setTimeout(sendInit, wait);
       wait = Math.min(wait * 1.5, HANDSHAKE_RETRY_MAX_MS);
@@ -176,7 +180,8 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
         port,
         key: encryption && key !== null ? Buffer.from(key) : null,
         tuning,
-        initialRttMs: Math.max(0, performance.now() - echoSentAt),
+        // Karn: an INIT_ECHO sent more than once gives no trustworthy sample
+        initialRttMs: echoSends === 1 ? Math.max(0, performance.now() - echoSentAt) : -1,
         logger: options.logger,
       });
       if (connectionChannel.hasSubscribers)

@@ -1,0 +1,307 @@
+/**
+ * bench/udp-transport: @tidewire/transport-udp against a bare node:dgram echo,
+ * in the same run.
+ *
+ *   node scripts/bench.mjs udp-transport
+ *
+ * 1. Round trips per second: each client keeps one request (a 64-byte-payload
+ *    frame) in flight; the server echoes it (reliable channel). Baseline: a bare
+ *    node:dgram echo server and clients doing the same with raw datagrams.
+ *    1 and 100 clients; rounds alternate the order; medians; ratio
+ *    tidewire / bare (goal >= 0.65x).
+ * 2. Lossy scenario: 100 clients at 20 Hz send a 64 B reliable request, the
+ *    server echoes it, through a userspace proxy with 5 ± 2 ms delay each way,
+ *    loss-free and then 5% loss each way. Goodput (echoes per second) ratio
+ *    lossy / loss-free (goal >= 0.8x), p50/p99 round trip (ENet 1.3.17 here:
+ *    p50 11 ms, p99 ~47 ms; goal p99 <= 0.8x ENet), and connect time through
+ *    the lossy proxy (ENet ~1.5 s; goal <= 0.3 s).
+ *
+ * BENCH_TIME_MS (default 2000) sets each round-trip round; BENCH_ROUNDS (5)
+ * the number of rounds; LOSSY_TIME_MS (5000) each lossy run.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { encodeFrame, Status } from '@tidewire/wire';
+// The package is not a root devDependency: import its build directly.
+import {
+  dialUdp,
+  listenUdp,
+  type UdpConnection,
+  type UdpListener,
+} from '../../packages/transport-udp/dist/index.js';
+import { LossyProxy } from '../../packages/transport-udp/test/lossy-proxy.ts';
+
+const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 2000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const LOSSY_MS = Number(process.env.LOSSY_TIME_MS ?? 5000);
+const PAYLOAD = new Uint8Array(64).fill(7);
+const REQUEST = encodeFrame(2, 1, Status.Request, PAYLOAD);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function bind(socket: Socket, port = 0): Promise<void> {
+  return new Promise((resolve) => socket.bind(port, '127.0.0.1', () => resolve()));
+}
+
+function closeSocket(socket: Socket): Promise<void> {
+  return new Promise((resolve) => socket.close(() => resolve()));
+}
+
+// --- Tidewire server ---------------------------------------------------------
+
+async function startServer(): Promise<UdpListener> {
+  return listenUdp(
+    {
+      idleTimeoutMs: 30_000,
+      authenticate: () => ({ key: null }),
+    },
+    (connection) => {
+      connection.onFrame = (frame) => {
+        connection.sendFrame(frame.ver, frame.cmd, Status.Ok, frame.payload);
+      };
+    },
+  );
+}
+
+async function dialMany(
+  count: number,
+  port: number,
+): Promise<{ connections: UdpConnection[]; connectMs: number[] }> {
+  const connectMs: number[] = [];
+  const connections = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const started = performance.now();
+      const c = await dialUdp({
+        host: '127.0.0.1',
+        port,
+        sid: randomBytes(16),
+        idleTimeoutMs: 30_000,
+        connectTimeoutMs: 10_000,
+      });
+      connectMs.push(performance.now() - started);
+      return c;
+    }),
+  );
+  return { connections, connectMs };
+}
+
+// --- 1. round trips ----------------------------------------------------------
+
+async function tidewireRoundTrips(clients: number): Promise<number> {
+  const listener = await startServer();
+  const { connections } = await dialMany(clients, listener.port);
+  let count = 0;
+  let running = true;
+  for (const c of connections) {
+    c.onFrame = () => {
+      count++;
+      if (running) c.send(REQUEST);
+    };
+  }
+  await sleep(100);
+  for (const c of connections) c.send(REQUEST);
+  await sleep(200); // warm-up
+  const start = count;
+  const t0 = performance.now();
+  await sleep(DURATION_MS);
+  const rate = ((count - start) * 1000) / (performance.now() - t0);
+  running = false;
+  await Promise.all(connections.map((c) => c.close()));
+  await listener.close({ graceMs: 200 });
+  return rate;
+}
+
+async function bareRoundTrips(clients: number): Promise<number> {
+  const server = createSocket('udp4');
+  await bind(server);
+  server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+  const port = server.address().port;
+  let count = 0;
+  let running = true;
+  const sockets: Socket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  for (let i = 0; i < clients; i++) {
+    const socket = createSocket('udp4');
+    await bind(socket);
+    socket.connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    let last = performance.now();
+    socket.on('message', () => {
+      count++;
+      last = performance.now();
+      if (running) socket.send(REQUEST);
+    });
+    // a lost datagram would stall this client: resend after 50 ms of silence
+    timers.push(
+      setInterval(() => {
+        if (running && performance.now() - last > 50) socket.send(REQUEST);
+      }, 50),
+    );
+    sockets.push(socket);
+  }
+  for (const s of sockets) s.send(REQUEST);
+  await sleep(200);
+  const start = count;
+  const t0 = performance.now();
+  await sleep(DURATION_MS);
+  const rate = ((count - start) * 1000) / (performance.now() - t0);
+  running = false;
+  for (const t of timers) clearInterval(t);
+  await sleep(20);
+  await Promise.all(sockets.map(closeSocket));
+  await closeSocket(server);
+  return rate;
+}
+
+const rtRows: Record<string, string>[] = [];
+for (const clients of [1, 100]) {
+  const ours: number[] = [];
+  const bare: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 0) {
+      bare.push(await bareRoundTrips(clients));
+      ours.push(await tidewireRoundTrips(clients));
+    } else {
+      ours.push(await tidewireRoundTrips(clients));
+      bare.push(await bareRoundTrips(clients));
+    }
+  }
+  const o = median(ours);
+  const b = median(bare);
+  rtRows.push({
+    clients: String(clients),
+    'tidewire RT/s': Math.round(o).toLocaleString('en-US'),
+    'bare dgram RT/s': Math.round(b).toLocaleString('en-US'),
+    ratio: `${(o / b).toFixed(2)}x`,
+  });
+}
+
+// --- 2. lossy scenario -------------------------------------------------------
+
+interface LossyResult {
+  echoesPerSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  connectP50: number;
+  connectP99: number;
+  connectMax: number;
+  retransmits: number;
+  dropped: number;
+}
+
+async function lossyRun(loss: number, seed: number): Promise<LossyResult> {
+  const listener = await startServer();
+  const link = { loss, delayMs: 3, jitterMs: 4 };
+  const proxy = await LossyProxy.start({
+    target: { host: '127.0.0.1', port: listener.port },
+    seed,
+    up: link,
+    down: link,
+  });
+  const { connections, connectMs } = await dialMany(100, proxy.port);
+  const latencies: number[] = [];
+  let measuring = false;
+  let echoes = 0;
+  let seq = 0;
+  const sentAt = new Map<number, number>();
+  for (const c of connections) {
+    c.onFrame = (frame) => {
+      const id = frame.payload.readUInt32BE(0);
+      const t = sentAt.get(id);
+      sentAt.delete(id);
+      if (t !== undefined && measuring) {
+        latencies.push(performance.now() - t);
+        echoes++;
+      }
+    };
+  }
+  const payload = Buffer.alloc(64);
+  const timers = connections.map((c, i) => {
+    const start = setTimeout(() => {
+      timers[i] = setInterval(() => {
+        const id = seq++;
+        payload.writeUInt32BE(id, 0);
+        sentAt.set(id, performance.now());
+        c.sendFrame(2, 1, Status.Request, payload);
+      }, 50);
+    }, Math.random() * 50);
+    return start;
+  });
+  await sleep(1000); // warm-up: RTT estimates settle
+  measuring = true;
+  const t0 = performance.now();
+  await sleep(LOSSY_MS);
+  const elapsed = performance.now() - t0;
+  for (const t of timers) clearInterval(t);
+  await sleep(500); // let late echoes of measured requests arrive
+  measuring = false;
+  const retransmits = connections.reduce((n, c) => n + c.stats().retransmits, 0);
+  await Promise.all(connections.map((c) => c.close()));
+  await listener.close({ graceMs: 200 });
+  await proxy.close();
+  latencies.sort((a, b) => a - b);
+  connectMs.sort((a, b) => a - b);
+  return {
+    echoesPerSecond: (echoes * 1000) / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1] ?? Number.NaN,
+    connectP50: percentile(connectMs, 50),
+    connectP99: percentile(connectMs, 99),
+    connectMax: connectMs[connectMs.length - 1] ?? Number.NaN,
+    retransmits,
+    dropped: proxy.counters.dropped,
+  };
+}
+
+const clean = await lossyRun(0, 1);
+const lossy = await lossyRun(0.05, 2);
+
+console.log(
+  `udp-transport bench (node ${process.version}, median of ${ROUNDS} rounds of ${DURATION_MS} ms)`,
+);
+console.log('\nReliable echo round trips per second (one request in flight per client):');
+console.table(rtRows);
+console.log(
+  `\nLossy scenario: 100 clients x 20 Hz x 64 B reliable echo, 5 ± 2 ms each way, ${LOSSY_MS} ms measured:`,
+);
+const ms = (v: number): string => `${v.toFixed(1)} ms`;
+console.table(
+  [
+    ['loss-free', clean],
+    ['5% loss each way', lossy],
+  ].map(([name, r]) => {
+    const x = r as LossyResult;
+    return {
+      link: name as string,
+      'echoes/s': Math.round(x.echoesPerSecond),
+      p50: ms(x.p50),
+      p99: ms(x.p99),
+      max: ms(x.max),
+      'connect p50': ms(x.connectP50),
+      'connect p99': ms(x.connectP99),
+      'connect max': ms(x.connectMax),
+      retransmits: x.retransmits,
+      'proxy drops': x.dropped,
+    };
+  }),
+);
+console.log(
+  `goodput lossy / loss-free: ${(lossy.echoesPerSecond / clean.echoesPerSecond).toFixed(2)}x (goal >= 0.8x)`,
+);
+console.log(
+  `p99 under loss vs ENet 1.3.17 (47 ms): ${(lossy.p99 / 47).toFixed(2)}x (goal <= 0.8x); connect max ${ms(lossy.connectMax)} (goal <= 300 ms)`,
+);
