@@ -9,23 +9,12 @@
  *
  *   node scripts/bench.mjs mesh
  *
- * Needs redis-server, redis-benchmark and redis-cli on PATH. Imports the
- * built package (packages/mesh/dist): run `pnpm -F @tidewire/mesh build` first
- * if scripts/bench.mjs does not build it.
+ * Needs redis-server, redis-benchmark and redis-cli on PATH.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type * as MeshModule from '../../packages/mesh/src/index.ts';
+import { type NodeRegistration, RedisMesh } from '@tidewire/mesh';
 import { startRedis } from '../../packages/mesh/test/redis-server.ts';
-
-const dist = new URL('../../packages/mesh/dist/index.js', import.meta.url);
-if (!existsSync(fileURLToPath(dist))) {
-  console.error('bench/mesh: packages/mesh/dist is missing; run `pnpm -F @tidewire/mesh build`');
-  process.exit(1);
-}
-const { RedisMesh } = (await import(dist.href)) as typeof MeshModule;
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
@@ -43,7 +32,7 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 const redis = await startRedis();
-const nodeInfo = (id: string): MeshModule.NodeRegistration => ({
+const nodeInfo = (id: string): NodeRegistration => ({
   id,
   role: 'tcp',
   internalAddress: '127.0.0.1:0',

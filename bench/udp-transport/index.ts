@@ -23,14 +23,8 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { dialUdp, listenUdp, type UdpConnection, type UdpListener } from '@tidewire/transport-udp';
 import { encodeFrame, Status } from '@tidewire/wire';
-// The package is not a root devDependency: import its build directly.
-import {
-  dialUdp,
-  listenUdp,
-  type UdpConnection,
-  type UdpListener,
-} from '../../packages/transport-udp/dist/index.js';
 import { LossyProxy } from '../../packages/transport-udp/test/lossy-proxy.ts';
 
 const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 2000);

@@ -128,6 +128,12 @@ export abstract class BaseMesh implements Mesh {
   protected abstract storeTicket(ticket: SessionTicket, ttlMs: number): Promise<void>;
   protected abstract takeTicket(sid: string): Promise<SessionTicket | null>;
   /** Sets the user's location to this node with a lifetime of `ttlMs`. */
+  protected abstract storeClaims(
+    key: string,
+    members: readonly string[],
+    ttlMs: number,
+  ): Promise<boolean[]>;
+  protected abstract deleteClaims(key: string): Promise<void>;
   protected abstract storeUser(userId: string, sid: string): Promise<void>;
   /** Deletes the user's location if it is still (this node, sid). */
   protected abstract deleteUser(userId: string, sid: string): Promise<void>;
@@ -394,6 +400,26 @@ export abstract class BaseMesh implements Mesh {
     const ticket = await this.takeTicket(sid);
     if (ticket === null || ticket.expiresAt <= Date.now()) return null;
     return ticket;
+  }
+
+  // --- claims --------------------------------------------------------------
+
+  async claim(key: string, members: readonly string[], ttlMs: number): Promise<boolean[]> {
+    this.assertStarted();
+    assertText(key, 'key');
+    assertDuration(ttlMs, 'ttlMs');
+    if (!Array.isArray(members)) {
+      throw meshError(MeshErrorCode.InvalidArgument, 'members must be an array of strings');
+    }
+    for (const member of members) assertText(member, 'member');
+    if (members.length === 0) return [];
+    return this.storeClaims(key, members, ttlMs);
+  }
+
+  async releaseClaims(key: string): Promise<void> {
+    this.assertStarted();
+    assertText(key, 'key');
+    await this.deleteClaims(key);
   }
 
   async setUserLocation(userId: string, sid: string): Promise<void> {

@@ -2,7 +2,7 @@ import { pack, unpack } from '@tidewire/wire';
 
 /**
  * Bus envelopes: what travels between nodes. On Redis each is one msgpack
- * array (layout in docs/mesh.md); the in-memory mesh passes the objects.
+ * array (layout in docs/protocol.md, section 10); the in-memory mesh passes the objects.
  */
 export const EnvelopeKind = {
   /** `[1, from, topic, payload]`: broadcast or direct message. */

@@ -25,6 +25,7 @@ export class MemoryMeshHub {
   readonly #nodes = new Map<string, Expiring<NodeInfo>>();
   readonly #tickets = new Map<string, Expiring<SessionTicket>>();
   readonly #users = new Map<string, Expiring<UserLocation>>();
+  readonly #claims = new Map<string, Expiring<Set<string>>>();
   readonly #receivers = new Map<string, Receiver>();
   #lastSweep = 0;
 
@@ -51,7 +52,7 @@ export class MemoryMeshHub {
   sweep(now: number = Date.now()): void {
     if (now - this.#lastSweep < 1000) return;
     this.#lastSweep = now;
-    for (const map of [this.#nodes, this.#tickets, this.#users] as Map<
+    for (const map of [this.#nodes, this.#tickets, this.#users, this.#claims] as Map<
       string,
       Expiring<unknown>
     >[]) {
@@ -93,6 +94,27 @@ export class MemoryMeshHub {
     if (entry === undefined) return null;
     this.#tickets.delete(sid);
     return entry.expiresAt > Date.now() ? entry.value : null;
+  }
+
+  claim(key: string, members: readonly string[], ttlMs: number): boolean[] {
+    const now = Date.now();
+    let entry = this.#claims.get(key);
+    if (entry === undefined || entry.expiresAt <= now) {
+      entry = { value: new Set(), expiresAt: now + ttlMs };
+      this.#claims.set(key, entry);
+    } else {
+      entry.expiresAt = Math.max(entry.expiresAt, now + ttlMs);
+    }
+    const set = entry.value;
+    return members.map((member) => {
+      if (set.has(member)) return false;
+      set.add(member);
+      return true;
+    });
+  }
+
+  releaseClaims(key: string): void {
+    this.#claims.delete(key);
   }
 
   setUser(userId: string, location: UserLocation, ttlMs: number): void {
@@ -219,6 +241,18 @@ export class MemoryMesh extends BaseMesh {
 
   protected async takeTicket(sid: string): Promise<SessionTicket | null> {
     return this.hub.takeTicket(sid);
+  }
+
+  protected async storeClaims(
+    key: string,
+    members: readonly string[],
+    ttlMs: number,
+  ): Promise<boolean[]> {
+    return this.hub.claim(key, members, ttlMs);
+  }
+
+  protected async deleteClaims(key: string): Promise<void> {
+    this.hub.releaseClaims(key);
   }
 
   protected async storeUser(userId: string, sid: string): Promise<void> {

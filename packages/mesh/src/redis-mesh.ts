@@ -150,6 +150,10 @@ export class RedisMesh extends BaseMesh {
     return `${this.keyPrefix}user:${userId}`;
   }
 
+  #claimKey(key: string): string {
+    return `${this.keyPrefix}claims:${key}`;
+  }
+
   #ticketKey(sid: string): string {
     return `${this.keyPrefix}ticket:${sid}`;
   }
@@ -381,6 +385,21 @@ export class RedisMesh extends BaseMesh {
     if (isTicketRecord(ticket)) return ticket;
     this.logger?.warn?.('mesh: dropped a malformed ticket record', { nodeId: this.nodeId, sid });
     return null;
+  }
+
+  protected async storeClaims(
+    key: string,
+    members: readonly string[],
+    ttlMs: number,
+  ): Promise<boolean[]> {
+    const added = await this.#run('claim', (redis) =>
+      redis.twClaim(this.#claimKey(key), ttlMs, ...members),
+    );
+    return added.map((n) => n === 1);
+  }
+
+  protected async deleteClaims(key: string): Promise<void> {
+    await this.#run('release claims', (redis) => redis.del(this.#claimKey(key)));
   }
 
   protected async storeUser(userId: string, sid: string): Promise<void> {

@@ -54,6 +54,18 @@ for i, key in ipairs(KEYS) do
 end
 return lost`,
   },
+  /**
+   * KEYS[1] claim set; ARGV[1] ttl ms, ARGV[2..] members. 1 per member added
+   * now, 0 per member already there; the set lives at least ttl ms more.
+   */
+  twClaim: {
+    numberOfKeys: 1,
+    lua: `local out = {}
+for i = 2, #ARGV do out[#out + 1] = redis.call('SADD', KEYS[1], ARGV[i]) end
+local ttl = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return out`,
+  },
 } as const;
 
 /** The methods `defineCommand` adds for `SCRIPTS`. */
@@ -63,6 +75,7 @@ export interface ScriptCommands {
   twLocateUser(userKey: string, nodeKeyPrefix: string): Promise<string | null>;
   twDeleteUser(userKey: string, location: string): Promise<number>;
   twRefreshUsers(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number[]>;
+  twClaim(claimKey: string, ttlMs: number, ...members: string[]): Promise<number[]>;
 }
 
 export function defineScripts(client: Redis): Redis & ScriptCommands {

@@ -109,6 +109,15 @@ export interface Mesh {
   issueTicket(ticket: SessionTicket, ttlMs: number): Promise<void>;
   /** Single use: atomic get and delete. Null when unknown, used or expired. */
   consumeTicket(sid: string): Promise<SessionTicket | null>;
+  /**
+   * Cluster-wide "first time" check: adds `members` to the claim set `key`
+   * and answers, per member, true when this call added it (nobody claimed it
+   * before) and false otherwise. The set lives at least `ttlMs` more. Used,
+   * for example, so that a user never receives a notification twice on any node.
+   */
+  claim(key: string, members: readonly string[], ttlMs: number): Promise<boolean[]>;
+  /** Deletes the claim set `key`. */
+  releaseClaims(key: string): Promise<void>;
   /** Records that `userId` is connected to this node with session `sid`. */
   setUserLocation(userId: string, sid: string): Promise<void>;
   /** Forgets the location, only if it is still this node's session `sid`. */

@@ -114,6 +114,22 @@ export function meshContract(name: string, setup: () => ContractSetup): void {
       ]);
     });
 
+    it('claims: each member is new once across the cluster, until the set expires or is released', async () => {
+      const [a, b] = (await cluster(2)) as [Mesh, Mesh];
+      expect(await a.claim('notify:n1', ['u1', 'u2'], 5_000)).toEqual([true, true]);
+      expect(await b.claim('notify:n1', ['u2', 'u3', 'u3'], 5_000)).toEqual([false, true, false]);
+      expect(await b.claim('notify:n2', ['u1'], 5_000)).toEqual([true]);
+      expect(await a.claim('notify:n1', [], 5_000)).toEqual([]);
+      await a.releaseClaims('notify:n1');
+      expect(await b.claim('notify:n1', ['u1'], 5_000)).toEqual([true]);
+      expect(await a.claim('short', ['x'], 40)).toEqual([true]);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(await b.claim('short', ['x'], 40)).toEqual([true]);
+      await rejectsWithCode(a.claim('', ['x'], 1_000), 'TIDEWIRE_ERR_INVALID_ARGUMENT');
+      await rejectsWithCode(a.claim('k', ['x'], -1), 'TIDEWIRE_ERR_INVALID_ARGUMENT');
+      await rejectsWithCode(a.claim('k', 'x' as never, 1_000), 'TIDEWIRE_ERR_INVALID_ARGUMENT');
+    });
+
     it('rejects bad registrations and updates before registration', async () => {
       const [a] = (await cluster(1)) as [Mesh];
       await rejectsWithCode(a.updateNode({ ccu: 1 }), 'TIDEWIRE_ERR_MESH_NOT_REGISTERED');

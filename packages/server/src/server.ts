@@ -599,9 +599,15 @@ export class TidewireServer {
   /** Turns notifications on (the engine's `EnableNotifications`); call once, before start. */
   enableNotifications(options: NotificationOptions = {}): void {
     if (this.#notifier !== null) return;
+    const mesh = this.#mesh;
     this.#notifier = new Notifier<User>({
       users: () => this.#usersBySid.values(),
-      bus: this.#mesh,
+      bus: mesh,
+      // Cluster-wide: a user who moves to another node is not served again.
+      ledger: {
+        markDelivered: (id, userIds, keepMs) => mesh.claim(`notify:${id}`, userIds, keepMs),
+        forget: (id) => mesh.releaseClaims(`notify:${id}`),
+      },
       ...options,
       logger: this.#logger,
     });

@@ -114,6 +114,18 @@ function clusterSuite(name: string, makeCluster: () => Cluster, skip = false): v
       );
       await delay(200);
       for (const ids of got.values()) expect(ids).toEqual(['daily-1']);
+      // A user who moves to the other node does not get it again there.
+      const mover = users[0]!;
+      const from = nodeOf(mover, [a, b]);
+      await mover.close();
+      (from === 'a' ? a : b).taken();
+      await delay(50);
+      const moved = await user(a, 'n1');
+      expect(nodeOf(moved, [a, b])).not.toBe(from);
+      const again: string[] = [];
+      moved.on('notification', (n) => again.push(n.id));
+      await delay(300);
+      expect(again).toEqual([]);
     });
   });
 }
