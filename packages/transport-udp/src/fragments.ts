@@ -112,6 +112,7 @@ export class FragmentAssembler {
   /** When `expire` has something to do next, or Infinity. */
   nextDeadline(): number {
     let next = Number.POSITIVE_INFINITY;
+    if (this.#pending.size === 0 && this.#dropped.size === 0) return next;
     for (const entry of this.#pending.values()) {
       next = entry.deadline;
       break;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import { type Logger, SESSION_KEY_LENGTH } from '@tidewire/wire';
 import { connectionChannel, dropChannel } from './channels.ts';
 import { type ConnectionLink, UdpConnection } from './connection.ts';
@@ -107,7 +108,7 @@ export async function listenUdp(
     10_000_000,
   );
   options.signal?.throwIfAborted();
-  const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+  const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => {
       socket.close();
@@ -356,4 +357,22 @@ class Listener implements UdpListener, ConnectionLink {
     if (dropChannel.hasSubscribers)
       dropChannel.publish({ reason, address: rinfo.address, port: rinfo.port });
   }
+}
+
+/**
+ * The listener only sends to addresses it received from (IP literals): answer
+ * those at once instead of through dns.lookup's next-tick round, which costs
+ * a measurable share of a small-packet send.
+ */
+function literalLookup(
+  hostname: string,
+  options: LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(hostname);
+  if (family !== 0) {
+    callback(null, hostname, family);
+    return;
+  }
+  dnsLookup(hostname, options, callback);
 }

@@ -12,7 +12,6 @@ import {
   RELIABLE_UNIT_OVERHEAD,
   UNRELIABLE_UNIT_OVERHEAD,
   UnitKind,
-  validUnits,
   writeFin,
 } from './units.ts';
 
@@ -23,6 +22,9 @@ export const SEND_WINDOW = 1024;
 /** Packets sent after a packet that make it lost once acknowledged (fast retransmit). */
 export const REORDER_THRESHOLD = 3;
 const MAX_FIN_REASON_BYTES = 256;
+const UNITS_OK = 0;
+const UNITS_MALFORMED = 1;
+const UNITS_BEYOND_WINDOW = 2;
 /** Packets declared lost that are remembered in case their ACK comes late. */
 const MAX_REMEMBERED_LOST = 2048;
 /** A packet number this far past the highest received is not from a live peer: dropped. */
@@ -396,12 +398,9 @@ export class RudpSession {
       this.#dropped('packet-number-jump');
       return false;
     }
-    if (!validUnits(body)) {
-      this.#dropped('malformed-units');
-      return false;
-    }
-    if (!this.#reliableInWindow(body)) {
-      this.#dropped('reliable-beyond-window');
+    const check = this.#checkUnits(body);
+    if (check !== UNITS_OK) {
+      this.#dropped(check === UNITS_BEYOND_WINDOW ? 'reliable-beyond-window' : 'malformed-units');
       return false;
     }
     this.#window.accept(pn);
@@ -909,29 +908,46 @@ export class RudpSession {
 
   // --- receive side helpers ---
 
-  #reliableInWindow(body: Buffer): boolean {
+  /**
+   * One pass over the units: every kind known, nothing past the end, ACK
+   * range counts in 1..32, reliable pieces below `next expected + window`.
+   */
+  #checkUnits(body: Buffer): number {
     let offset = 0;
-    while (offset < body.length) {
+    const end = body.length;
+    const limit = this.#nextExpected + SEND_WINDOW;
+    while (offset < end) {
       const kind = body[offset]!;
       if (kind === UnitKind.Reliable || kind === UnitKind.ReliableMore) {
-        const seq = expandNear(body.readUInt32BE(offset + 1), this.#nextExpected);
-        if (seq >= this.#nextExpected + SEND_WINDOW) return false;
+        if (offset + RELIABLE_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
+        if (expandNear(body.readUInt32BE(offset + 1), this.#nextExpected) >= limit) {
+          return UNITS_BEYOND_WINDOW;
+        }
         offset += RELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 5);
+      } else if (kind === UnitKind.Ack) {
+        if (offset + ACK_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
+        const count = body[offset + 3]!;
+        if (count < 1 || count > MAX_ACK_RANGES) return UNITS_MALFORMED;
+        offset += ACK_UNIT_OVERHEAD + count * ACK_RANGE_SIZE;
       } else if (kind === UnitKind.Unreliable) {
+        if (offset + UNRELIABLE_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
         offset += UNRELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 1);
       } else if (kind === UnitKind.UnreliableFragment) {
+        if (offset + FRAGMENT_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
         offset += FRAGMENT_UNIT_OVERHEAD + body.readUInt16BE(offset + 7);
-      } else if (kind === UnitKind.Ack) {
-        offset += ACK_UNIT_OVERHEAD + body[offset + 3]! * ACK_RANGE_SIZE;
       } else if (kind === UnitKind.Ping) {
         offset += 1;
-      } else {
-        // FIN
+      } else if (kind === UnitKind.Fin) {
+        if (offset + 2 > end) return UNITS_MALFORMED;
         const codeEnd = offset + 2 + body[offset + 1]!;
+        if (codeEnd + 2 > end) return UNITS_MALFORMED;
         offset = codeEnd + 2 + body.readUInt16BE(codeEnd);
+      } else {
+        return UNITS_MALFORMED;
       }
+      if (offset > end) return UNITS_MALFORMED;
     }
-    return true;
+    return UNITS_OK;
   }
 
   #recordReceived(pn: number, now: number): void {
@@ -964,6 +980,12 @@ export class RudpSession {
   }
 
   #receivePiece(seq: number, data: Buffer, more: boolean): void {
+    if (seq === this.#nextExpected) {
+      // the common case: in order, no buffering
+      this.#nextExpected++;
+      this.#take(data, more);
+      return;
+    }
     if (seq < this.#nextExpected || this.#received.has(seq)) {
       this.stats.duplicates++;
       return;
@@ -973,34 +995,38 @@ export class RudpSession {
 
   #deliverInOrder(): void {
     const received = this.#received;
-    for (;;) {
+    while (received.size > 0 && this.#state !== CLOSED) {
       const piece = received.get(this.#nextExpected);
       if (piece === undefined) return;
       received.delete(this.#nextExpected);
       this.#nextExpected++;
-      if (this.#assemblyBytes + piece.data.length > this.options.maxPayloadLength + 10) {
-        this.#fail(
-          UdpErrorCode.FrameTooLarge,
-          `reliable message exceeds maxPayloadLength + 10 (${this.options.maxPayloadLength + 10})`,
-          this.#lastReceive,
-        );
-        return;
-      }
-      if (piece.more) {
-        this.#assembly.push(piece.data);
-        this.#assemblyBytes += piece.data.length;
-        continue;
-      }
-      let message = piece.data;
-      if (this.#assembly.length > 0) {
-        this.#assembly.push(piece.data);
-        message = Buffer.concat(this.#assembly, this.#assemblyBytes + piece.data.length);
-        this.#assembly = [];
-        this.#assemblyBytes = 0;
-      }
-      this.#deliver(message, true);
-      if (this.#state === CLOSED) return;
+      this.#take(piece.data, piece.more);
     }
+  }
+
+  /** The next piece in sequence: part of a message, or its end (then the message is delivered). */
+  #take(data: Buffer, more: boolean): void {
+    if (this.#assemblyBytes + data.length > this.options.maxPayloadLength + 10) {
+      this.#fail(
+        UdpErrorCode.FrameTooLarge,
+        `reliable message exceeds maxPayloadLength + 10 (${this.options.maxPayloadLength + 10})`,
+        this.#lastReceive,
+      );
+      return;
+    }
+    if (more) {
+      this.#assembly.push(data);
+      this.#assemblyBytes += data.length;
+      return;
+    }
+    let message = data;
+    if (this.#assembly.length > 0) {
+      this.#assembly.push(data);
+      message = Buffer.concat(this.#assembly, this.#assemblyBytes + data.length);
+      this.#assembly = [];
+      this.#assemblyBytes = 0;
+    }
+    this.#deliver(message, true);
   }
 
   #deliver(message: Buffer, reliable: boolean): void {

@@ -23,57 +23,6 @@ export const MAX_ACK_RANGES = 32;
 export const ACK_RANGES_WITH_DATA = 4;
 export const ACK_RESERVE: number = ACK_UNIT_OVERHEAD + ACK_RANGES_WITH_DATA * ACK_RANGE_SIZE;
 
-/**
- * Checks that `body` is a well-formed sequence of units: every kind is known
- * and no unit runs past the end. Returns true when the body may be processed.
- */
-export function validUnits(body: Buffer): boolean {
-  let offset = 0;
-  const end = body.length;
-  while (offset < end) {
-    const kind = body[offset]!;
-    switch (kind) {
-      case UnitKind.Reliable:
-      case UnitKind.ReliableMore: {
-        if (offset + RELIABLE_UNIT_OVERHEAD > end) return false;
-        offset += RELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 5);
-        break;
-      }
-      case UnitKind.Unreliable: {
-        if (offset + UNRELIABLE_UNIT_OVERHEAD > end) return false;
-        offset += UNRELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 1);
-        break;
-      }
-      case UnitKind.UnreliableFragment: {
-        if (offset + FRAGMENT_UNIT_OVERHEAD > end) return false;
-        offset += FRAGMENT_UNIT_OVERHEAD + body.readUInt16BE(offset + 7);
-        break;
-      }
-      case UnitKind.Ack: {
-        if (offset + ACK_UNIT_OVERHEAD > end) return false;
-        const count = body[offset + 3]!;
-        if (count < 1 || count > MAX_ACK_RANGES) return false;
-        offset += ACK_UNIT_OVERHEAD + count * ACK_RANGE_SIZE;
-        break;
-      }
-      case UnitKind.Ping:
-        offset += 1;
-        break;
-      case UnitKind.Fin: {
-        if (offset + 2 > end) return false;
-        const codeEnd = offset + 2 + body[offset + 1]!;
-        if (codeEnd + 2 > end) return false;
-        offset = codeEnd + 2 + body.readUInt16BE(codeEnd);
-        break;
-      }
-      default:
-        return false;
-    }
-    if (offset > end) return false;
-  }
-  return true;
-}
-
 /** Bytes a FIN unit with this code and reason takes (reason truncated to fit `budget`). */
 export function writeFin(target: Buffer, offset: number, code: string, reason: string): number {
   const start = offset;
