@@ -337,8 +337,9 @@ export class UdpConnection {
     }
     if (deadline === Number.POSITIVE_INFINITY) return;
     this.#timerAt = deadline;
+    // ref'd like the socket it serves (which holds the process anyway), so
+    // leak checks see it; it is cleared when the connection ends
     this.#timer = setTimeout(this.#onTimer, Math.max(1, Math.ceil(deadline - performance.now())));
-    this.#timer.unref();
   }
 
   readonly #onTimer = (): void => {
