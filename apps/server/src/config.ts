@@ -12,7 +12,10 @@ const seconds = z.number().positive();
 const host = z.string().min(1);
 
 export const AppConfigSchema = z.strictObject({
-  http: z.strictObject({ address: host, port, sessionTTL: seconds }).partial().optional(),
+  http: z
+    .strictObject({ address: host, port, sessionTTL: seconds, sessions: z.boolean() })
+    .partial()
+    .optional(),
   tcp: z
     .strictObject({
       address: host,
@@ -53,7 +56,12 @@ export const AppConfigSchema = z.strictObject({
     .partial()
     .optional(),
   mesh: z
-    .strictObject({ type: z.enum(['memory', 'redis']), url: z.string(), keyPrefix: z.string() })
+    .strictObject({
+      type: z.enum(['memory', 'redis']),
+      url: z.string(),
+      keyPrefix: z.string(),
+      ttlMs: z.int().min(100),
+    })
     .partial()
     .optional(),
   notifications: z

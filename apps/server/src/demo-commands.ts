@@ -1,4 +1,5 @@
-import { Bad, Ok, type TidewireServer } from '@tidewire/server';
+import { Bad, CommandError, Ok, type TidewireServer } from '@tidewire/server';
+import { pack, unpack } from '@tidewire/wire';
 
 /** The demo application: ver 2 commands an integrator can try at once. */
 export const DemoCommand = {
@@ -8,6 +9,14 @@ export const DemoCommand = {
   Broadcast: 2,
   /** Answers Bad when the payload is empty, Ok otherwise. */
   Validate: 3,
+  /**
+   * Direct message: payload msgpack `{ to, text }`; pushes (ver 2, cmd 5)
+   * msgpack `{ from, text }` to user `to` wherever they are in the cluster,
+   * then answers Ok, or Bad with `{ code, message }` when `to` is not connected.
+   */
+  DirectMessage: 4,
+  /** The push a direct message arrives as. */
+  DirectMessagePush: 5,
 } as const;
 
 export const DEMO_VER = 2;
@@ -26,5 +35,32 @@ export function registerDemoCommands(server: TidewireServer): void {
     if (payload.length === 0) user.send(ver, cmd, Buffer.from('payload must not be empty'), Bad);
     else user.send(ver, cmd, payload, Ok);
     next();
+  });
+  server.handleCommand(DEMO_VER, DemoCommand.DirectMessage, async (ver, cmd, payload, user) => {
+    let body: { to?: unknown; text?: unknown } | undefined;
+    try {
+      body = unpack(payload);
+    } catch {
+      body = undefined;
+    }
+    if (typeof body?.to !== 'string' || typeof body.text !== 'string') {
+      throw new CommandError('DEMO_ERR_BAD_MESSAGE', 'payload must be msgpack { to, text }', Bad);
+    }
+    try {
+      await server.sendToUser(
+        body.to,
+        DEMO_VER,
+        DemoCommand.DirectMessagePush,
+        pack({ from: user.id, text: body.text }),
+      );
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw new CommandError(
+        typeof code === 'string' ? code : 'DEMO_ERR_NOT_DELIVERED',
+        (err as Error).message,
+        Bad,
+      );
+    }
+    user.send(ver, cmd, Buffer.alloc(0), Ok);
   });
 }

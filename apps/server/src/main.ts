@@ -13,6 +13,9 @@ Usage: tidewire-server [options]
 
 Options:
   --config <path>      JSON config file (see apps/server/config/default.json)
+  --role <role>        all (default): sessions + TCP in one process; http: the session
+                       endpoint only; tcp: the TCP transport only (a cluster needs a
+                       shared mesh: config mesh or TIDEWIRE_MESH_URL)
   --host <address>     bind address for HTTP and TCP (default 127.0.0.1)
   --http-port <port>   HTTP session endpoint port (default 7000)
   --tcp-port <port>    TCP port (default 7200)
@@ -80,7 +83,7 @@ async function main(): Promise<number> {
     return 1;
   }
   if (config.metrics.enabled) metrics = createMetrics(server);
-  await server.setupAsTCPServer();
+  if (args.role !== 'http') await server.setupAsTCPServer();
   if (config.notifications.enabled) {
     server.enableNotifications(
       config.notifications.maxMessageBytes !== undefined
@@ -104,7 +107,7 @@ async function main(): Promise<number> {
   }
   const http = server.config.http;
   process.stdout.write(
-    `tidewire-server ready: http://${http.address}:${server.httpPort} tcp ${server.getEndPoint()}\n`,
+    `tidewire-server ready: http://${http.address}:${server.httpPort} tcp ${server.getEndPoint() || '-'} node ${server.nodeId}\n`,
   );
   return await new Promise<number>((resolve) => {
     let stopping = false;
@@ -135,6 +138,7 @@ function parse() {
   return parseArgs({
     options: {
       config: { type: 'string' },
+      role: { type: 'string', default: 'all' },
       host: { type: 'string' },
       'http-port': { type: 'string' },
       'tcp-port': { type: 'string' },
@@ -165,6 +169,11 @@ function applyOverrides(config: AppConfig, args: ReturnType<typeof parse>): void
   const tcpPort = port('tcp-port', args['tcp-port']);
   if (tcpPort !== undefined) server.tcp = { ...server.tcp, port: tcpPort };
   if (args.debug) server.debug = true;
+  if (!['all', 'http', 'tcp'].includes(args.role ?? 'all')) {
+    throw new Error(`--role must be all, http or tcp, got ${args.role}`);
+  }
+  if (args.role === 'tcp') server.http = { ...server.http, sessions: false };
+  if (args.role === 'http') server.http = { ...server.http, sessions: true };
   const level = args['log-level'] ?? process.env.TIDEWIRE_LOG_LEVEL;
   if (level !== undefined && level !== '') {
     if (!['debug', 'info', 'warn', 'error'].includes(level)) {

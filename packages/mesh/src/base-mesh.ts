@@ -43,6 +43,8 @@ import {
 
 export const DEFAULT_TTL_MS = 6000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
+/** How long a selection counts as pending while its ticket is being issued. */
+const RESERVATION_MS = 5000;
 
 type Status = 'idle' | 'starting' | 'started' | 'closing' | 'closed';
 
@@ -89,6 +91,8 @@ export abstract class BaseMesh implements Mesh {
   #heartbeatFailing = false;
   /** Tickets issued to each node: timestamps, for the pending term of the selection rule. */
   readonly #issued = new Map<string, number[]>();
+  /** Per node: times of selections whose ticket is not issued yet (dropped after RESERVATION_MS). */
+  readonly #reserved = new Map<string, number[]>();
 
   constructor(options: MeshOptions = {}) {
     const nodeId = options.nodeId ?? defaultNodeId();
@@ -355,14 +359,28 @@ export abstract class BaseMesh implements Mesh {
     this.assertStarted();
     assertRole(role);
     const nodes = await this.loadNodes();
-    return pickNode(nodes, role, (node) => this.#pendingFor(node));
+    const now = Date.now();
+    const picked = pickNode(nodes, role, (node) => this.#pendingFor(node, now));
+    // Reserve the pick until its ticket is issued, so that concurrent
+    // selections (a burst of session requests) spread instead of piling up.
+    if (picked !== null) {
+      const list = this.#reserved.get(picked.id) ?? [];
+      list.push(now);
+      this.#reserved.set(picked.id, list);
+    }
+    return picked;
   }
 
-  #pendingFor(node: NodeInfo): number {
-    const times = this.#issued.get(node.id);
-    if (times === undefined) return 0;
+  #pendingFor(node: NodeInfo, now: number): number {
     let count = 0;
-    for (const t of times) if (t >= node.updatedAt) count++;
+    const times = this.#issued.get(node.id);
+    if (times !== undefined) for (const t of times) if (t >= node.updatedAt) count++;
+    const reserved = this.#reserved.get(node.id);
+    if (reserved !== undefined) {
+      while (reserved.length > 0 && reserved[0]! < now - RESERVATION_MS) reserved.shift();
+      count += reserved.length;
+      if (reserved.length === 0) this.#reserved.delete(node.id);
+    }
     return count;
   }
 
@@ -391,6 +409,7 @@ export abstract class BaseMesh implements Mesh {
     assertTicket(ticket);
     assertDuration(ttlMs, 'ttlMs');
     await this.storeTicket(ticket, ttlMs);
+    this.#reserved.get(ticket.nodeId)?.shift();
     this.#noteIssued(ticket.nodeId, Date.now());
   }
 

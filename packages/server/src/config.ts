@@ -11,6 +11,12 @@ export interface HttpConfig {
   port: number;
   /** How long a session ticket (sid, key) stays valid, in seconds. Default 30. */
   sessionTTL: number;
+  /**
+   * Serve the session endpoint (`/v1/endpoint/...`) on this node. Default
+   * true. Transport-only nodes of a cluster turn it off; the HTTP listener
+   * still serves health checks and application routes.
+   */
+  sessions: boolean;
 }
 
 /** Settings of the TCP transport. */
@@ -65,6 +71,8 @@ export interface MeshSection {
   url: string;
   /** Key prefix, so clusters can share a Redis. Default '' (the mesh's own default). */
   keyPrefix: string;
+  /** A node that stops heart-beating leaves the registry after this many ms. Default 6000. */
+  ttlMs: number;
 }
 
 export interface ServerConfig {
@@ -90,7 +98,7 @@ export type ServerConfigInput = {
 };
 
 export const DEFAULT_CONFIG: ServerConfig = {
-  http: { address: '127.0.0.1', port: 7000, sessionTTL: 30 },
+  http: { address: '127.0.0.1', port: 7000, sessionTTL: 30, sessions: true },
   tcp: {
     address: '127.0.0.1',
     port: 7200,
@@ -102,7 +110,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   },
   commands: { stallWarningMs: 5000, stallTimeoutMs: 10_000, maxQueuedCommands: 512 },
   publicEndpoint: { provider: 'static', address: '', fallback: '', timeoutMs: 1000 },
-  mesh: { type: 'memory', url: '', keyPrefix: '' },
+  mesh: { type: 'memory', url: '', keyPrefix: '', ttlMs: 6000 },
   shutdownTimeout: 30,
   debug: false,
   nodeId: '',
@@ -131,7 +139,7 @@ const PROVIDERS: readonly string[] = [
 ];
 
 const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind> } = {
-  http: { address: 'host', port: 'port', sessionTTL: 'positive' },
+  http: { address: 'host', port: 'port', sessionTTL: 'positive', sessions: 'boolean' },
   tcp: {
     address: 'host',
     port: 'port',
@@ -152,7 +160,7 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     fallback: 'string',
     timeoutMs: 'positive',
   },
-  mesh: { type: 'meshType', url: 'string', keyPrefix: 'string' },
+  mesh: { type: 'meshType', url: 'string', keyPrefix: 'string', ttlMs: 'positive' },
   shutdownTimeout: 'positive',
   debug: 'boolean',
   nodeId: 'string',

@@ -33,6 +33,8 @@ export interface HttpEndpointOptions {
   host: string;
   port: number;
   sessionTtlMs: number;
+  /** Serve `/v1/endpoint/...`; when false those paths are 404 like any unknown route. */
+  sessions: boolean;
   authenticate: AuthenticateHook;
   allocate: AllocateSession;
   issueTicket: (ticket: SessionTicket, ttlMs: number) => Promise<void>;
@@ -110,7 +112,7 @@ export class HttpEndpoint {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const match = ROUTE.exec(url.pathname);
+    const match = this.#options.sessions ? ROUTE.exec(url.pathname) : null;
     if (match === null) {
       if (this.#options.extraRoutes !== undefined && (await this.#options.extraRoutes(req, res)))
         return;

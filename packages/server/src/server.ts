@@ -529,8 +529,11 @@ export class TidewireServer {
   /** Starts the HTTP endpoint and the transports set up. */
   async start(): Promise<void> {
     this.#assertNotRunning('start');
-    if (this.#transports.size === 0) {
-      throw serverError(ServerErrorCode.InvalidState, 'call setupAsTCPServer() before start()');
+    if (this.#transports.size === 0 && !this.#config.http.sessions) {
+      throw serverError(
+        ServerErrorCode.InvalidState,
+        'nothing to run: call setupAsTCPServer() before start(), or enable http.sessions for a session-only node',
+      );
     }
     this.#running = true;
     const config = this.#config;
@@ -543,23 +546,25 @@ export class TidewireServer {
       this.#mesh.onUserMessage((target, ver, cmd, payload) =>
         this.#deliverUserMessage(target, ver, cmd, payload),
       );
-      this.#tcp = await listenTcp(
-        {
-          host: config.tcp.address,
-          port: config.tcp.port,
-          maxPayloadLength: config.tcp.maxRcvSize,
-          idleTimeoutMs: config.tcp.connectionTTL * 1000,
-          maxBufferedBytes: config.tcp.maxSendQueue,
-          noDelay: config.tcp.noDelay,
-          ...(config.tcp.maxConnections > 0 ? { maxConnections: config.tcp.maxConnections } : {}),
-          logger: this.#logger,
-        },
-        (conn) => this.#onTcpConnection(conn),
-      );
+      if (this.#transports.has('tcp'))
+        this.#tcp = await listenTcp(
+          {
+            host: config.tcp.address,
+            port: config.tcp.port,
+            maxPayloadLength: config.tcp.maxRcvSize,
+            idleTimeoutMs: config.tcp.connectionTTL * 1000,
+            maxBufferedBytes: config.tcp.maxSendQueue,
+            noDelay: config.tcp.noDelay,
+            ...(config.tcp.maxConnections > 0 ? { maxConnections: config.tcp.maxConnections } : {}),
+            logger: this.#logger,
+          },
+          (conn) => this.#onTcpConnection(conn),
+        );
       this.#http = new HttpEndpoint({
         host: config.http.address,
         port: config.http.port,
         sessionTtlMs: config.http.sessionTTL * 1000,
+        sessions: config.http.sessions,
         authenticate: (req, uid) => this.#authenticate(req, uid),
         allocate: async (transport) => this.#allocate(transport),
         issueTicket: (ticket, ttl) => this.#mesh.issueTicket(ticket, ttl),
@@ -747,12 +752,17 @@ export class TidewireServer {
 
   /** Registers this node in the mesh with its public endpoint, state and load. */
   async #registerNode(): Promise<void> {
-    const { host, port } = parseEndpoint(this.getPublicEndPoint(), 'public endpoint');
+    // A session-only node registers its HTTP endpoint as its public one.
+    const { host, port } =
+      this.#tcp !== null
+        ? parseEndpoint(this.getPublicEndPoint(), 'public endpoint')
+        : { host: this.#publicHost || this.#config.http.address, port: this.httpPort };
     this.#ccuReported = this.ccu;
     await this.#mesh.registerNode({
       id: this.nodeId,
-      role: 'tcp',
-      internalAddress: this.getEndPoint(),
+      role: this.#tcp !== null ? 'tcp' : 'http',
+      internalAddress:
+        this.getEndPoint() || formatEndpoint(this.#config.http.address, this.httpPort),
       publicHost: host,
       publicPort: port,
       state: this.#state,
@@ -864,6 +874,7 @@ export class TidewireServer {
         : { type: 'memory' };
     return createMesh(config, {
       env: this.#env,
+      ttlMs: section.ttlMs,
       logger: this.#logger,
       ...(this.#config.nodeId !== '' ? { nodeId: this.#config.nodeId } : {}),
     });

@@ -56,8 +56,8 @@ function clusterSuite(name: string, makeCluster: () => Cluster, skip = false): v
       const nodes = [a, b, c];
       const first = await Promise.all(['u1', 'u2', 'u3'].map((uid) => user(a, uid)));
       await delay(1_100); // CCU reports reach the registry
-      // Least loaded first; a load report racing a session may repeat a node, never all three.
-      expect(new Set(first.map((x) => nodeOf(x, nodes))).size).toBeGreaterThanOrEqual(2);
+      // Concurrent session requests spread: the mesh counts picks not yet reported by the nodes.
+      expect(new Set(first.map((x) => nodeOf(x, nodes))).size).toBe(3);
       b.taken();
       await delay(50);
       const later = [];

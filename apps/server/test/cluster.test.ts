@@ -1,0 +1,113 @@
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { connect, type TidewireClient } from '@tidewire/client';
+import { pack, Status, unpack } from '@tidewire/wire';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type RedisServer,
+  skipWithoutRedis,
+  startRedis,
+} from '../../../packages/mesh/test/redis-server.ts';
+import { killAll, type Running, startServer } from './processes.ts';
+
+/**
+ * Three reference-server processes on one Redis: one session (HTTP) node and
+ * two TCP nodes, as an operator would run them.
+ */
+const skip = skipWithoutRedis();
+let redis: RedisServer;
+let dir: string;
+let config: string;
+const clients: TidewireClient[] = [];
+const TTL_MS = 1500;
+
+beforeAll(async () => {
+  if (skip) return;
+  redis = await startRedis();
+  dir = await mkdtemp(joinPath(tmpdir(), 'tidewire-cluster-'));
+  config = joinPath(dir, 'cluster.json');
+  await writeFile(config, JSON.stringify({ mesh: { ttlMs: TTL_MS } }));
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  killAll();
+});
+afterAll(async () => {
+  await redis?.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+async function node(role: 'http' | 'tcp'): Promise<Running> {
+  return startServer(['--role', role, '--debug', '--config', config], {
+    TIDEWIRE_MESH_URL: redis.url,
+  });
+}
+
+function tcpPortOf(running: Running): number {
+  return Number(/tcp \S+:(\d+)/.exec(running.stdout())![1]);
+}
+
+async function join(http: Running, uid: string): Promise<TidewireClient> {
+  const c = await connect({ endpointUrl: http.httpUrl, uid, keepAliveIntervalMs: 500 });
+  clients.push(c);
+  return c;
+}
+
+async function sessionStatus(http: Running, uid: string): Promise<number> {
+  return (await fetch(`${http.httpUrl}/v1/endpoint/tcp/user/${uid}`)).status;
+}
+
+describe.skipIf(skip)('a cluster of reference servers on Redis', () => {
+  it('spreads users, honours TAKEN, delivers across nodes, survives a Redis restart and forgets a killed node', async () => {
+    const http = await node('http');
+    const t1 = await node('tcp');
+    const t2 = await node('tcp');
+    const ports = [tcpPortOf(t1), tcpPortOf(t2)];
+
+    // Sessions from the HTTP node spread over both TCP nodes.
+    const users = await Promise.all(['u1', 'u2', 'u3', 'u4'].map((uid) => join(http, uid)));
+    const on = (c: TidewireClient): number => ports.indexOf(c.session.port);
+    expect(new Set(users.map(on))).toEqual(new Set([0, 1]));
+
+    // A direct message reaches a user on the other node.
+    const sender = users.find((c) => on(c) === 0)!;
+    const receiver = users.find((c) => on(c) === 1)!;
+    const got = once(receiver, 'push');
+    const sent = await sender.request(2, 4, pack({ to: receiver.userId, text: 'hi' }));
+    expect(sent.status).toBe(Status.Ok);
+    const [push] = (await got) as [{ cmd: number; payload: Buffer }];
+    expect(push.cmd).toBe(5);
+    expect(unpack(push.payload)).toEqual({ from: sender.userId, text: 'hi' });
+    const missing = await sender.request(2, 4, pack({ to: 'nobody', text: 'hi' }));
+    expect(missing.status).toBe(Status.Bad);
+    expect(unpack<{ code: string }>(missing.payload).code).toBe('TIDEWIRE_ERR_USER_NOT_FOUND');
+
+    // TAKEN (debug 901 from a user of t2): new users only go to t1.
+    receiver.send(0, 901);
+    await new Promise((r) => setTimeout(r, 300));
+    const later = [];
+    for (const uid of ['u5', 'u6', 'u7']) later.push(await join(http, uid));
+    expect(later.map(on)).toEqual([0, 0, 0]);
+
+    // Redis restarts empty: nodes re-register and sessions work again.
+    await redis.restart();
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = await sessionStatus(http, 'after-restart')) !== 200) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+    const afterRestart = await join(http, 'u8');
+    expect(on(afterRestart)).toBe(0);
+
+    // t1 is killed: within its TTL it is gone, and t2 (TAKEN) gets nobody: 503.
+    t1.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    while ((await sessionStatus(http, 'probe')) !== 503) {
+      expect(Date.now() - killedAt).toBeLessThan(TTL_MS + 1500);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
