@@ -7,6 +7,10 @@
  * (file descriptors), so times are compared across processes with
  * performance.timeOrigin.
  *
+ * Then the same across a cluster: 3 server nodes on one redis-server (in this
+ * process, each with its own RedisMesh), the users spread over them by the
+ * session endpoint, the notification sent from one node.
+ *
  *   node scripts/bench.mjs notify          (BENCH_USERS=10000 by default)
  */
 
@@ -14,8 +18,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createServer } from '@tidewire/server';
+import { RedisMesh } from '@tidewire/mesh';
+import { createServer, type TidewireServer } from '@tidewire/server';
 import { CORE_VER, CoreCommand, encodeFrame, pack, Status } from '@tidewire/wire';
+import { startRedis } from '../../packages/mesh/test/redis-server.ts';
 import { median } from '../shared/net-echo.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
@@ -99,6 +105,35 @@ async function bareRound(round: number): Promise<Result> {
   }
 }
 
+async function clusterRound(round: number, redisUrl: string): Promise<Result> {
+  const nodes: TidewireServer[] = [];
+  for (const id of ['n1', 'n2', 'n3']) {
+    const server = createServer({
+      config: { http: { port: 0 }, tcp: { port: 0, connectionTTL: 120 } },
+      mesh: new RedisMesh({ url: redisUrl, nodeId: id, keyPrefix: `bench-notify-${round}:` }),
+      env: {},
+    });
+    await server.setupAsTCPServer();
+    server.enableNotifications();
+    await server.start();
+    nodes.push(server);
+  }
+  try {
+    return await runClients(`http://127.0.0.1:${nodes[0]!.httpPort}`, async () => {
+      await nodes[0]!.notify({
+        id: `bench-cluster-${round}`,
+        name: 'bench',
+        ver: 0,
+        cmd: 400,
+        message: Buffer.from('maintenance at 04:00 UTC'),
+        ttlMs: 60_000,
+      });
+    });
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+}
+
 const ours: Result[] = [];
 const bare: Result[] = [];
 for (let round = 0; round < ROUNDS; round++) {
@@ -119,3 +154,18 @@ console.log(`notify bench (node ${process.version}, ${USERS} users, median of ${
 console.table({ 'tidewire notify': summary(ours), 'bare node:net writes': summary(bare) });
 const ratio = median(ours.map((r) => r.p99)) / median(bare.map((r) => r.p99));
 console.log(`p99 ratio tidewire / bare: ${ratio.toFixed(2)}x (goal: p99 <= 50 ms)`);
+
+const redis = await startRedis();
+try {
+  const cluster: Result[] = [];
+  for (let round = 0; round < ROUNDS; round++) cluster.push(await clusterRound(round, redis.url));
+  console.log(`\nacross 3 nodes through Redis (${USERS} users spread over the nodes)`);
+  console.table({
+    'tidewire notify, 3 nodes': summary(cluster),
+    'bare node:net writes, 1 process': summary(bare),
+  });
+  const clusterRatio = median(cluster.map((r) => r.p99)) / median(bare.map((r) => r.p99));
+  console.log(`p99 ratio cluster / bare: ${clusterRatio.toFixed(2)}x (goal: p99 <= 150 ms)`);
+} finally {
+  await redis.stop();
+}
