@@ -1,0 +1,26 @@
+export { type CliIo, type CliOutput, HELP, parseDuration, runCli, transports } from './cli.ts';
+export { LoadtestErrorCode } from './errors.ts';
+export {
+  LatencyHistogram,
+  type LatencyHistogramOptions,
+  type LatencySummary,
+} from './histogram.ts';
+export { readMetric, type ServerSample, scrapeServer } from './metrics.ts';
+export { formatBytes, formatMicros, formatProgress, formatReport } from './report.ts';
+export {
+  checkLoadOptions,
+  isLoopback,
+  type LoadOptions,
+  type LoadReport,
+  type Progress,
+  runLoad,
+  type ServerUsage,
+} from './runner.ts';
+export { tcpTransport } from './tcp-transport.ts';
+export type {
+  CloseHandler,
+  LoadConnection,
+  LoadTransport,
+  OpenOptions,
+  ResponseHandler,
+} from './transport.ts';
