@@ -23,6 +23,7 @@ import {
 } from '@tidewire/notifier';
 import { listenTcp, type TcpConnection, type TcpListener } from '@tidewire/transport-tcp';
 import {
+  BUILTIN_VER,
   CORE_VER,
   CoreCommand,
   encodeFrame,
@@ -156,6 +157,7 @@ export class TidewireServer {
   #shutdown: Promise<void> | null = null;
   readonly #stopListeners: (() => void | Promise<void>)[] = [];
   #notifier: Notifier<User> | null = null;
+  #roomDump: (() => unknown[]) | null = null;
 
   constructor(options: CreateServerOptions = {}) {
     this.#config = resolveConfig(options.config ?? {});
@@ -370,9 +372,23 @@ export class TidewireServer {
     this.#debugCallbacks.set(cmd, callback);
   }
 
-  /** The room registry as debug command 904 dumps it (empty until rooms exist). */
+  /** The room registry as debug command 904 dumps it (empty without a room module). */
   roomDump(): unknown[] {
-    return [];
+    return this.#roomDump?.() ?? [];
+  }
+
+  /**
+   * For built-in modules (rooms, P2P): registers a handler for a ver 1
+   * command, which applications cannot register. Same chain semantics as
+   * `handleCommand`.
+   */
+  handleBuiltinCommand(cmd: number, handler: CommandHandler<User>): void {
+    this.#router.handleReservedCommand(BUILTIN_VER, cmd, handler);
+  }
+
+  /** For the room module: what debug command 904 dumps. One provider; a later call replaces it. */
+  setRoomDump(provider: () => unknown[]): void {
+    this.#roomDump = provider;
   }
 
   // ---- endpoints -----------------------------------------------------------

@@ -91,6 +91,25 @@ describe('command handling over TCP', () => {
     await c.close();
   });
 
+  it('built-in modules register ver 1 commands and feed debug 904', async () => {
+    server = await testServer({ config: { debug: true } }, (s) => {
+      s.handleBuiltinCommand(7, (ver, cmd, payload, user, next) => {
+        user.send(ver, cmd, payload, Ok);
+        next();
+      });
+      s.setRoomDump(() => [{ id: 'room-1', members: ['bob'] }]);
+      expect(() => s.handleCommand(1, 8, (_v, _c, _p, _u, next) => next())).toThrow(
+        expect.objectContaining({ code: 'TIDEWIRE_ERR_RESERVED_COMMAND' }),
+      );
+    });
+    const c = await client(server, 'bob');
+    const res = await c.request(1, 7, Buffer.from('built-in'));
+    expect([res.status, res.payload.toString()]).toEqual([Status.Ok, 'built-in']);
+    const dump = await c.request(0, 904);
+    expect(JSON.parse(dump.payload.toString())).toEqual([{ id: 'room-1', members: ['bob'] }]);
+    await c.close();
+  });
+
   it('reports duplicates', async () => {
     server = await testServer({}, (s) => s.handleCommand(3, 1, (_v, _c, _p, _u, next) => next()));
     expect(server.isCommandDuplicate(3, 1)).toBe(true);
