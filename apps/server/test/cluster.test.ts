@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { connect, type TidewireClient } from '@tidewire/client';
@@ -108,6 +110,69 @@ describe.skipIf(skip)('a cluster of reference servers on Redis', () => {
     while ((await sessionStatus(http, 'probe')) !== 503) {
       expect(Date.now() - killedAt).toBeLessThan(TTL_MS + 1500);
       await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
+
+/** A base port whose neighbours used by the demo (+1, +2, +200, +201) are all free. */
+async function freeBase(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const ports = [base, base + 1, base + 2, base + 200, base + 201];
+    const free = await Promise.all(
+      ports.map(
+        (port) =>
+          new Promise<boolean>((resolve) => {
+            const probe = createNetServer();
+            probe.once('error', () => resolve(false));
+            probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no free port range');
+}
+
+describe.skipIf(skip)('pnpm cluster:demo', () => {
+  it('starts Redis and three nodes, serves sessions, and stops cleanly on Ctrl-C', async () => {
+    const base = await freeBase();
+    const script = new URL('../../../scripts/cluster-demo.mjs', import.meta.url).pathname;
+    const demo = spawn(process.execPath, [script, '--from-source', '--base-port', String(base)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    demo.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = once(demo, 'exit');
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!out.includes('cluster-demo: ready')) {
+        if (Date.now() > deadline || demo.exitCode !== null)
+          throw new Error(`demo not ready: ${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const c = await connect({
+        endpointUrl: `http://127.0.0.1:${base}`,
+        uid: 'demo-user',
+        keepAliveIntervalMs: 0,
+      });
+      expect([base + 200, base + 201]).toContain(c.session.port);
+      expect((await c.request(2, 1, Buffer.from('hello'))).payload.toString()).toBe('hello');
+      await c.close();
+      demo.kill('SIGINT');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(out).toContain('cluster-demo: stopped');
+      // Everything it started is gone: the ports are free again.
+      const probe = createNetServer();
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.listen(base + 200, '127.0.0.1', () => probe.close(() => resolve()));
+      });
+    } finally {
+      if (demo.exitCode === null) demo.kill('SIGKILL');
     }
   });
 });
