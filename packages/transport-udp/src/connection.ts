@@ -99,6 +99,7 @@ export class UdpConnection {
   #receiving = false;
   /** The application queued frames while a datagram was processed: flush right after it. */
   #sentWhileReceiving = false;
+  #receiveTime = 0;
 
   /** @internal Created by `listenUdp` and `dialUdp`. */
   constructor(init: ConnectionInit) {
@@ -249,6 +250,7 @@ export class UdpConnection {
       }
     }
     const now = performance.now();
+    this.#receiveTime = now;
     const newest = pn > session.largestReceived;
     this.#receiving = true;
     this.#sentWhileReceiving = false;
@@ -298,7 +300,7 @@ export class UdpConnection {
 
   #send(frame: Uint8Array, reliable: boolean, owned: boolean): boolean {
     const session = this.#session;
-    const now = performance.now();
+    const now = this.#receiving ? this.#receiveTime : performance.now();
     const queued = reliable
       ? session.sendReliable(frame, now, owned)
       : session.sendUnreliable(frame, now);

@@ -119,9 +119,14 @@ interface Piece {
 interface SentPacket {
   pn: number;
   time: number;
+  /** The one reliable piece of the packet (the common case), or -1. */
+  seq: number;
+  /** Pieces when there is more than one, else null. */
   seqs: number[] | null;
   fin: boolean;
+  /** Acknowledged or declared lost. */
   done: boolean;
+  acked: boolean;
 }
 
 interface ReceivedPiece {
@@ -195,7 +200,8 @@ export class RudpSession {
   #nextPn = 0;
   #sent: SentPacket[] = [];
   #sentHead = 0;
-  readonly #inflight = new Map<number, SentPacket>();
+  /** Packets in `#sent` neither acknowledged nor declared lost. */
+  #inflightCount = 0;
   /** Packets declared lost whose ACK may still come (reordering): it still acknowledges their pieces. */
   readonly #lost = new Map<number, SentPacket>();
   #latestRtt = 0;
@@ -271,7 +277,7 @@ export class RudpSession {
 
   /** Packets sent and not yet acknowledged or declared lost. */
   get inflightPackets(): number {
-    return this.#inflight.size;
+    return this.#inflightCount;
   }
 
   /** Bytes held for reassembly (reliable out-of-order pieces are not counted here). */
@@ -322,6 +328,19 @@ export class RudpSession {
       return false;
     }
     const copy = owned && Buffer.isBuffer(message) ? message : Buffer.from(message);
+    if (length <= this.#pieceMax) {
+      this.#pieces.push({
+        seq: this.#nextSeq++,
+        data: copy,
+        more: false,
+        acked: false,
+        queued: false,
+        sends: 0,
+      });
+      this.#buffered += length;
+      this.stats.messagesSent++;
+      return this.#belowHighWater();
+    }
     let offset = 0;
     do {
       const end = Math.min(length, offset + this.#pieceMax);
@@ -514,10 +533,11 @@ export class RudpSession {
       if (this.#ackPending || (data && this.#ranges.length > 0)) {
         offset = this.#writeAck(now, data ? ACK_RANGES_WITH_DATA : MAX_ACK_RANGES);
       }
+      let firstSeq = -1;
       let seqs: number[] | null = null;
       let eliciting = false;
       // retransmissions first; reliable data only while the flight window has room
-      const reliableRoom = this.#inflight.size < this.options.maxInflightPackets;
+      const reliableRoom = this.#inflightCount < this.options.maxInflightPackets;
       while (reliableRoom && this.#resendHead < this.#resend.length) {
         const seq = this.#resend[this.#resendHead]!;
         const piece = this.#piece(seq);
@@ -537,8 +557,9 @@ export class RudpSession {
         offset = this.#writePiece(offset, piece);
         piece.queued = false;
         this.#resendHead++;
-        if (seqs === null) seqs = [];
-        seqs.push(seq);
+        if (firstSeq < 0) firstSeq = seq;
+        else if (seqs === null) seqs = [firstSeq, seq];
+        else seqs.push(seq);
         eliciting = true;
         this.stats.retransmits++;
         this.#handler.retransmit?.(seq, piece.sends);
@@ -556,8 +577,9 @@ export class RudpSession {
         const piece = this.#piece(this.#nextNew)!;
         if (offset + RELIABLE_UNIT_OVERHEAD + piece.data.length > budget) break;
         offset = this.#writePiece(offset, piece);
-        if (seqs === null) seqs = [];
-        seqs.push(piece.seq);
+        if (firstSeq < 0) firstSeq = piece.seq;
+        else if (seqs === null) seqs = [firstSeq, piece.seq];
+        else seqs.push(piece.seq);
         eliciting = true;
         this.#nextNew++;
       }
@@ -592,9 +614,17 @@ export class RudpSession {
       if (offset === 0 || (!eliciting && !this.#ackPending && !data)) break;
       const pn = this.#nextPn++;
       if (eliciting) {
-        const packet: SentPacket = { pn, time: now, seqs, fin, done: false };
+        const packet: SentPacket = {
+          pn,
+          time: now,
+          seq: firstSeq,
+          seqs,
+          fin,
+          done: false,
+          acked: false,
+        };
         this.#sent.push(packet);
-        this.#inflight.set(pn, packet);
+        this.#inflightCount++;
         this.#lastElicitingSent = now;
       }
       this.#ackPending = false;
@@ -715,7 +745,7 @@ export class RudpSession {
 
   #hasDataToSend(): boolean {
     return (
-      (this.#inflight.size < this.options.maxInflightPackets &&
+      (this.#inflightCount < this.options.maxInflightPackets &&
         (this.#resendHead < this.#resend.length ||
           (this.#nextNew < this.#nextSeq && this.#nextNew < this.#sendBase + SEND_WINDOW))) ||
       this.#unreliableHead < this.#unreliable.length ||
@@ -773,10 +803,18 @@ export class RudpSession {
       if (high < 0 || low < 0 || low > high) continue;
       if (i === 0) {
         top = high;
-        topPacket = this.#inflight.get(high);
+        const index = this.#sentIndex(high);
+        const candidate = this.#sent[index];
+        if (candidate !== undefined && candidate.pn === high && !candidate.done)
+          topPacket = candidate;
       }
-      this.#ackRange(this.#inflight, low, high);
-      if (this.#lost.size > 0) this.#ackRange(this.#lost, low, high);
+      const sent = this.#sent;
+      for (let k = this.#sentIndex(low); k < sent.length; k++) {
+        const packet = sent[k]!;
+        if (packet.pn > high) break;
+        if (!packet.acked) this.#acked(packet);
+      }
+      if (this.#lost.size > 0) this.#ackLost(low, high);
     }
     if (top < 0) return;
     if (topPacket !== undefined) this.#sample(Math.max(0, now - topPacket.time - delay));
@@ -794,32 +832,46 @@ export class RudpSession {
       this.#terminate(this.#closeCode, this.#closeReason, false);
   }
 
-  #ackRange(packets: Map<number, SentPacket>, low: number, high: number): void {
-    if (high - low + 1 <= packets.size) {
+  /** Index of the first packet in `#sent` (from its head) whose number is at least `pn`. */
+  #sentIndex(pn: number): number {
+    const sent = this.#sent;
+    let lo = this.#sentHead;
+    let hi = sent.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sent[mid]!.pn < pn) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Late ACKs for packets already declared lost: their pieces count as received. */
+  #ackLost(low: number, high: number): void {
+    const lost = this.#lost;
+    if (high - low + 1 <= lost.size) {
       for (let pn = low; pn <= high; pn++) {
-        const packet = packets.get(pn);
+        const packet = lost.get(pn);
         if (packet !== undefined) this.#acked(packet);
       }
     } else {
-      for (const packet of packets.values()) {
+      for (const packet of lost.values()) {
         if (packet.pn >= low && packet.pn <= high) this.#acked(packet);
       }
     }
   }
 
   #acked(packet: SentPacket): void {
+    if (!packet.done) this.#inflightCount--;
     packet.done = true;
-    this.#inflight.delete(packet.pn);
-    this.#lost.delete(packet.pn);
+    packet.acked = true;
+    if (this.#lost.size > 0) this.#lost.delete(packet.pn);
     if (packet.fin) this.#finAcked = true;
     const seqs = packet.seqs;
-    if (seqs === null) return;
-    for (const seq of seqs) {
-      const piece = this.#piece(seq);
-      if (piece === undefined || piece.acked) continue;
-      piece.acked = true;
-      this.#buffered -= piece.data.length;
-      piece.data = EMPTY;
+    if (seqs === null) {
+      if (packet.seq < 0) return;
+      this.#ackPiece(packet.seq);
+    } else {
+      for (let i = 0; i < seqs.length; i++) this.#ackPiece(seqs[i]!);
     }
     // slide the window past acknowledged pieces
     let head = this.#pieceHead;
@@ -828,16 +880,27 @@ export class RudpSession {
       head++;
       this.#sendBase++;
     }
-    if (head > 1024 && head * 2 > pieces.length) {
+    if (head === pieces.length) {
+      pieces.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > pieces.length) {
       this.#pieces = pieces.slice(head);
       head = 0;
     }
     this.#pieceHead = head;
   }
 
+  #ackPiece(seq: number): void {
+    const piece = this.#piece(seq);
+    if (piece === undefined || piece.acked) return;
+    piece.acked = true;
+    this.#buffered -= piece.data.length;
+    piece.data = EMPTY;
+  }
+
   #lose(packet: SentPacket): void {
+    if (!packet.done) this.#inflightCount--;
     packet.done = true;
-    this.#inflight.delete(packet.pn);
     this.#lost.set(packet.pn, packet);
     if (this.#lost.size > MAX_REMEMBERED_LOST) {
       for (const pn of this.#lost.keys()) {
@@ -848,13 +911,18 @@ export class RudpSession {
     this.stats.packetsLost++;
     if (packet.fin && !this.#finAcked) this.#finPending = true;
     const seqs = packet.seqs;
-    if (seqs === null) return;
-    for (const seq of seqs) {
-      const piece = this.#piece(seq);
-      if (piece === undefined || piece.acked || piece.queued) continue;
-      piece.queued = true;
-      this.#resend.push(seq);
+    if (seqs === null) {
+      if (packet.seq >= 0) this.#queueResend(packet.seq);
+    } else {
+      for (let i = 0; i < seqs.length; i++) this.#queueResend(seqs[i]!);
     }
+  }
+
+  #queueResend(seq: number): void {
+    const piece = this.#piece(seq);
+    if (piece === undefined || piece.acked || piece.queued) return;
+    piece.queued = true;
+    this.#resend.push(seq);
   }
 
   #popDone(): void {
@@ -1068,7 +1136,7 @@ export class RudpSession {
     this.#state = CLOSED;
     this.#pieces = [];
     this.#sent = [];
-    this.#inflight.clear();
+    this.#inflightCount = 0;
     this.#lost.clear();
     this.#received.clear();
     this.#assembly = [];
