@@ -64,6 +64,15 @@ export const AppConfigSchema = z.strictObject({
     })
     .partial()
     .optional(),
+  connector: z
+    .strictObject({
+      endpoint: z.string().regex(/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/, 'expected "host:port"'),
+      transport: z.enum(['tcp', 'udp']),
+      token: z.string(),
+      command: z.array(z.string()),
+    })
+    .partial()
+    .optional(),
   notifications: z
     .strictObject({ enabled: z.boolean(), maxMessageBytes: z.int().positive() })
     .partial()

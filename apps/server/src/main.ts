@@ -14,8 +14,9 @@ Usage: tidewire-server [options]
 Options:
   --config <path>      JSON config file (see apps/server/config/default.json)
   --role <role>        all (default): sessions + TCP in one process; http: the session
-                       endpoint only; tcp: the TCP transport only (a cluster needs a
-                       shared mesh: config mesh or TIDEWIRE_MESH_URL)
+                       endpoint only; tcp: the TCP transport only; connector: an
+                       external server (config connector) registered in the cluster
+                       (a cluster needs a shared mesh: config mesh or TIDEWIRE_MESH_URL)
   --host <address>     bind address for HTTP and TCP (default 127.0.0.1)
   --http-port <port>   HTTP session endpoint port (default 7000)
   --tcp-port <port>    TCP port (default 7200)
@@ -83,7 +84,13 @@ async function main(): Promise<number> {
     return 1;
   }
   if (config.metrics.enabled) metrics = createMetrics(server);
-  if (args.role !== 'http') await server.setupAsTCPServer();
+  try {
+    if (args.role === 'connector') await server.setupAsConnector();
+    else if (args.role !== 'http') await server.setupAsTCPServer();
+  } catch (err) {
+    process.stderr.write(`tidewire-server: ${(err as Error).message}\n`);
+    return 1;
+  }
   if (config.notifications.enabled) {
     server.enableNotifications(
       config.notifications.maxMessageBytes !== undefined
@@ -169,10 +176,11 @@ function applyOverrides(config: AppConfig, args: ReturnType<typeof parse>): void
   const tcpPort = port('tcp-port', args['tcp-port']);
   if (tcpPort !== undefined) server.tcp = { ...server.tcp, port: tcpPort };
   if (args.debug) server.debug = true;
-  if (!['all', 'http', 'tcp'].includes(args.role ?? 'all')) {
-    throw new Error(`--role must be all, http or tcp, got ${args.role}`);
+  if (!['all', 'http', 'tcp', 'connector'].includes(args.role ?? 'all')) {
+    throw new Error(`--role must be all, http, tcp or connector, got ${args.role}`);
   }
-  if (args.role === 'tcp') server.http = { ...server.http, sessions: false };
+  if (args.role === 'tcp' || args.role === 'connector')
+    server.http = { ...server.http, sessions: false };
   if (args.role === 'http') server.http = { ...server.http, sessions: true };
   const level = args['log-level'] ?? process.env.TIDEWIRE_LOG_LEVEL;
   if (level !== undefined && level !== '') {

@@ -75,6 +75,18 @@ export interface MeshSection {
   ttlMs: number;
 }
 
+/** Connector mode (`setupAsConnector`): an external real-time server the node registers. */
+export interface ConnectorSection {
+  /** Public "host:port" of the external server: where players are sent. Required in connector mode. */
+  endpoint: string;
+  /** The transport players use to reach it; sessions of that transport go there. Default 'tcp'. */
+  transport: 'tcp' | 'udp';
+  /** Shared secret of the external server's calls to the connector API; '' allows loopback callers only. */
+  token: string;
+  /** The external server's command line, started and stopped by the node. Default []: started elsewhere. */
+  command: string[];
+}
+
 export interface ServerConfig {
   http: HttpConfig;
   tcp: TcpConfig;
@@ -82,6 +94,7 @@ export interface ServerConfig {
   /** The public host handed to clients with the bound port; default: the bound address. */
   publicEndpoint: PublicEndpointSection;
   mesh: MeshSection;
+  connector: ConnectorSection;
   /** Seconds the server waits for clients to leave on shutdown (903, SIGTERM). Default 30. */
   shutdownTimeout: number;
   /** Enable the debug commands 900-905 at start. Default false. */
@@ -111,6 +124,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   commands: { stallWarningMs: 5000, stallTimeoutMs: 10_000, maxQueuedCommands: 512 },
   publicEndpoint: { provider: 'static', address: '', fallback: '', timeoutMs: 1000 },
   mesh: { type: 'memory', url: '', keyPrefix: '', ttlMs: 6000 },
+  connector: { endpoint: '', transport: 'tcp', token: '', command: [] },
   shutdownTimeout: 30,
   debug: false,
   nodeId: '',
@@ -124,6 +138,8 @@ type FieldKind =
   | 'boolean'
   | 'host'
   | 'meshType'
+  | 'transport'
+  | 'stringArray'
   | 'provider';
 
 const PROVIDERS: readonly string[] = [
@@ -161,6 +177,12 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     timeoutMs: 'positive',
   },
   mesh: { type: 'meshType', url: 'string', keyPrefix: 'string', ttlMs: 'positive' },
+  connector: {
+    endpoint: 'string',
+    transport: 'transport',
+    token: 'string',
+    command: 'stringArray',
+  },
   shutdownTimeout: 'positive',
   debug: 'boolean',
   nodeId: 'string',
@@ -174,6 +196,8 @@ const EXPECTED: Record<FieldKind, string> = {
   nonNegativeInt: 'an integer >= 0',
   boolean: 'true or false',
   meshType: "'memory' or 'redis'",
+  transport: "'tcp' or 'udp'",
+  stringArray: 'an array of strings',
   provider: `one of ${PROVIDERS.map((p) => `'${p}'`).join(', ')}`,
 };
 
@@ -191,6 +215,10 @@ function valid(kind: FieldKind, value: unknown): boolean {
       return Number.isInteger(value) && (value as number) >= 0;
     case 'boolean':
       return typeof value === 'boolean';
+    case 'transport':
+      return value === 'tcp' || value === 'udp';
+    case 'stringArray':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string');
     case 'meshType':
       return value === 'memory' || value === 'redis';
     case 'provider':
@@ -237,6 +265,8 @@ export function resolveConfig(input: unknown, source = 'config'): ServerConfig {
     }
   }
   const config = out as unknown as ServerConfig;
+  if (config.connector.endpoint !== '')
+    parseEndpoint(config.connector.endpoint, `${source}: "connector.endpoint"`);
   if (config.mesh.type === 'redis' && !/^rediss?:\/\//.test(config.mesh.url)) {
     fail(
       source,

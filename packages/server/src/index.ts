@@ -10,6 +10,7 @@ export type {
 } from '@tidewire/notifier';
 export {
   type CommandsConfig,
+  type ConnectorSection,
   DEFAULT_CONFIG,
   formatEndpoint,
   type HttpConfig,
@@ -49,6 +50,7 @@ export {
   setDebugCommandCallback,
   setOnNotification,
   setPublicEndPoint,
+  setupAsConnector,
   setupAsTCPServer,
   setupGenericCloudServer,
   setupServerForAlibaba,

@@ -42,6 +42,7 @@ import {
   type ServerConfig,
   type ServerConfigInput,
 } from './config.ts';
+import { Connector } from './connector.ts';
 import { ServerErrorCode, serverError } from './errors.ts';
 import { type AuthenticateHook, allowAnyUser, HttpEndpoint } from './http-endpoint.ts';
 import { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
@@ -158,6 +159,8 @@ export class TidewireServer {
   readonly #stopListeners: (() => void | Promise<void>)[] = [];
   #notifier: Notifier<User> | null = null;
   #roomDump: (() => unknown[]) | null = null;
+  #connectorMode = false;
+  #connector: Connector | null = null;
 
   constructor(options: CreateServerOptions = {}) {
     this.#config = resolveConfig(options.config ?? {});
@@ -212,7 +215,47 @@ export class TidewireServer {
       // The file may name another mesh; a mesh given in the options stays.
       if (this.#ownMesh) this.#mesh = this.#createMesh();
     }
+    if (this.#connectorMode) {
+      throw serverError(
+        ServerErrorCode.InvalidState,
+        'a connector runs no client transport of its own',
+      );
+    }
     this.#transports.add('tcp');
+  }
+
+  /**
+   * Sets the node up as a connector (the engine's `SetupAsConnector`): no
+   * client transport; the external real-time server at config
+   * `connector.endpoint` is registered in the mesh under this node, players
+   * are sent there, and it checks their sessions and reports its players
+   * through the connector API (see the README). `path`: a JSON config file.
+   */
+  async setupAsConnector(path = ''): Promise<void> {
+    this.#assertNotRunning('setupAsConnector');
+    if (path !== '') {
+      this.#config = await loadConfig(path);
+      if (this.#config.debug) this.exposeDebugCommands();
+      if (this.#ownMesh) this.#mesh = this.#createMesh();
+    }
+    if (this.#config.connector.endpoint === '') {
+      throw serverError(
+        ServerErrorCode.InvalidConfig,
+        'connector mode needs connector.endpoint ("host:port")',
+      );
+    }
+    if (this.#transports.size > 0) {
+      throw serverError(
+        ServerErrorCode.InvalidState,
+        'a connector runs no client transport of its own',
+      );
+    }
+    this.#connectorMode = true;
+  }
+
+  /** True after `setupAsConnector`. */
+  isConnector(): boolean {
+    return this.#connectorMode;
   }
 
   /** Replaces the HTTP endpoint's authenticate hook. */
@@ -395,6 +438,7 @@ export class TidewireServer {
 
   /** The address the client transport is bound to, "host:port" ('' before start). */
   getEndPoint(): string {
+    if (this.#connectorMode) return this.#config.connector.endpoint;
     if (this.#tcp === null) return '';
     return formatEndpoint(this.#tcp.host, this.#tcp.port);
   }
@@ -523,7 +567,7 @@ export class TidewireServer {
 
   /** Number of connected users. */
   get ccu(): number {
-    return this.#usersBySid.size;
+    return this.#connector !== null ? this.#connector.ccu : this.#usersBySid.size;
   }
 
   getUser(userId: string): User | undefined {
@@ -545,7 +589,7 @@ export class TidewireServer {
   /** Starts the HTTP endpoint and the transports set up. */
   async start(): Promise<void> {
     this.#assertNotRunning('start');
-    if (this.#transports.size === 0 && !this.#config.http.sessions) {
+    if (this.#transports.size === 0 && !this.#connectorMode && !this.#config.http.sessions) {
       throw serverError(
         ServerErrorCode.InvalidState,
         'nothing to run: call setupAsTCPServer() before start(), or enable http.sessions for a session-only node',
@@ -589,6 +633,7 @@ export class TidewireServer {
       });
       await this.#http.listen();
       if (!this.#publicResolved) await this.#resolvePublicHost();
+      if (this.#connectorMode) this.#startConnector();
       await this.#registerNode();
       this.#registered = true;
     } catch (err) {
@@ -690,6 +735,8 @@ export class TidewireServer {
       ),
     );
     this.#notifier?.close();
+    await this.#connector?.stop();
+    this.#connector = null;
     await this.#closeListeners();
     this.#router.close();
     if (this.#ccuTimer !== null) clearInterval(this.#ccuTimer);
@@ -723,8 +770,30 @@ export class TidewireServer {
     return this.broadcast(CORE_VER, cmd, pack(body));
   }
 
+  #startConnector(): void {
+    this.#connector = new Connector({
+      endpoint: this.#config.connector.endpoint,
+      token: this.#config.connector.token,
+      command: this.#config.connector.command,
+      logger: this.#logger,
+      consumeSession: async (sid) => {
+        const ticket = await this.#mesh.consumeTicket(sid);
+        if (ticket === null || ticket.nodeId !== this.nodeId || ticket.expiresAt < Date.now())
+          return null;
+        return {
+          userId: ticket.userId,
+          key: ticket.key,
+          ...(ticket.clientInfo ? { clientInfo: ticket.clientInfo } : {}),
+        };
+      },
+      onState: (state) => this.#setState(state),
+      onCcu: () => this.#reportCcu(),
+    });
+    this.#connector.start(`http://${formatEndpoint(this.#config.http.address, this.httpPort)}`);
+  }
+
   #waitForUsersToLeave(timeoutMs: number): Promise<void> {
-    if (this.#usersBySid.size === 0 || timeoutMs <= 0) return Promise.resolve();
+    if (this.ccu === 0 || timeoutMs <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -733,7 +802,7 @@ export class TidewireServer {
       };
       const timer = setTimeout(done, timeoutMs);
       const poll = setInterval(() => {
-        if (this.#usersBySid.size === 0) done();
+        if (this.ccu === 0) done();
       }, 50);
     });
   }
@@ -755,6 +824,7 @@ export class TidewireServer {
    */
   async #route(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (this.#connector !== null && (await this.#connector.route(req, res))) return true;
     if (path === '/healthcheck' || path === '/ready') {
       const ready = path === '/healthcheck' || this.#state !== ServerState.Offline;
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
@@ -768,15 +838,20 @@ export class TidewireServer {
 
   /** Registers this node in the mesh with its public endpoint, state and load. */
   async #registerNode(): Promise<void> {
-    // A session-only node registers its HTTP endpoint as its public one.
-    const { host, port } =
-      this.#tcp !== null
+    // A connector registers the external server; a session-only node its HTTP endpoint.
+    const { host, port } = this.#connectorMode
+      ? parseEndpoint(this.#config.connector.endpoint, 'connector.endpoint')
+      : this.#tcp !== null
         ? parseEndpoint(this.getPublicEndPoint(), 'public endpoint')
         : { host: this.#publicHost || this.#config.http.address, port: this.httpPort };
     this.#ccuReported = this.ccu;
     await this.#mesh.registerNode({
       id: this.nodeId,
-      role: this.#tcp !== null ? 'tcp' : 'http',
+      role: this.#connectorMode
+        ? this.#config.connector.transport
+        : this.#tcp !== null
+          ? 'tcp'
+          : 'http',
       internalAddress:
         this.getEndPoint() || formatEndpoint(this.#config.http.address, this.httpPort),
       publicHost: host,
@@ -784,7 +859,10 @@ export class TidewireServer {
       state: this.#state,
       ccu: this.ccu,
       load: this.#load(),
-      meta: { http: formatEndpoint(this.#config.http.address, this.httpPort) },
+      meta: {
+        http: formatEndpoint(this.#config.http.address, this.httpPort),
+        ...(this.#connectorMode ? { connector: 'true' } : {}),
+      },
     });
   }
 
