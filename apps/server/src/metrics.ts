@@ -79,7 +79,24 @@ export function createMetrics(server: TidewireServer): Metrics {
     registers: [registry],
   });
 
+  const meshUp = new Gauge({
+    name: 'tidewire_mesh_up',
+    help: 'Whether the mesh (Redis) connection is up: 1 up, 0 down',
+    registers: [registry],
+  });
+  meshUp.set(1);
+  const meshDropped = new Counter({
+    name: 'tidewire_mesh_dropped_total',
+    help: 'Malformed or undeliverable mesh messages dropped',
+    registers: [registry],
+  });
+
   const handlers: [string, (message: unknown) => void][] = [
+    [
+      'tidewire:mesh:connection',
+      (m) => meshUp.set((m as { event: string }).event === 'up' ? 1 : 0),
+    ],
+    ['tidewire:mesh:dropped', () => meshDropped.inc()],
     [
       'tidewire:tcp:connection',
       () => {
