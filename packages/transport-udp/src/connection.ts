@@ -241,10 +241,18 @@ export class UdpConnection {
       session.countDuplicate();
       return this.#reject('replay', address, port);
     }
-    let body = msg.subarray(DATA_HEADER_SIZE);
+    let body = msg;
+    let start = DATA_HEADER_SIZE;
     if (this.#key !== null) {
       try {
-        body = open(this.#key, this.#receiveDirection, pn, body, msg.subarray(0, DATA_HEADER_SIZE));
+        body = open(
+          this.#key,
+          this.#receiveDirection,
+          pn,
+          msg.subarray(DATA_HEADER_SIZE),
+          msg.subarray(0, DATA_HEADER_SIZE),
+        );
+        start = 0;
       } catch {
         return this.#reject('decrypt-failed', address, port);
       }
@@ -256,7 +264,7 @@ export class UdpConnection {
     this.#sentWhileReceiving = false;
     let accepted: boolean;
     try {
-      accepted = session.receive(pn, body, now);
+      accepted = session.receive(pn, body, now, start);
     } finally {
       this.#receiving = false;
     }
@@ -351,13 +359,14 @@ export class UdpConnection {
     this.#arm();
   };
 
-  readonly #transmit = (packetNumber: number, body: Buffer): void => {
+  readonly #transmit = (packetNumber: number, scratch: Buffer, length: number): void => {
     let datagram: Buffer;
     if (this.#key === null) {
-      datagram = Buffer.allocUnsafe(DATA_HEADER_SIZE + body.length);
+      datagram = Buffer.allocUnsafe(DATA_HEADER_SIZE + length);
       writeDataHeader(datagram, false, this.id, packetNumber);
-      body.copy(datagram, DATA_HEADER_SIZE);
+      scratch.copy(datagram, DATA_HEADER_SIZE, 0, length);
     } else {
+      const body = scratch.subarray(0, length);
       const header = Buffer.allocUnsafe(DATA_HEADER_SIZE);
       writeDataHeader(header, true, this.id, packetNumber);
       datagram = Buffer.concat([

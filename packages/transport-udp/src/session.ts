@@ -80,8 +80,11 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
 
 /** What a session asks of its owner (the socket layer, or a test). */
 export interface SessionHandler {
-  /** Send one DATA packet. `body` is a view of a scratch buffer: copy it before returning. */
-  transmit(packetNumber: number, body: Buffer): void;
+  /**
+   * Send one DATA packet whose units are `scratch[0, length)`. The scratch
+   * buffer is reused: copy what you keep before returning.
+   */
+  transmit(packetNumber: number, scratch: Buffer, length: number): void;
   /** A whole message: reliable ones exactly once and in order. */
   message(data: Buffer, reliable: boolean): void;
   /** The session ended; called once. */
@@ -404,10 +407,11 @@ export class RudpSession {
   }
 
   /**
-   * Takes one received DATA body (already opened when sealed) with its full
-   * packet number. Returns false when the packet was dropped.
+   * Takes one received DATA body (already opened when sealed), the bytes of
+   * `body` from `start` on, with its full packet number. Returns false when
+   * the packet was dropped.
    */
-  receive(pn: number, body: Buffer, now: number): boolean {
+  receive(pn: number, body: Buffer, now: number, start = 0): boolean {
     if (this.#state === CLOSED) return false;
     if (this.isReplay(pn)) {
       this.stats.duplicates++;
@@ -417,7 +421,7 @@ export class RudpSession {
       this.#dropped('packet-number-jump');
       return false;
     }
-    const check = this.#checkUnits(body);
+    const check = this.#checkUnits(body, start);
     if (check !== UNITS_OK) {
       this.#dropped(check === UNITS_BEYOND_WINDOW ? 'reliable-beyond-window' : 'malformed-units');
       return false;
@@ -425,12 +429,12 @@ export class RudpSession {
     this.#window.accept(pn);
     this.#lastReceive = now;
     this.stats.packetsReceived++;
-    this.stats.bytesReceived += body.length;
+    this.stats.bytesReceived += body.length - start;
     this.#recordReceived(pn, now);
 
     let eliciting = false;
     let fin: { code: string; reason: string } | null = null;
-    let offset = 0;
+    let offset = start;
     while (offset < body.length) {
       const kind = body[offset]!;
       switch (kind) {
@@ -630,7 +634,7 @@ export class RudpSession {
       this.#ackPending = false;
       this.stats.packetsSent++;
       this.stats.bytesSent += offset;
-      this.#handler.transmit(pn, scratch.subarray(0, offset));
+      this.#handler.transmit(pn, scratch, offset);
     }
     this.#checkDrain();
   }
@@ -980,8 +984,8 @@ export class RudpSession {
    * One pass over the units: every kind known, nothing past the end, ACK
    * range counts in 1..32, reliable pieces below `next expected + window`.
    */
-  #checkUnits(body: Buffer): number {
-    let offset = 0;
+  #checkUnits(body: Buffer, start: number): number {
+    let offset = start;
     const end = body.length;
     const limit = this.#nextExpected + SEND_WINDOW;
     while (offset < end) {

@@ -61,7 +61,8 @@ export class SimNet {
     peer.session = new RudpSession(
       options,
       {
-        transmit: (pn, body) => this.#transmit(side === 0 ? 1 : 0, pn, body),
+        transmit: (pn, scratch, length) =>
+          this.#transmit(side === 0 ? 1 : 0, pn, scratch.subarray(0, length)),
         message: (data, reliable) => {
           (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data));
         },
