@@ -21,7 +21,7 @@ export {
   RedisMesh,
   type RedisMeshOptions,
 } from './redis-mesh.ts';
-export { pickNode } from './select.ts';
+export { endpointFor, pickNode, servesRole } from './select.ts';
 export type {
   ClientInfo,
   Mesh,

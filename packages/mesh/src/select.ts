@@ -1,7 +1,30 @@
 import type { NodeInfo, NodeRole } from './types.ts';
 
 /**
- * The selection rule for new users: among nodes of `role` in state ONLINE,
+ * True when `node` serves `role`: its `role`, or one of the extra roles a
+ * node running several transports lists in `meta.roles` (comma-separated,
+ * e.g. "udp"), with that role's endpoint in `meta["endpoint.<role>"]`.
+ */
+export function servesRole(node: NodeInfo, role: NodeRole): boolean {
+  if (node.role === role) return true;
+  const extra = node.meta?.roles;
+  return extra !== undefined && extra.split(',').includes(role);
+}
+
+/**
+ * The endpoint clients of `role` use on `node`: `publicHost`/`publicPort`
+ * for its main role, `meta["endpoint.<role>"]` ("host:port") for an extra one.
+ */
+export function endpointFor(node: NodeInfo, role: NodeRole): { host: string; port: number } | null {
+  if (node.role === role) return { host: node.publicHost, port: node.publicPort };
+  const value = node.meta?.[`endpoint.${role}`];
+  const match = value === undefined ? null : /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  if (match === null) return null;
+  return { host: (match[1] ?? match[2])!, port: Number(match[3]) };
+}
+
+/**
+ * The selection rule for new users: among nodes serving `role` in state ONLINE,
  * the lowest `load`; ties go to the lowest `ccu + pending(node)`, where
  * `pending` counts the tickets this mesh issued to the node after its last
  * report (issued at or after `updatedAt`), so a burst of sessions spreads before reports catch
@@ -16,7 +39,7 @@ export function pickNode(
   let best: NodeInfo | null = null;
   let bestUsers = 0;
   for (const node of nodes) {
-    if (node.role !== role || node.state !== 'ONLINE') continue;
+    if (node.state !== 'ONLINE' || !servesRole(node, role)) continue;
     const users = node.ccu + pending(node);
     if (
       best === null ||

@@ -11,6 +11,7 @@ import type {
   NodeRegistration,
   SessionTicket,
 } from '../src/index.ts';
+import { endpointFor } from '../src/index.ts';
 import { bytes, sleep, text, waitFor } from './helpers.ts';
 
 export type MeshMaker = (options: MeshOptions) => Mesh;
@@ -128,6 +129,22 @@ export function meshContract(name: string, setup: () => ContractSetup): void {
       await rejectsWithCode(a.claim('', ['x'], 1_000), 'TIDEWIRE_ERR_INVALID_ARGUMENT');
       await rejectsWithCode(a.claim('k', ['x'], -1), 'TIDEWIRE_ERR_INVALID_ARGUMENT');
       await rejectsWithCode(a.claim('k', 'x' as never, 1_000), 'TIDEWIRE_ERR_INVALID_ARGUMENT');
+    });
+
+    it("selects a node for an extra role it lists in meta, with that role's endpoint", async () => {
+      const [a, b] = (await cluster(2)) as [Mesh, Mesh];
+      await a.registerNode(
+        registration('n1', {
+          role: 'tcp',
+          meta: { roles: 'udp', 'endpoint.udp': '203.0.113.1:7100' },
+        }),
+      );
+      await b.registerNode(registration('n2', { role: 'tcp', ccu: 5 }));
+      const udp = await a.selectNode('udp');
+      expect(udp?.id).toBe('n1');
+      expect(endpointFor(udp!, 'udp')).toEqual({ host: '203.0.113.1', port: 7100 });
+      expect(endpointFor(udp!, 'tcp')).toEqual({ host: udp!.publicHost, port: udp!.publicPort });
+      expect(endpointFor(udp!, 'connector')).toBeNull();
     });
 
     it('rejects bad registrations and updates before registration', async () => {
