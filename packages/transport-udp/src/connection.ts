@@ -86,6 +86,7 @@ export class UdpConnection {
   readonly #link: ConnectionLink;
   readonly #logger: Logger | undefined;
   readonly #maxPayloadLength: number;
+  readonly #maxDatagram: number;
   #address: string;
   #port: number;
   #timer: NodeJS.Timeout | null = null;
@@ -111,6 +112,7 @@ export class UdpConnection {
     this.#link = init.link;
     this.#logger = init.logger;
     this.#maxPayloadLength = init.tuning.maxPayloadLength;
+    this.#maxDatagram = DATA_HEADER_SIZE + init.tuning.mtu;
     this.#sendDirection =
       init.role === 'client' ? Direction.ClientToServer : Direction.ServerToClient;
     this.#receiveDirection =
@@ -233,6 +235,8 @@ export class UdpConnection {
   /** @internal A DATA datagram for this connection, from `address:port`. Returns true when it was accepted. */
   receiveDatagram(msg: Buffer, address: string, port: number): boolean {
     if (this.#closeInfo !== null) return false;
+    // bounds what a peer can make us buffer: 1024 out-of-order pieces of at most one mtu
+    if (msg.length > this.#maxDatagram) return this.#reject('datagram-too-long', address, port);
     const sealed = (msg[1]! & FLAG_SEALED) !== 0;
     if (sealed !== (this.#key !== null)) return this.#reject('seal-mismatch', address, port);
     const session = this.#session;

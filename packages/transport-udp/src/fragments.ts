@@ -1,17 +1,24 @@
 /**
  * Reassembly of unreliable messages sent as UNRELIABLE_FRAGMENT units.
- * Bounded in memory (`maxBytes` over all incomplete messages; a message that
- * would exceed it is dropped) and in time (an incomplete message is dropped
- * `timeoutMs` after its first fragment arrived).
+ * Bounded in memory (`maxBytes` over all incomplete messages, counting a
+ * fixed overhead per message and per fragment so that tiny fragments cannot
+ * exhaust memory unaccounted; a message that would exceed it is dropped) and
+ * in time (an incomplete message is dropped `timeoutMs` after its first
+ * fragment arrived).
  */
 
-interface Partial {
+interface Pending {
   count: number;
-  received: number;
-  bytes: number;
-  parts: (Buffer | undefined)[];
+  /** What the memory bound charges for this message. */
+  charged: number;
+  /** Fragment bytes held. */
+  size: number;
+  parts: Map<number, Buffer>;
   deadline: number;
 }
+
+/** Bytes charged per message and per fragment held, on top of the fragment bytes. */
+export const FRAGMENT_ENTRY_OVERHEAD = 64;
 
 export type FragmentDropReason = 'fragment-memory' | 'fragment-timeout' | 'fragment-invalid';
 
@@ -20,10 +27,10 @@ export class FragmentAssembler {
   readonly maxMessageBytes: number;
   readonly timeoutMs: number;
   /** Insertion order is deadline order: every message gets the same timeout. */
-  readonly #pending = new Map<number, Partial>();
+  readonly #pending = new Map<number, Pending>();
   /** Message ids completed or dropped while fragments may still arrive: ignored until they expire. */
-  readonly #dropped = new Map<number, number>();
-  #bytes = 0;
+  readonly #ignored = new Map<number, number>();
+  #charged = 0;
   dropped = 0;
 
   constructor(maxBytes: number, maxMessageBytes: number, timeoutMs: number) {
@@ -32,9 +39,9 @@ export class FragmentAssembler {
     this.timeoutMs = timeoutMs;
   }
 
-  /** Bytes held by incomplete messages. */
+  /** Bytes charged to incomplete messages (fragment bytes plus the per-entry overhead). */
   get bytes(): number {
-    return this.#bytes;
+    return this.#charged;
   }
 
   get pendingCount(): number {
@@ -53,7 +60,7 @@ export class FragmentAssembler {
     now: number,
     onDrop?: (reason: FragmentDropReason) => void,
   ): Buffer | null {
-    if (this.#dropped.has(messageId)) return null;
+    if (this.#ignored.has(messageId)) return null;
     if (count < 1 || index >= count) {
       onDrop?.('fragment-invalid');
       return null;
@@ -64,35 +71,38 @@ export class FragmentAssembler {
       this.#forget(messageId, entry);
       entry = undefined;
     }
+    const charge = data.length + FRAGMENT_ENTRY_OVERHEAD;
     if (entry === undefined) {
-      entry = {
-        count,
-        received: 0,
-        bytes: 0,
-        parts: new Array(count),
-        deadline: now + this.timeoutMs,
-      };
+      entry = { count, charged: 0, size: 0, parts: new Map(), deadline: now + this.timeoutMs };
+      if (!this.#fits(entry, data.length, charge + FRAGMENT_ENTRY_OVERHEAD)) {
+        this.#drop(messageId, entry.deadline, onDrop);
+        return null;
+      }
+      entry.charged = FRAGMENT_ENTRY_OVERHEAD;
+      this.#charged += FRAGMENT_ENTRY_OVERHEAD;
       this.#pending.set(messageId, entry);
-    }
-    if (entry.parts[index] !== undefined) return null;
-    if (
-      entry.bytes + data.length > this.maxMessageBytes ||
-      this.#bytes + data.length > this.maxBytes
-    ) {
+    } else if (entry.parts.has(index)) {
+      return null;
+    } else if (!this.#fits(entry, data.length, charge)) {
       this.#forget(messageId, entry);
-      this.#dropped.set(messageId, entry.deadline);
-      this.dropped++;
-      onDrop?.('fragment-memory');
+      this.#drop(messageId, entry.deadline, onDrop);
       return null;
     }
-    entry.parts[index] = data;
-    entry.received++;
-    entry.bytes += data.length;
-    this.#bytes += data.length;
-    if (entry.received < entry.count) return null;
+    entry.parts.set(index, data);
+    entry.charged += charge;
+    entry.size += data.length;
+    this.#charged += charge;
+    if (entry.parts.size < entry.count) return null;
     this.#forget(messageId, entry);
-    this.#dropped.set(messageId, entry.deadline);
-    return Buffer.concat(entry.parts as Buffer[], entry.bytes);
+    this.#ignored.set(messageId, entry.deadline);
+    const whole = Buffer.allocUnsafe(entry.size);
+    let offset = 0;
+    for (let i = 0; i < entry.count; i++) {
+      const part = entry.parts.get(i)!;
+      part.copy(whole, offset);
+      offset += part.length;
+    }
+    return whole;
   }
 
   /** Drops the messages whose deadline passed. */
@@ -103,21 +113,21 @@ export class FragmentAssembler {
       this.dropped++;
       onDrop?.('fragment-timeout');
     }
-    for (const [id, deadline] of this.#dropped) {
+    for (const [id, deadline] of this.#ignored) {
       if (deadline > now) break;
-      this.#dropped.delete(id);
+      this.#ignored.delete(id);
     }
   }
 
   /** When `expire` has something to do next, or Infinity. */
   nextDeadline(): number {
     let next = Number.POSITIVE_INFINITY;
-    if (this.#pending.size === 0 && this.#dropped.size === 0) return next;
+    if (this.#pending.size === 0 && this.#ignored.size === 0) return next;
     for (const entry of this.#pending.values()) {
       next = entry.deadline;
       break;
     }
-    for (const deadline of this.#dropped.values()) {
+    for (const deadline of this.#ignored.values()) {
       if (deadline < next) next = deadline;
       break;
     }
@@ -126,12 +136,22 @@ export class FragmentAssembler {
 
   clear(): void {
     this.#pending.clear();
-    this.#dropped.clear();
-    this.#bytes = 0;
+    this.#ignored.clear();
+    this.#charged = 0;
   }
 
-  #forget(id: number, entry: Partial): void {
+  #fits(entry: Pending, size: number, charge: number): boolean {
+    return entry.size + size <= this.maxMessageBytes && this.#charged + charge <= this.maxBytes;
+  }
+
+  #drop(id: number, deadline: number, onDrop?: (reason: FragmentDropReason) => void): void {
+    this.#ignored.set(id, deadline);
+    this.dropped++;
+    onDrop?.('fragment-memory');
+  }
+
+  #forget(id: number, entry: Pending): void {
     this.#pending.delete(id);
-    this.#bytes -= entry.bytes;
+    this.#charged -= entry.charged;
   }
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FragmentAssembler } from '../src/fragments.ts';
+import { FragmentAssembler, FRAGMENT_ENTRY_OVERHEAD as O } from '../src/fragments.ts';
 
 function split(message: Buffer, size: number): Buffer[] {
   const parts: Buffer[] = [];
@@ -46,7 +46,7 @@ describe('FragmentAssembler', () => {
     const assembler = new FragmentAssembler(1 << 20, 1 << 20, 1000);
     const reasons: string[] = [];
     expect(assembler.add(1, 0, 2, Buffer.alloc(10), 0)).toBeNull();
-    expect(assembler.bytes).toBe(10);
+    expect(assembler.bytes).toBe(10 + 2 * O);
     expect(assembler.nextDeadline()).toBe(1000);
     assembler.expire(999, (r) => reasons.push(r));
     expect(assembler.pendingCount).toBe(1);
@@ -59,18 +59,31 @@ describe('FragmentAssembler', () => {
   });
 
   it('bounds reassembly memory: the message that would exceed it is dropped', () => {
-    const assembler = new FragmentAssembler(2500, 1 << 20, 1000);
+    const assembler = new FragmentAssembler(3000, 1 << 20, 1000);
     const reasons: string[] = [];
     expect(assembler.add(1, 0, 3, Buffer.alloc(1000), 0)).toBeNull();
     expect(assembler.add(2, 0, 2, Buffer.alloc(1000), 0)).toBeNull();
     expect(assembler.add(1, 1, 3, Buffer.alloc(1000), 0, (r) => reasons.push(r))).toBeNull();
     expect(reasons).toEqual(['fragment-memory']);
-    expect(assembler.bytes).toBe(1000);
+    expect(assembler.bytes).toBe(1000 + 2 * O);
     // later fragments of the dropped message are ignored, the other one completes
     expect(assembler.add(1, 2, 3, Buffer.alloc(1000), 0)).toBeNull();
-    expect(assembler.bytes).toBe(1000);
+    expect(assembler.bytes).toBe(1000 + 2 * O);
     expect(assembler.add(2, 1, 2, Buffer.alloc(1000), 0)?.length).toBe(2000);
     expect(assembler.bytes).toBe(0);
+  });
+
+  it('charges per entry: many tiny fragments of huge messages stay within the bound', () => {
+    const assembler = new FragmentAssembler(64 * 1024, 1 << 20, 1000);
+    let dropped = 0;
+    for (let id = 0; id < 65_536; id++) {
+      assembler.add(id, 0, 65_535, Buffer.alloc(1), 0, () => {
+        dropped++;
+      });
+    }
+    expect(assembler.bytes).toBeLessThanOrEqual(64 * 1024);
+    expect(assembler.pendingCount).toBeLessThan(600);
+    expect(dropped).toBeGreaterThan(64_000);
   });
 
   it('refuses fragments with an index past the count', () => {

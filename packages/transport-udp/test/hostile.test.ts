@@ -195,4 +195,35 @@ describe('hostile and malformed datagrams', () => {
     client.send(frame(5));
     await until(() => frames === 1);
   });
+
+  it('drops DATA datagrams longer than 10 + mtu', async () => {
+    const s = await startServer({ mtu: 1200 });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const client = await dialTo(s);
+    cleanups.push(() => client.destroy());
+    await until(() => s.accepted.length === 1);
+    const conn = s.accepted[0]!;
+    const got: number[] = [];
+    conn.onFrame = (f) => got.push(f.payload.length);
+    const raw = await rawSocket();
+    cleanups.push(() => raw.close());
+    const packet = (pn: number, payloadLength: number): Buffer => {
+      const f = frame(0, payloadLength);
+      const out = Buffer.alloc(10 + 7 + f.length);
+      out[0] = 0x10;
+      out.writeUInt32BE(conn.id, 2);
+      out.writeUInt32BE(pn, 6);
+      out[10] = 0x01; // RELIABLE, seq 0
+      out.writeUInt16BE(f.length, 15);
+      f.copy(out, 17);
+      return out;
+    };
+    raw.socket.send(packet(1000, 1500), s.listener.port, '127.0.0.1');
+    await sleep(50);
+    expect(got).toEqual([]);
+    expect(conn.stats().rejected).toBe(1);
+    raw.socket.send(packet(1001, 500), s.listener.port, '127.0.0.1');
+    await until(() => got.length === 1);
+    expect(got).toEqual([500]);
+  });
 });
