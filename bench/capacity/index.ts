@@ -1,0 +1,265 @@
+/**
+ * bench/capacity: how many idle TCP sessions one server process holds, and
+ * its RSS per idle connection, against a bare node:net server holding the same
+ * number of idle sockets (same measurement: VmRSS of the server process from
+ * /proc/<pid>/status, after a full GC, before and after the connections).
+ *
+ * Tidewire sessions are real ones: an HTTP session request, a TCP connect and
+ * the hello, then nothing. When ephemeral ports run out, connections are
+ * bound to source addresses 127.0.0.2, 127.0.0.3... (`localAddress`).
+ *
+ *   node scripts/bench.mjs capacity
+ *   bash -c 'ulimit -n 65536 && CAPACITY_TCP=50000 node scripts/bench.mjs capacity'
+ *
+ * Node raises its soft fd limit to the hard one at start; the target is capped
+ * below that limit (the server and this process each hold one fd per session).
+ * Goal (issue #10): 20,000 TCP sessions at <= 6 KB each.
+ */
+
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+
+const REQUESTED = Number(process.env.CAPACITY_TCP ?? 20_000);
+const CONCURRENCY = Number(process.env.CAPACITY_CONCURRENCY ?? 128);
+const GOAL_BYTES = 6 * 1024;
+const GOAL_SESSIONS = 20_000;
+const WARMUP = 500;
+/** Index 0: no explicit source address; then 127.0.0.2 to 127.0.0.9. */
+const SOURCE_ADDRESSES = Array.from({ length: 9 }, (_, i) => `127.0.0.${i + 1}`);
+const DEADLINE_MS = Number(process.env.CAPACITY_DEADLINE_MS ?? 45_000);
+
+function openFileLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const soft = Number(line?.split(/\s+/)[3]);
+  return Number.isFinite(soft) ? soft : 1024;
+}
+
+function vmRssBytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return Number(line?.split(/\s+/)[1]) * 1024;
+}
+
+interface Child {
+  process: ChildProcess;
+  httpPort: number;
+  tcpPort: number;
+}
+
+async function startChild(kind: 'tidewire' | 'bare'): Promise<Child> {
+  const child = fork(fileURLToPath(new URL('./server-child.ts', import.meta.url)), [kind], {
+    execArgv: ['--expose-gc', '--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [message] = (await once(child, 'message')) as [{ httpPort: number; tcpPort: number }];
+  return { process: child, httpPort: message.httpPort, tcpPort: message.tcpPort };
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+  const exited = once(child.process, 'exit');
+  child.process.send('exit');
+  await exited;
+}
+
+async function settledRss(child: Child): Promise<number> {
+  child.process.send('gc');
+  await once(child.process, 'message');
+  return vmRssBytes(child.process.pid!);
+}
+
+/**
+ * Opens one TCP connection: first with the kernel's choice of source address
+ * (ports are then picked per destination), then, once ephemeral ports run out
+ * (EADDRNOTAVAIL, EADDRINUSE), bound to 127.0.0.2, 127.0.0.3... in turn.
+ */
+async function dial(port: number, source: { index: number }): Promise<Socket> {
+  for (;;) {
+    const index = source.index;
+    const localAddress = index === 0 ? undefined : SOURCE_ADDRESSES[index];
+    if (index > 0 && localAddress === undefined) {
+      throw new Error('every source address is out of ports');
+    }
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      noDelay: true,
+      ...(localAddress !== undefined ? { localAddress } : {}),
+    });
+    try {
+      await once(socket, 'connect');
+      socket.on('error', () => {});
+      return socket;
+    } catch (err) {
+      socket.destroy();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EADDRNOTAVAIL' && code !== 'EADDRINUSE') throw err;
+      if (source.index === index) source.index++;
+    }
+  }
+}
+
+/** Waits for the hello answer (the first frame) and checks it is Ok. */
+function helloAnswered(socket: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 10) return;
+      if (buffered.length < 10 + buffered.readUInt32BE(6)) return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      if (buffered[5] === Status.Ok) resolve();
+      else reject(new Error('hello refused'));
+    };
+    const onClose = (): void => reject(new Error('closed during hello'));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}
+
+interface Held {
+  sockets: Socket[];
+  errors: Map<string, number>;
+  seconds: number;
+}
+
+/** Opens up to `target` idle sessions, `CONCURRENCY` at a time, until done, failing or the deadline. */
+async function openMany(
+  target: number,
+  open: (index: number, source: { index: number }) => Promise<Socket>,
+): Promise<Held> {
+  const sockets: Socket[] = [];
+  const errors = new Map<string, number>();
+  const source = { index: 0 };
+  const started = performance.now();
+  let next = 0;
+  let consecutiveFailures = 0;
+  const worker = async (): Promise<void> => {
+    while (next < target && consecutiveFailures < 50 && performance.now() - started < DEADLINE_MS) {
+      const index = next++;
+      try {
+        sockets.push(await open(index, source));
+        consecutiveFailures = 0;
+      } catch (err) {
+        consecutiveFailures++;
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        errors.set(code, (errors.get(code) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return { sockets, errors, seconds: (performance.now() - started) / 1000 };
+}
+
+async function closeAll(sockets: Socket[]): Promise<void> {
+  for (const socket of sockets) socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}
+
+interface Measured {
+  held: number;
+  rssBefore: number;
+  rssAfter: number;
+  perConnection: number;
+  seconds: number;
+  errors: string;
+}
+
+async function measure(kind: 'tidewire' | 'bare', target: number): Promise<Measured> {
+  const child = await startChild(kind);
+  try {
+    const endpoint = `http://127.0.0.1:${child.httpPort}`;
+    const openOne = async (index: number, source: { index: number }): Promise<Socket> => {
+      if (kind === 'bare') return dial(child.tcpPort, source);
+      const response = await fetch(`${endpoint}/v1/endpoint/tcp/user/cap-${index}`);
+      if (!response.ok) throw new Error(`session ${response.status}`);
+      const { sid } = (await response.json()) as { sid: string };
+      const socket = await dial(child.tcpPort, source);
+      const answered = helloAnswered(socket);
+      socket.write(
+        encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')),
+      );
+      try {
+        await answered;
+      } catch (err) {
+        socket.destroy();
+        throw err;
+      }
+      return socket;
+    };
+    // Warm-up: the code paths, pools and heap the first sessions bring in are
+    // not per-connection costs. Open and close a few hundred, then measure.
+    const warm = await openMany(Math.min(WARMUP, target), (index, source) =>
+      openOne(target + index, source),
+    );
+    await closeAll(warm.sockets);
+    const rssBefore = await settledRss(child);
+    const held = await openMany(target, openOne);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const stillOpen = held.sockets.filter((s) => !s.destroyed).length;
+    const rssAfter = await settledRss(child);
+    // The server side closes first, so this side's ports are not left in TIME_WAIT.
+    await stopChild(child);
+    await closeAll(held.sockets);
+    return {
+      held: stillOpen,
+      rssBefore,
+      rssAfter,
+      perConnection: stillOpen > 0 ? (rssAfter - rssBefore) / stillOpen : Number.NaN,
+      seconds: held.seconds,
+      errors: [...held.errors].map(([code, n]) => `${code} x${n}`).join(', ') || 'none',
+    };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+const limit = openFileLimit();
+// Each side holds one fd per session; keep room for HTTP sockets and the runtime.
+const target = Math.min(REQUESTED, limit - 300);
+if (target < REQUESTED) {
+  console.log(
+    `capacity: the fd limit is ${limit}; target lowered from ${REQUESTED} to ${target} (run under 'ulimit -n 65536' to go further)`,
+  );
+}
+
+const kb = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KB`;
+const mb = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+const ours = await measure('tidewire', target);
+const bare = await measure('bare', target);
+console.log(
+  `capacity bench (node ${process.version}, target ${target} idle TCP sessions, fd limit ${limit}, ${CONCURRENCY} opening at once)`,
+);
+console.log('Server RSS per idle connection: (VmRSS after - before, both after a full GC) / held');
+console.table([
+  { server: 'tidewire (session + hello, idle)', ...row(ours) },
+  { server: 'bare node:net (idle socket)', ...row(bare) },
+]);
+const perConnectionMet = ours.perConnection <= GOAL_BYTES;
+console.log(
+  `ratio tidewire / bare per connection: ${(ours.perConnection / bare.perConnection).toFixed(2)}x`,
+);
+console.log(
+  `goal ${GOAL_SESSIONS} sessions at <= 6 KB each: RSS per connection ${perConnectionMet ? 'met' : 'NOT met'} ` +
+    `(${kb(ours.perConnection)}); sessions held ${ours.held}/${GOAL_SESSIONS}` +
+    (target < REQUESTED ? ` (target capped by the fd limit ${limit})` : ''),
+);
+
+function row(m: Measured): Record<string, string> {
+  return {
+    held: String(m.held),
+    'open time': `${m.seconds.toFixed(1)} s`,
+    'RSS before': mb(m.rssBefore),
+    'RSS after': mb(m.rssAfter),
+    'per connection': kb(m.perConnection),
+    errors: m.errors,
+  };
+}
