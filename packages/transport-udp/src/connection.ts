@@ -175,14 +175,16 @@ export class UdpConnection {
   }
 
   /**
-   * Queues one encoded wire frame. Reliable by default. Returns false when
+   * Queues one encoded wire frame. Reliable by default. A reliable frame is
+   * kept by reference until acknowledged (as `socket.write` keeps its
+   * buffer): do not modify it afterwards. Returns false when
    * the frame was not queued (closing, or an unreliable frame over the queue
    * bound) or the queue passed its high-water mark: wait for `onDrain`.
    * A reliable frame that would pass `maxBufferedBytes` closes the
    * connection with `TIDEWIRE_ERR_SLOW_CONSUMER`.
    */
   send(frame: Uint8Array, options: SendOptions = NO_OPTIONS): boolean {
-    return this.#send(frame, options.reliable !== false, false);
+    return this.#send(frame, options.reliable !== false);
   }
 
   /** Encodes and queues one frame (see `send`). */
@@ -193,7 +195,7 @@ export class UdpConnection {
     payload?: Uint8Array,
     options: SendOptions = NO_OPTIONS,
   ): boolean {
-    return this.#send(encodeFrame(ver, cmd, status, payload), options.reliable !== false, true);
+    return this.#send(encodeFrame(ver, cmd, status, payload), options.reliable !== false);
   }
 
   /**
@@ -310,12 +312,10 @@ export class UdpConnection {
     this.#arm();
   }
 
-  #send(frame: Uint8Array, reliable: boolean, owned: boolean): boolean {
+  #send(frame: Uint8Array, reliable: boolean): boolean {
     const session = this.#session;
     const now = this.#receiving ? this.#receiveTime : performance.now();
-    const queued = reliable
-      ? session.sendReliable(frame, now, owned)
-      : session.sendUnreliable(frame, now);
+    const queued = reliable ? session.sendReliable(frame, now) : session.sendUnreliable(frame, now);
     if (this.#receiving) this.#sentWhileReceiving = true;
     else if (!session.closed) this.#scheduleFlush();
     return queued;

@@ -314,11 +314,13 @@ export class RudpSession {
   }
 
   /**
-   * Queues one reliable message (copied). Returns false when the queue is at
-   * or past its high-water mark (wait for `drain`) or the session is closing.
-   * Past `maxBufferedBytes` the session closes with `TIDEWIRE_ERR_SLOW_CONSUMER`.
+   * Queues one reliable message. The session keeps a reference to `message`
+   * until it is acknowledged (as `socket.write` does): do not modify it
+   * afterwards. Returns false when the queue is at or past its high-water
+   * mark (wait for `drain`) or the session is closing. Past
+   * `maxBufferedBytes` the session closes with `TIDEWIRE_ERR_SLOW_CONSUMER`.
    */
-  sendReliable(message: Uint8Array, now: number, owned = false): boolean {
+  sendReliable(message: Uint8Array, now: number): boolean {
     if (this.#state !== OPEN) return false;
     const length = message.length;
     this.#checkSize(length);
@@ -330,7 +332,9 @@ export class RudpSession {
       );
       return false;
     }
-    const copy = owned && Buffer.isBuffer(message) ? message : Buffer.from(message);
+    const copy = Buffer.isBuffer(message)
+      ? message
+      : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     if (length <= this.#pieceMax) {
       this.#pieces.push({
         seq: this.#nextSeq++,
@@ -363,7 +367,7 @@ export class RudpSession {
   }
 
   /**
-   * Queues one unreliable message (copied), split into fragments when it does
+   * Queues one unreliable message (copied into its units), split into fragments when it does
    * not fit one unit. Returns false when it was dropped (the queue would pass
    * `maxBufferedBytes`, or the session is closing) or the queue is past its
    * high-water mark.
