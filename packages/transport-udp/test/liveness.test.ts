@@ -1,6 +1,7 @@
+import { channel } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpErrorCode } from '../src/index.ts';
-import { dialTo, frame, indexOf, startServer, until } from './helpers.ts';
+import { dialTo, frame, indexOf, rawSocket, startServer, until } from './helpers.ts';
 import { LossyProxy } from './lossy-proxy.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -94,5 +95,47 @@ describe('liveness', () => {
     client.send(frame(1));
     await until(() => got.length === 2);
     expect(s.accepted[0]!.remotePort).toBe(client.localPort);
+  });
+
+  it('publishes retransmissions and drops on their diagnostics channels', async () => {
+    const retransmits: unknown[] = [];
+    const drops: { reason: string }[] = [];
+    const onRetransmit = (m: unknown): void => {
+      retransmits.push(m);
+    };
+    const onDrop = (m: unknown): void => {
+      drops.push(m as { reason: string });
+    };
+    channel('tidewire:udp:retransmit').subscribe(onRetransmit);
+    channel('tidewire:udp:drop').subscribe(onDrop);
+    cleanups.push(() => {
+      channel('tidewire:udp:retransmit').unsubscribe(onRetransmit);
+      channel('tidewire:udp:drop').unsubscribe(onDrop);
+    });
+    const s = await startServer();
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const proxy = await LossyProxy.start({ target: { host: '127.0.0.1', port: s.listener.port } });
+    cleanups.push(() => proxy.close());
+    const client = await dialTo(s, {}, { host: proxy.host, port: proxy.port });
+    cleanups.push(() => client.destroy());
+    let frames = 0;
+    await until(() => s.accepted.length === 1);
+    s.accepted[0]!.onFrame = () => {
+      frames++;
+    };
+    proxy.blackhole = true;
+    client.send(frame(1));
+    await until(() => retransmits.length >= 1, 3000, 'a retransmission');
+    proxy.blackhole = false;
+    await until(() => frames === 1);
+    expect(retransmits[0]).toMatchObject({ connection: client, seq: 0 });
+    // a DATA datagram for an unknown id
+    const bogus = Buffer.alloc(20);
+    bogus[0] = 0x10;
+    bogus.writeUInt32BE((s.accepted[0]!.id ^ 0xffff) >>> 0, 2);
+    const raw = await rawSocket();
+    cleanups.push(() => raw.close());
+    raw.socket.send(bogus, s.listener.port, '127.0.0.1');
+    await until(() => drops.some((d) => d.reason === 'unknown-connection'), 2000, 'a drop');
   });
 });
