@@ -363,6 +363,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     pump();
   };
   const pump = (): void => {
+    if (rampTimer !== null) clearTimeout(rampTimer);
     rampTimer = null;
     if (!sending || connectSignal.aborted) return;
     const now = performance.now();
