@@ -9,6 +9,7 @@ export { readMetric, type ServerSample, scrapeServer } from './metrics.ts';
 export { formatBytes, formatMicros, formatProgress, formatReport } from './report.ts';
 export {
   checkLoadOptions,
+  errorChannel,
   isLoopback,
   type LoadOptions,
   type LoadReport,

@@ -40,6 +40,11 @@ function latencyLine(s: LatencySummary, percentiles: ReadonlyArray<keyof Latency
   ].join('  ');
 }
 
+function sample(message: string | undefined): string {
+  if (message === undefined || message === '') return '';
+  return `  (first: ${message.length > 100 ? `${message.slice(0, 97)}...` : message})`;
+}
+
 /** The final table, for people. */
 export function formatReport(r: LoadReport): string {
   const rows: [string, string][] = [];
@@ -65,7 +70,7 @@ export function formatReport(r: LoadReport): string {
   const errorKinds = Object.entries(r.errors).sort((a, b) => b[1] - a[1]);
   if (errorKinds.length === 0) rows.push(['errors', 'none']);
   for (const [i, [code, n]] of errorKinds.entries())
-    rows.push([i === 0 ? 'errors' : '', `${code} ${n}`]);
+    rows.push([i === 0 ? 'errors' : '', `${code} ${n}${sample(r.errorSamples[code])}`]);
   const s = r.server;
   if (s === null) {
     rows.push(['server', 'no /metrics (CPU and RSS not measured)']);

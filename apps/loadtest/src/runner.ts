@@ -1,3 +1,4 @@
+import { type Channel, channel } from 'node:diagnostics_channel';
 import { isIP } from 'node:net';
 import { Status, TidewireError, unpack } from '@tidewire/wire';
 import { errorKind, LoadtestErrorCode, loadtestError } from './errors.ts';
@@ -105,6 +106,8 @@ export interface LoadReport {
   };
   /** Count per error code (typed `TIDEWIRE_*` codes). */
   errors: Record<string, number>;
+  /** The first message seen for each error code. */
+  errorSamples: Record<string, string>;
   /** null when the target does not expose `/metrics` (or it was disabled). */
   server: ServerUsage | null;
 }
@@ -117,6 +120,12 @@ interface SimClient {
   /** When the next request is due, performance.now() ms. */
   next: number;
 }
+
+/**
+ * `tidewire:loadtest:error`: `{ kind, count, message }` for every error
+ * counted (connect failures, closes, error answers, unanswered requests).
+ */
+export const errorChannel: Channel = channel('tidewire:loadtest:error');
 
 const DEFAULTS = {
   rampUpMs: 0,
@@ -218,9 +227,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const rttHistogram = new LatencyHistogram();
   const errors: Record<string, number> = {};
   let errorCount = 0;
-  const countError = (kind: string, n = 1): void => {
+  const errorSamples: Record<string, string> = {};
+  const countError = (kind: string, n: number, message: string): void => {
     errors[kind] = (errors[kind] ?? 0) + n;
     errorCount += n;
+    errorSamples[kind] ??= message;
+    if (errorChannel.hasSubscribers) errorChannel.publish({ kind, count: n, message });
   };
   let attempted = 0;
   let connected = 0;
@@ -248,7 +260,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     if (lost > 0) {
       inFlight -= lost;
       unanswered += lost;
-      countError(LoadtestErrorCode.Unanswered, lost);
+      countError(
+        LoadtestErrorCode.Unanswered,
+        lost,
+        `client ${client.index}: ${lost} request(s) unanswered`,
+      );
       client.sentAt.clear();
       if (inFlight === 0) onDrained?.();
     }
@@ -263,7 +279,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     // schedule start + k * interval: no drift from timer lateness.
     while (client.next <= now && client.next < endAt) {
       if (client.sentAt.size >= maxInFlight) {
-        countError(LoadtestErrorCode.InFlightLimit);
+        countError(
+          LoadtestErrorCode.InFlightLimit,
+          1,
+          `client ${client.index}: ${maxInFlight} requests unanswered, send skipped`,
+        );
       } else {
         client.sentAt.push(performance.now());
         inFlight++;
@@ -286,7 +306,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   ): void => {
     const sentAt = rVer === ver && rCmd === cmd ? client.sentAt.shift() : undefined;
     if (sentAt === undefined) {
-      countError(LoadtestErrorCode.UnexpectedResponse);
+      countError(
+        LoadtestErrorCode.UnexpectedResponse,
+        1,
+        `client ${client.index}: response (${rVer}, ${rCmd}) status ${status} matches no request`,
+      );
       return;
     }
     const now = performance.now();
@@ -297,10 +321,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         ok++;
         rttHistogram.record((now - sentAt) * 1000);
       } else {
-        countError(LoadtestErrorCode.BadEcho);
+        countError(
+          LoadtestErrorCode.BadEcho,
+          1,
+          `echo of ${body.length} bytes for a ${payload.length}-byte request`,
+        );
       }
     } else {
-      countError(errorCodeOf(body));
+      const answer = errorAnswer(body);
+      countError(answer.code, 1, `status ${status}: ${answer.message}`);
     }
     if (inFlight === 0) onDrained?.();
   };
@@ -319,9 +348,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     connected++;
     client.conn = conn;
     conn.onResponse = (v, c, status, body) => onResponse(client, v, c, status, body);
-    conn.onClose = (code) => {
+    conn.onClose = (code, remote) => {
       closedEarly++;
-      countError(code);
+      countError(
+        code,
+        1,
+        `client ${client.index}: connection closed by ${remote ? 'the server' : 'this side'}`,
+      );
       if (client.timer !== null) clearTimeout(client.timer);
       client.timer = null;
       settle(client);
@@ -378,7 +411,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       open(client).then(connectDone, (err: unknown) => {
         if (!connectSignal.aborted) {
           failed++;
-          countError(errorKind(err, LoadtestErrorCode.ConnectFailed));
+          countError(errorKind(err, LoadtestErrorCode.ConnectFailed), 1, (err as Error).message);
         }
         connectDone();
       });
@@ -475,6 +508,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       bytesPerSecond: elapsedMs > 0 ? (ok * payload.length * 1000) / elapsedMs : 0,
     },
     errors,
+    errorSamples,
     server: serverUsage(before, after, openCount),
   };
 }
@@ -502,15 +536,20 @@ function serverUsage(
   };
 }
 
-/** The `code` of a `{ code, message }` msgpack error answer, else a generic code. */
-function errorCodeOf(body: Buffer): string {
+/** The `{ code, message }` of a msgpack error answer, else a generic code. */
+function errorAnswer(body: Buffer): { code: string; message: string } {
   try {
-    const value = unpack<{ code?: unknown }>(body);
-    if (typeof value?.code === 'string' && value.code.startsWith('TIDEWIRE_')) return value.code;
+    const value = unpack<{ code?: unknown; message?: unknown }>(body);
+    if (typeof value?.code === 'string' && value.code.startsWith('TIDEWIRE_')) {
+      return { code: value.code, message: String(value.message ?? '') };
+    }
   } catch (err) {
     if (!(err instanceof TidewireError)) throw err;
   }
-  return LoadtestErrorCode.ErrorStatus;
+  return {
+    code: LoadtestErrorCode.ErrorStatus,
+    message: `${body.length}-byte answer without a { code, message } map`,
+  };
 }
 
 function startProgress(

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,15 +94,22 @@ describe('tidewire-loadtest against a real server', () => {
     const bare = await startEchoServer({ echo: false });
     try {
       const io = captureIo();
+      let published = 0;
+      const onError = (message: unknown): void => {
+        published += (message as { count: number }).count;
+      };
+      subscribe('tidewire:loadtest:error', onError);
       const code = await runCli(
         ['--target', bare.target, '-c', '3', '-r', '20', '-d', '400ms', '--json', '-q'],
         io,
-      );
+      ).finally(() => unsubscribe('tidewire:loadtest:error', onError));
       expect(code).toBe(0);
       const report = JSON.parse(io.out()) as LoadReport;
       expect(report.messages.sent).toBeGreaterThan(0);
       expect(report.messages.ok).toBe(0);
       expect(report.errors).toEqual({ TIDEWIRE_ERR_UNKNOWN_COMMAND: report.messages.sent });
+      expect(published).toBe(report.messages.sent);
+      expect(report.errorSamples.TIDEWIRE_ERR_UNKNOWN_COMMAND).toMatch(/^status 4: /);
       expect(report.roundTrip.count).toBe(0);
       expect(io.err()).toBe('');
     } finally {
