@@ -17,7 +17,7 @@ export function formatBytes(bytes: number): string {
 }
 
 function formatCount(n: number): string {
-  return n >= 10_000 ? Math.round(n).toLocaleString('en-US') : String(Math.round(n * 10) / 10);
+  return n >= 100 ? Math.round(n).toLocaleString('en-US') : String(Math.round(n * 10) / 10);
 }
 
 /** The one-line live status. */

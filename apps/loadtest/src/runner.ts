@@ -572,7 +572,8 @@ function startProgress(
   return {
     stop() {
       clearInterval(timer);
-      emit();
+      // A last snapshot unless one was just shown.
+      if (performance.now() - lastAt >= intervalMs / 2) emit();
     },
   };
 }

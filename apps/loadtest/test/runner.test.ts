@@ -58,7 +58,8 @@ describe('runLoad', () => {
     expect(early?.connected).toBeGreaterThan(0);
     expect(early?.connected).toBeLessThan(10);
     expect(seen.at(-1)?.connected).toBe(10);
-    expect(seen.at(-1)?.received).toBe(report.messages.received);
+    expect(seen.at(-1)?.received).toBeGreaterThan(0);
+    expect(seen.at(-1)?.received).toBeLessThanOrEqual(report.messages.received);
   });
 
   it('an aborted run resolves early with a partial report', async () => {
