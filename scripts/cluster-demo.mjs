@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // pnpm cluster:demo — a local cluster: a redis-server, one session (HTTP) node
-// and two TCP nodes of the reference server, sharing the Redis mesh. Prints
+// and two UDP nodes of the reference server, sharing the Redis mesh. Prints
 // where to point a client; Ctrl-C drains the nodes, stops Redis and exits.
 //
 //   node scripts/cluster-demo.mjs [--from-source] [--base-port 7000]
@@ -126,8 +126,8 @@ try {
   const env = { TIDEWIRE_MESH_URL: `redis://127.0.0.1:${redisPort}` };
   const nodes = [
     ['http', ['--role', 'http', '--http-port', String(base)]],
-    ['tcp-1', ['--role', 'tcp', '--http-port', String(base + 1), '--tcp-port', String(base + 200)]],
-    ['tcp-2', ['--role', 'tcp', '--http-port', String(base + 2), '--tcp-port', String(base + 201)]],
+    ['udp-1', ['--role', 'udp', '--http-port', String(base + 1), '--udp-port', String(base + 100)]],
+    ['udp-2', ['--role', 'udp', '--http-port', String(base + 2), '--udp-port', String(base + 101)]],
   ];
   for (const [name, args] of nodes) {
     await start(name, process.execPath, [...main, ...args, '--log-level', 'warn'], env).ready(
@@ -136,8 +136,8 @@ try {
   }
   console.log(`cluster-demo: ready
   redis        redis://127.0.0.1:${redisPort}
-  sessions     http://127.0.0.1:${base}   (point clients here: connect({ endpointUrl: 'http://127.0.0.1:${base}', uid }))
-  tcp nodes    127.0.0.1:${base + 200}, 127.0.0.1:${base + 201}   (metrics: http://127.0.0.1:${base + 1}/metrics, :${base + 2}/metrics)
+  sessions     http://127.0.0.1:${base}   (point clients here: connect({ endpointUrl: 'http://127.0.0.1:${base}', uid, transport: 'udp' }))
+  udp nodes    127.0.0.1:${base + 100}, 127.0.0.1:${base + 101}   (metrics: http://127.0.0.1:${base + 1}/metrics, :${base + 2}/metrics)
 Ctrl-C to stop.`);
 } catch (err) {
   console.error(`cluster-demo: ${err.message}`);

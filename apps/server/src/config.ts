@@ -28,6 +28,19 @@ export const AppConfigSchema = z.strictObject({
     })
     .partial()
     .optional(),
+  udp: z
+    .strictObject({
+      address: host,
+      port,
+      connectionTTL: seconds,
+      maxRcvSize: z.int().min(1).max(0xffffffff),
+      mtu: z.int().min(100).max(65_000),
+      enableEncryption: z.boolean(),
+      maxSendQueue: z.int().min(1),
+      maxConnections: z.int().min(0),
+    })
+    .partial()
+    .optional(),
   commands: z
     .strictObject({
       stallWarningMs: z.number().positive(),

@@ -13,13 +13,15 @@ Usage: tidewire-server [options]
 
 Options:
   --config <path>      JSON config file (see apps/server/config/default.json)
-  --role <role>        all (default): sessions + TCP in one process; http: the session
-                       endpoint only; tcp: the TCP transport only; connector: an
-                       external server (config connector) registered in the cluster
-                       (a cluster needs a shared mesh: config mesh or TIDEWIRE_MESH_URL)
-  --host <address>     bind address for HTTP and TCP (default 127.0.0.1)
+  --role <role>        all (default): sessions, TCP and UDP in one process; http: the
+                       session endpoint only; tcp or udp: that transport only;
+                       connector: an external server (config connector) registered in
+                       the cluster (a cluster needs a shared mesh: config mesh or
+                       TIDEWIRE_MESH_URL)
+  --host <address>     bind address for HTTP, TCP and UDP (default 127.0.0.1)
   --http-port <port>   HTTP session endpoint port (default 7000)
   --tcp-port <port>    TCP port (default 7200)
+  --udp-port <port>    UDP port (default 7100)
   --debug              enable the debug commands (ver 0, 900-905)
   --log-level <level>  debug | info | warn | error (default: config log.level, else info)
   -h, --help           show this help
@@ -86,7 +88,8 @@ async function main(): Promise<number> {
   if (config.metrics.enabled) metrics = createMetrics(server);
   try {
     if (args.role === 'connector') await server.setupAsConnector();
-    else if (args.role !== 'http') await server.setupAsTCPServer();
+    if (args.role === 'all' || args.role === 'tcp') await server.setupAsTCPServer();
+    if (args.role === 'all' || args.role === 'udp') await server.setupAsUDPServer();
   } catch (err) {
     process.stderr.write(`tidewire-server: ${(err as Error).message}\n`);
     return 1;
@@ -114,7 +117,7 @@ async function main(): Promise<number> {
   }
   const http = server.config.http;
   process.stdout.write(
-    `tidewire-server ready: http://${http.address}:${server.httpPort} tcp ${server.getEndPoint() || '-'} node ${server.nodeId}\n`,
+    `tidewire-server ready: http://${http.address}:${server.httpPort} tcp ${server.getEndPoint() || '-'} udp ${server.getUdpEndPoint() || '-'} node ${server.nodeId}\n`,
   );
   return await new Promise<number>((resolve) => {
     let stopping = false;
@@ -149,6 +152,7 @@ function parse() {
       host: { type: 'string' },
       'http-port': { type: 'string' },
       'tcp-port': { type: 'string' },
+      'udp-port': { type: 'string' },
       debug: { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -170,16 +174,19 @@ function applyOverrides(config: AppConfig, args: ReturnType<typeof parse>): void
   if (args.host !== undefined) {
     server.http = { ...server.http, address: args.host };
     server.tcp = { ...server.tcp, address: args.host };
+    server.udp = { ...server.udp, address: args.host };
   }
   const httpPort = port('http-port', args['http-port']);
   if (httpPort !== undefined) server.http = { ...server.http, port: httpPort };
   const tcpPort = port('tcp-port', args['tcp-port']);
   if (tcpPort !== undefined) server.tcp = { ...server.tcp, port: tcpPort };
+  const udpPort = port('udp-port', args['udp-port']);
+  if (udpPort !== undefined) server.udp = { ...server.udp, port: udpPort };
   if (args.debug) server.debug = true;
-  if (!['all', 'http', 'tcp', 'connector'].includes(args.role ?? 'all')) {
-    throw new Error(`--role must be all, http, tcp or connector, got ${args.role}`);
+  if (!['all', 'http', 'tcp', 'udp', 'connector'].includes(args.role ?? 'all')) {
+    throw new Error(`--role must be all, http, tcp, udp or connector, got ${args.role}`);
   }
-  if (args.role === 'tcp' || args.role === 'connector')
+  if (args.role === 'tcp' || args.role === 'udp' || args.role === 'connector')
     server.http = { ...server.http, sessions: false };
   if (args.role === 'http') server.http = { ...server.http, sessions: true };
   const level = args['log-level'] ?? process.env.TIDEWIRE_LOG_LEVEL;

@@ -109,7 +109,16 @@ describe('tidewire-server', () => {
 
     const capacity = join(dir, 'capacity.json');
     await writeFile(capacity, JSON.stringify({ capacity: { maxUsers: 1_000_000 } }));
-    const low = run(['--config', capacity, '--http-port', '0', '--tcp-port', '0']);
+    const low = run([
+      '--config',
+      capacity,
+      '--http-port',
+      '0',
+      '--tcp-port',
+      '0',
+      '--udp-port',
+      '0',
+    ]);
     expect(await low.exit).toBe(1);
     expect(low.stderr()).toMatch(
       /open file limit \(\d+\) is too low for capacity.maxUsers 1000000/,
@@ -159,7 +168,7 @@ describe('tidewire-server', () => {
 
   it('an unreachable Redis mesh is a clear start-up error, fast', async () => {
     const started = Date.now();
-    const down = run(['--http-port', '0', '--tcp-port', '0'], {
+    const down = run(['--http-port', '0', '--tcp-port', '0', '--udp-port', '0'], {
       TIDEWIRE_MESH_URL: 'redis://127.0.0.1:1',
     });
     expect(await down.exit).toBe(1);
@@ -171,7 +180,7 @@ describe('tidewire-server', () => {
     const first = await startServer();
     try {
       const httpPort = new URL(first.httpUrl).port;
-      const second = run(['--http-port', httpPort, '--tcp-port', '0']);
+      const second = run(['--http-port', httpPort, '--tcp-port', '0', '--udp-port', '0']);
       expect(await second.exit).toBe(1);
       expect(second.stderr()).toMatch(/in use|EADDRINUSE/);
     } finally {

@@ -49,7 +49,10 @@ export async function startServer(
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<Running> {
-  const running = run(['--http-port', '0', '--tcp-port', '0', '--log-level', 'warn', ...args], env);
+  const running = run(
+    ['--http-port', '0', '--tcp-port', '0', '--udp-port', '0', '--log-level', 'warn', ...args],
+    env,
+  );
   const deadline = Date.now() + 20_000;
   while (!/ready: (http:\/\/\S+)/.test(running.stdout())) {
     if (running.child.exitCode !== null) throw new Error(`server exited: ${running.stderr()}`);

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
+import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import {
   CORE_VER,
   CoreCommand,
@@ -18,8 +19,13 @@ export interface ConnectOptions {
   endpointUrl: string;
   /** The user id to ask a session for. */
   uid: string;
-  /** Default 'tcp'. */
-  transport?: 'tcp';
+  /**
+   * 'tcp' (default) or 'udp' (reliable UDP: the handshake is bound to the
+   * session, and `send(..., { reliable: false })` uses the unreliable channel).
+   */
+  transport?: 'tcp' | 'udp';
+  /** UDP only: datagram payload budget, bytes. Default 1200. */
+  mtu?: number;
   /** Sent with the hello (a msgpack map): app version, platform... */
   clientInfo?: Record<string, unknown>;
   /** Headers for the session request (tokens for the server's authenticate hook). */
@@ -82,6 +88,9 @@ interface Hello {
   early: EarlyEvents;
 }
 
+/** The transport connection under a client: TCP or reliable UDP. */
+type ClientConnection = TcpConnection | UdpConnection;
+
 export interface ClientEvents {
   push: [message: PushMessage];
   /** A response that no `request` was waiting for (an answer to `send`). */
@@ -108,7 +117,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   readonly session: Session;
   #serverState: string;
   #latency = 0;
-  readonly #conn: TcpConnection;
+  readonly #conn: ClientConnection;
   readonly #requestTimeoutMs: number;
   /** Per (ver, cmd): waiting requests in send order; null marks a `send` with no waiter. */
   readonly #pending = new Map<number, (Pending | null)[]>();
@@ -117,7 +126,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
 
   /** @internal Use `connect()`. */
   constructor(
-    conn: TcpConnection,
+    conn: ClientConnection,
     session: Session,
     hello: Hello,
     options: { keepAliveIntervalMs: number; requestTimeoutMs: number },
@@ -131,7 +140,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     // Events that arrived with the hello answer are emitted on the next turn
     // of the event loop, after `await connect(...)` has attached listeners.
     const { early } = hello;
-    conn.onFrame = (frame) => early.frames.push(frame);
+    conn.onFrame = (frame: Frame) => early.frames.push(frame);
     conn.onClose = (info) => {
       early.close = { code: info.code, reason: info.reason, remote: info.remote };
     };
@@ -142,7 +151,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         this.#onClose(early.close);
         return;
       }
-      conn.onFrame = (frame) => this.#onFrame(frame);
+      conn.onFrame = (frame: Frame) => this.#onFrame(frame);
       conn.onClose = (info) =>
         this.#onClose({ code: info.code, reason: info.reason, remote: info.remote });
     });
@@ -169,12 +178,27 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     return this.#closeInfo !== null;
   }
 
-  /** Sends a command without waiting; a response to it is emitted as `response`. False under backpressure or when closed. */
-  send(ver: number, cmd: number, payload: Uint8Array = Buffer.alloc(0)): boolean {
+  /**
+   * Sends a command without waiting; a response to it is emitted as
+   * `response`. False under backpressure or when closed. Over UDP,
+   * `{ reliable: false }` uses the unreliable channel (state updates that a
+   * newer one replaces); TCP is always reliable.
+   */
+  send(
+    ver: number,
+    cmd: number,
+    payload: Uint8Array = Buffer.alloc(0),
+    options: { reliable?: boolean } = {},
+  ): boolean {
     if (this.closed) return false;
     const frame = encodeFrame(ver, cmd, Status.Request, payload);
     this.#queue(ver, cmd).push(null);
-    return this.#conn.send(frame);
+    return this.#conn.send(frame, options);
+  }
+
+  /** The transport of this client: 'tcp' or 'udp'. */
+  get transport(): 'tcp' | 'udp' {
+    return this.session.serverType;
   }
 
   /**
@@ -375,10 +399,11 @@ function safeMap(payload: Buffer): Record<string, unknown> {
  * Resolves with a connected client; rejects with a `TidewireError`.
  */
 export async function connect(options: ConnectOptions): Promise<TidewireClient> {
-  if ((options.transport ?? 'tcp') !== 'tcp') {
+  const transport = options.transport ?? 'tcp';
+  if (transport !== 'tcp' && transport !== 'udp') {
     throw clientError(
       ClientErrorCode.InvalidArgument,
-      `transport ${String(options.transport)} is not supported`,
+      `transport must be 'tcp' or 'udp', got ${String(options.transport)}`,
     );
   }
   const deadline = AbortSignal.timeout(options.connectTimeoutMs ?? 10_000);
@@ -386,21 +411,36 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
   const session = await requestSession({
     endpointUrl: options.endpointUrl,
     uid: options.uid,
-    transport: 'tcp',
+    transport,
     signal,
     ...(options.headers ? { headers: options.headers } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const keepAliveIntervalMs = options.keepAliveIntervalMs ?? 3000;
-  const conn = await dialTcp({
-    host: session.host,
-    port: session.port,
-    signal,
-    idleTimeoutMs: keepAliveIntervalMs > 0 ? keepAliveIntervalMs * 3 + 1000 : 0,
-    ...(options.maxPayloadLength !== undefined
-      ? { maxPayloadLength: options.maxPayloadLength }
-      : {}),
-  });
+  const idleTimeoutMs = keepAliveIntervalMs > 0 ? keepAliveIntervalMs * 3 + 1000 : 0;
+  const maxPayload =
+    options.maxPayloadLength !== undefined ? { maxPayloadLength: options.maxPayloadLength } : {};
+  const conn: ClientConnection =
+    transport === 'tcp'
+      ? await dialTcp({
+          host: session.host,
+          port: session.port,
+          signal,
+          idleTimeoutMs,
+          ...maxPayload,
+        })
+      : await dialUdp({
+          host: session.host,
+          port: session.port,
+          sid: Buffer.from(session.sid, 'hex'),
+          key: Buffer.from(session.key, 'hex'),
+          encryption: session.encryption === true,
+          signal,
+          // The UDP transport keeps its own liveness (keep-alive echo) even without app keep-alives.
+          ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
+          ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+          ...maxPayload,
+        });
   try {
     const hello = await sayHello(conn, session, options.clientInfo, signal);
     return new TidewireClient(conn, session, hello, {
@@ -414,7 +454,7 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
 }
 
 function sayHello(
-  conn: TcpConnection,
+  conn: ClientConnection,
   session: Session,
   clientInfo: Record<string, unknown> | undefined,
   signal: AbortSignal,
@@ -425,7 +465,7 @@ function sayHello(
       signal.removeEventListener('abort', onAbort);
       // Frames right behind the hello answer (notifications, pushes) wait
       // here until the client takes over the connection.
-      conn.onFrame = (f) => early.frames.push(f);
+      conn.onFrame = (f: Frame) => early.frames.push(f);
       conn.onClose = (info) => {
         early.close = { code: info.code, reason: info.reason, remote: info.remote };
       };
@@ -433,7 +473,7 @@ function sayHello(
     };
     const onAbort = (): void => finish(() => reject(signal.reason));
     signal.addEventListener('abort', onAbort, { once: true });
-    conn.onFrame = (frame) => {
+    conn.onFrame = (frame: Frame) => {
       if (frame.ver !== CORE_VER || frame.cmd !== CoreCommand.Hello) return;
       finish(() => {
         let body: Record<string, unknown>;

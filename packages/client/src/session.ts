@@ -11,6 +11,8 @@ export interface Session {
   key: string;
   /** Expiry, ms since epoch. */
   expiresAt: number;
+  /** True when the node seals the transport with `key` (AES-128-GCM). Absent from older servers: false. */
+  encryption?: boolean;
 }
 
 export interface RequestSessionOptions {
@@ -67,7 +69,8 @@ export async function requestSession(options: RequestSessionOptions): Promise<Se
     !HEX32.test(s.sid) ||
     typeof s.key !== 'string' ||
     !HEX32.test(s.key) ||
-    typeof s.expiresAt !== 'number'
+    typeof s.expiresAt !== 'number' ||
+    (s.encryption !== undefined && typeof s.encryption !== 'boolean')
   ) {
     throw fail(`session endpoint answered an unexpected body: ${text.slice(0, 200)}`);
   }

@@ -37,6 +37,26 @@ export interface TcpConfig {
   maxConnections: number;
 }
 
+/** Settings of the UDP (RUDP) transport. */
+export interface UdpConfig {
+  /** Bind address. Default '127.0.0.1'. */
+  address: string;
+  /** Port. Default 7100; 0 picks a free port. */
+  port: number;
+  /** Seconds without a valid datagram before a client is disconnected. Default 10. */
+  connectionTTL: number;
+  /** Largest frame payload accepted from clients (after reassembly), bytes. Default 65536. */
+  maxRcvSize: number;
+  /** Datagram payload budget, bytes. Default 1200. */
+  mtu: number;
+  /** Seal every packet with AES-128-GCM under the session key. Default false. */
+  enableEncryption: boolean;
+  /** Bytes queued for one slow client before it is disconnected. Default 1 MiB. */
+  maxSendQueue: number;
+  /** Refuse connections past this many. Default 0: the transport's own cap (100 000). */
+  maxConnections: number;
+}
+
 /** Settings of user command processing. */
 export interface CommandsConfig {
   /** Warn when a handler has not called next after this many milliseconds. Default 5000. */
@@ -90,6 +110,7 @@ export interface ConnectorSection {
 export interface ServerConfig {
   http: HttpConfig;
   tcp: TcpConfig;
+  udp: UdpConfig;
   commands: CommandsConfig;
   /** The public host handed to clients with the bound port; default: the bound address. */
   publicEndpoint: PublicEndpointSection;
@@ -119,6 +140,16 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxRcvSize: DEFAULT_MAX_PAYLOAD_LENGTH,
     maxSendQueue: 1024 * 1024,
     noDelay: true,
+    maxConnections: 0,
+  },
+  udp: {
+    address: '127.0.0.1',
+    port: 7100,
+    connectionTTL: 10,
+    maxRcvSize: DEFAULT_MAX_PAYLOAD_LENGTH,
+    mtu: 1200,
+    enableEncryption: false,
+    maxSendQueue: 1024 * 1024,
     maxConnections: 0,
   },
   commands: { stallWarningMs: 5000, stallTimeoutMs: 10_000, maxQueuedCommands: 512 },
@@ -163,6 +194,16 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     maxRcvSize: 'nonNegativeInt',
     maxSendQueue: 'nonNegativeInt',
     noDelay: 'boolean',
+    maxConnections: 'nonNegativeInt',
+  },
+  udp: {
+    address: 'host',
+    port: 'port',
+    connectionTTL: 'positive',
+    maxRcvSize: 'nonNegativeInt',
+    mtu: 'nonNegativeInt',
+    enableEncryption: 'boolean',
+    maxSendQueue: 'nonNegativeInt',
     maxConnections: 'nonNegativeInt',
   },
   commands: {

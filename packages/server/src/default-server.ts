@@ -152,6 +152,9 @@ export function sendToUser(
 ): Promise<void> {
   return defaultServer().sendToUser(userId, ver, cmd, payload);
 }
+export function setupAsUDPServer(path = ''): Promise<void> {
+  return defaultServer().setupAsUDPServer(path);
+}
 export function setupAsConnector(path = ''): Promise<void> {
   return defaultServer().setupAsConnector(path);
 }

@@ -13,6 +13,8 @@ export interface SessionResponse {
   sid: string;
   key: string;
   expiresAt: number;
+  /** True when the node seals the transport with the session key (AES-128-GCM). */
+  encryption: boolean;
 }
 
 /**
@@ -27,7 +29,7 @@ export type AuthenticateHook = (
 /** Where a session for `transport` should go: this node or another one of the cluster. */
 export type AllocateSession = (
   transport: 'tcp' | 'udp',
-) => Promise<{ nodeId: string; host: string; port: number } | null>;
+) => Promise<{ nodeId: string; host: string; port: number; encryption: boolean } | null>;
 
 export interface HttpEndpointOptions {
   host: string;
@@ -176,6 +178,7 @@ export class HttpEndpoint {
       sid: ticket.sid,
       key: ticket.key,
       expiresAt: ticket.expiresAt,
+      encryption: target.encryption,
     };
     res.setHeader('cache-control', 'no-store');
     json(res, 200, body);

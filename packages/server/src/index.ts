@@ -21,6 +21,7 @@ export {
   type ServerConfig,
   type ServerConfigInput,
   type TcpConfig,
+  type UdpConfig,
 } from './config.ts';
 export {
   Bad,
@@ -52,6 +53,7 @@ export {
   setPublicEndPoint,
   setupAsConnector,
   setupAsTCPServer,
+  setupAsUDPServer,
   setupGenericCloudServer,
   setupServerForAlibaba,
   setupServerForAWS,

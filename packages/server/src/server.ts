@@ -12,7 +12,13 @@ import {
   type KeepAliveHandler,
   type Next,
 } from '@tidewire/command-router';
-import { createMesh, type Mesh, type MeshConfig, type SessionTicket } from '@tidewire/mesh';
+import {
+  createMesh,
+  endpointFor,
+  type Mesh,
+  type MeshConfig,
+  type SessionTicket,
+} from '@tidewire/mesh';
 import {
   type DeliveryLedger,
   type Notification,
@@ -22,6 +28,7 @@ import {
   Notifier,
 } from '@tidewire/notifier';
 import { listenTcp, type TcpConnection, type TcpListener } from '@tidewire/transport-tcp';
+import { listenUdp, type UdpConnection, type UdpListener } from '@tidewire/transport-udp';
 import {
   BUILTIN_VER,
   CORE_VER,
@@ -115,6 +122,9 @@ const stateChannel = channel('tidewire:server:state');
 const userChannel = channel('tidewire:server:user');
 
 const HELLO_SID_LENGTH = 16;
+
+/** A transport connection before its hello. */
+type HelloConnection = TcpConnection | UdpConnection;
 /** How often CCU changes are reported to the mesh, ms. */
 const CCU_REPORT_INTERVAL_MS = 1_000;
 
@@ -143,7 +153,13 @@ export class TidewireServer {
   readonly #disconnectCallbacks: DisconnectCallback[] = [];
   readonly #usersBySid = new Map<string, User>();
   readonly #usersById = new Map<string, User>();
-  readonly #pending = new Set<TcpConnection>();
+  /** Connections that have not said hello yet. */
+  readonly #pending = new Set<HelloConnection>();
+  #udp: UdpListener | null = null;
+  /** Tickets consumed by UDP handshakes, by "address:port", until the connection is made. */
+  readonly #udpHandshakes = new Map<string, SessionTicket>();
+  /** The ticket a UDP connection's handshake was authenticated with. */
+  readonly #udpTickets = new WeakMap<UdpConnection, SessionTicket>();
   #tcp: TcpListener | null = null;
   #http: HttpEndpoint | null = null;
   /** Set by setPublicEndPoint: "host:port", wins over everything. */
@@ -222,6 +238,32 @@ export class TidewireServer {
       );
     }
     this.#transports.add('tcp');
+  }
+
+  /**
+   * Sets the server up as a UDP (RUDP) server, loading the JSON config at
+   * `path` (empty: the config given to the constructor, else defaults). A
+   * node may run TCP and UDP together.
+   */
+  async setupAsUDPServer(path = ''): Promise<void> {
+    this.#assertNotRunning('setupAsUDPServer');
+    if (path !== '') {
+      this.#config = await loadConfig(path);
+      if (this.#config.debug) this.exposeDebugCommands();
+      if (this.#ownMesh) this.#mesh = this.#createMesh();
+    }
+    if (this.#connectorMode) {
+      throw serverError(
+        ServerErrorCode.InvalidState,
+        'a connector runs no client transport of its own',
+      );
+    }
+    this.#transports.add('udp');
+  }
+
+  /** True when UDP sessions are sealed with AES-128-GCM (config `udp.enableEncryption`). */
+  isEncryptionEnabled(): boolean {
+    return this.#config.udp.enableEncryption;
   }
 
   /**
@@ -458,15 +500,30 @@ export class TidewireServer {
    */
   getPublicEndPoint(): string {
     if (this.#publicEndpoint !== '') return this.#publicEndpoint;
-    if (this.#tcp === null) return '';
-    const bound = this.#tcp.host;
+    const main = this.#tcp ?? this.#udp;
+    if (main === null) return '';
+    return formatEndpoint(this.#publicHostFor(main.host), main.port);
+  }
+
+  /**
+   * The public "host:port" UDP clients are sent to: the public host (as for
+   * `getPublicEndPoint`) with the UDP port; '' without UDP. When the node also
+   * runs TCP and `setPublicEndPoint` set one, its host is used with the bound
+   * UDP port.
+   */
+  getPublicUdpEndPoint(): string {
+    if (this.#udp === null) return '';
+    if (this.#tcp === null && this.#publicEndpoint !== '') return this.#publicEndpoint;
     const host =
-      this.#publicHost !== ''
-        ? this.#publicHost
-        : bound === '0.0.0.0' || bound === '::'
-          ? '127.0.0.1'
-          : bound;
-    return formatEndpoint(host, this.#tcp.port);
+      this.#publicEndpoint !== ''
+        ? parseEndpoint(this.#publicEndpoint, 'public endpoint').host
+        : this.#publicHostFor(this.#udp.host);
+    return formatEndpoint(host, this.#udp.port);
+  }
+
+  #publicHostFor(bound: string): string {
+    if (this.#publicHost !== '') return this.#publicHost;
+    return bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound;
   }
 
   /** Sets the public endpoint from AWS instance metadata (IMDSv2). */
@@ -558,6 +615,16 @@ export class TidewireServer {
     return this.#tcp?.port ?? 0;
   }
 
+  /** The UDP port (after start). */
+  get udpPort(): number {
+    return this.#udp?.port ?? 0;
+  }
+
+  /** The address the UDP transport is bound to, "host:port" ('' without UDP). */
+  getUdpEndPoint(): string {
+    return this.#udp === null ? '' : formatEndpoint(this.#udp.host, this.#udp.port);
+  }
+
   // ---- users ---------------------------------------------------------------
 
   /** Connected users. */
@@ -620,6 +687,24 @@ export class TidewireServer {
           },
           (conn) => this.#onTcpConnection(conn),
         );
+      if (this.#transports.has('udp')) {
+        const udp = config.udp;
+        this.#udp = await listenUdp(
+          {
+            host: udp.address,
+            port: udp.port,
+            mtu: udp.mtu,
+            maxPayloadLength: udp.maxRcvSize,
+            idleTimeoutMs: udp.connectionTTL * 1000,
+            maxBufferedBytes: udp.maxSendQueue,
+            encryption: udp.enableEncryption,
+            ...(udp.maxConnections > 0 ? { maxConnections: udp.maxConnections } : {}),
+            authenticate: (sid, remote) => this.#authenticateUdp(sid, remote),
+            logger: this.#logger,
+          },
+          (conn) => this.#onUdpConnection(conn),
+        );
+      }
       this.#http = new HttpEndpoint({
         host: config.http.address,
         port: config.http.port,
@@ -809,10 +894,13 @@ export class TidewireServer {
 
   async #closeListeners(): Promise<void> {
     const tcp = this.#tcp;
+    const udp = this.#udp;
     const http = this.#http;
     this.#tcp = null;
+    this.#udp = null;
     this.#http = null;
-    await Promise.all([tcp?.close({ graceMs: 200 }), http?.close()]);
+    await Promise.all([tcp?.close({ graceMs: 200 }), udp?.close({ graceMs: 200 }), http?.close()]);
+    this.#udpHandshakes.clear();
     for (const conn of this.#pending) conn.destroy();
     this.#pending.clear();
   }
@@ -841,7 +929,7 @@ export class TidewireServer {
     // A connector registers the external server; a session-only node its HTTP endpoint.
     const { host, port } = this.#connectorMode
       ? parseEndpoint(this.#config.connector.endpoint, 'connector.endpoint')
-      : this.#tcp !== null
+      : this.#tcp !== null || this.#udp !== null
         ? parseEndpoint(this.getPublicEndPoint(), 'public endpoint')
         : { host: this.#publicHost || this.#config.http.address, port: this.httpPort };
     this.#ccuReported = this.ccu;
@@ -851,7 +939,9 @@ export class TidewireServer {
         ? this.#config.connector.transport
         : this.#tcp !== null
           ? 'tcp'
-          : 'http',
+          : this.#udp !== null
+            ? 'udp'
+            : 'http',
       internalAddress:
         this.getEndPoint() || formatEndpoint(this.#config.http.address, this.httpPort),
       publicHost: host,
@@ -859,15 +949,28 @@ export class TidewireServer {
       state: this.#state,
       ccu: this.ccu,
       load: this.#load(),
-      meta: {
-        http: formatEndpoint(this.#config.http.address, this.httpPort),
-        ...(this.#connectorMode ? { connector: 'true' } : {}),
-      },
+      meta: this.#meta(),
     });
   }
 
+  /** Registry extras: the HTTP endpoint, UDP beside TCP, encryption, connector. */
+  #meta(): Record<string, string> {
+    const meta: Record<string, string> = {
+      http: formatEndpoint(this.#config.http.address, this.httpPort),
+    };
+    if (this.#connectorMode) meta.connector = 'true';
+    if (this.#udp !== null && this.#tcp !== null) {
+      meta.roles = 'udp';
+      meta['endpoint.udp'] = this.getPublicUdpEndPoint();
+    }
+    if (this.#udp !== null && this.#config.udp.enableEncryption) meta['encryption.udp'] = 'true';
+    return meta;
+  }
+
   #load(): number {
-    const max = this.#config.tcp.maxConnections;
+    const max =
+      (this.#tcp !== null ? this.#config.tcp.maxConnections : 0) +
+      (this.#udp !== null ? this.#config.udp.maxConnections : 0);
     return max > 0 ? Math.min(1, this.ccu / max) : 0;
   }
 
@@ -880,9 +983,9 @@ export class TidewireServer {
 
   /** After start, a new public endpoint goes to the registry (and so to new sessions). */
   #reportPublicEndpoint(): void {
-    if (!this.#registered || this.#tcp === null) return;
+    if (!this.#registered || (this.#tcp === null && this.#udp === null)) return;
     const { host, port } = parseEndpoint(this.getPublicEndPoint(), 'public endpoint');
-    this.#reportToMesh({ publicHost: host, publicPort: port });
+    this.#reportToMesh({ publicHost: host, publicPort: port, meta: this.#meta() });
   }
 
   #reportToMesh(patch: Parameters<Mesh['updateNode']>[0]): void {
@@ -938,12 +1041,18 @@ export class TidewireServer {
 
   async #allocate(
     transport: 'tcp' | 'udp',
-  ): Promise<{ nodeId: string; host: string; port: number } | null> {
+  ): Promise<{ nodeId: string; host: string; port: number; encryption: boolean } | null> {
     const node = await this.#mesh.selectNode(transport);
     if (node === null) return null;
     // This node's own state is authoritative even before its report reached the registry.
     if (node.id === this.nodeId && this.#state !== ServerState.Online) return null;
-    return { nodeId: node.id, host: node.publicHost, port: node.publicPort };
+    const endpoint = endpointFor(node, transport);
+    if (endpoint === null) return null;
+    return {
+      nodeId: node.id,
+      ...endpoint,
+      encryption: node.meta?.[`encryption.${transport}`] === 'true',
+    };
   }
 
   /** This node's id in the cluster (the mesh's). */
@@ -977,17 +1086,72 @@ export class TidewireServer {
   // ---- connections ---------------------------------------------------------
 
   #onTcpConnection(conn: TcpConnection): void {
+    this.#awaitHello(conn, 'tcp', (sid) => this.#mesh.consumeTicket(sid));
+  }
+
+  /**
+   * UDP handshake: the sid of the client's INIT must be a live UDP ticket of
+   * this node. The ticket is consumed here (single use) and its key returned
+   * to seal the connection; the hello that follows on the connection must
+   * name the same sid.
+   */
+  async #authenticateUdp(
+    sid: Buffer,
+    remote: { address: string; port: number },
+  ): Promise<{ key: Buffer | null } | null> {
+    if (this.#state !== ServerState.Online || sid.length !== HELLO_SID_LENGTH) return null;
+    let ticket: SessionTicket | null;
+    try {
+      ticket = await this.#mesh.consumeTicket(sid.toString('hex'));
+    } catch (err) {
+      this.#logger.error?.('ticket store failed', { error: String(err) });
+      return null;
+    }
+    if (
+      ticket === null ||
+      ticket.expiresAt < Date.now() ||
+      ticket.transport !== 'udp' ||
+      ticket.nodeId !== this.nodeId
+    ) {
+      return null;
+    }
+    this.#udpHandshakes.set(formatEndpoint(remote.address, remote.port), ticket);
+    return { key: Buffer.from(ticket.key, 'hex') };
+  }
+
+  #onUdpConnection(conn: UdpConnection): void {
+    const at = formatEndpoint(conn.remoteAddress, conn.remotePort);
+    const ticket = this.#udpHandshakes.get(at);
+    this.#udpHandshakes.delete(at);
+    if (ticket === undefined) {
+      void conn.close(ServerErrorCode.SessionInvalid, 'no session for this handshake');
+      return;
+    }
+    this.#udpTickets.set(conn, ticket);
+    this.#awaitHello(conn, 'udp', async (sid) => (sid === ticket.sid ? ticket : null));
+  }
+
+  #awaitHello(
+    conn: HelloConnection,
+    transport: Transport,
+    consume: (sid: string) => Promise<SessionTicket | null>,
+  ): void {
     this.#pending.add(conn);
     conn.onClose = () => {
       this.#pending.delete(conn);
     };
-    conn.onFrame = (frame) => {
+    conn.onFrame = (frame: Frame) => {
       conn.onFrame = null; // frames before the hello answer are a protocol violation: ignored
-      void this.#hello(conn, 'tcp', frame);
+      void this.#hello(conn, transport, frame, consume);
     };
   }
 
-  async #hello(conn: TcpConnection, transport: Transport, frame: Frame): Promise<void> {
+  async #hello(
+    conn: HelloConnection,
+    transport: Transport,
+    frame: Frame,
+    consume: (sid: string) => Promise<SessionTicket | null>,
+  ): Promise<void> {
     const refuse = (code: string, message: string): void => {
       this.#pending.delete(conn);
       conn.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Bad, pack({ code, message })));
@@ -1024,7 +1188,7 @@ export class TidewireServer {
     }
     let ticket: SessionTicket | null;
     try {
-      ticket = await this.#mesh.consumeTicket(sid);
+      ticket = await consume(sid);
     } catch (err) {
       this.#logger.error?.('ticket store failed', { error: String(err) });
       refuse(ServerErrorCode.SessionInvalid, 'session could not be checked');
@@ -1048,7 +1212,7 @@ export class TidewireServer {
     this.#usersBySid.set(sid, user);
     this.#usersById.set(user.id, user);
     conn.onClose = (info) => this.#onUserClosed(user, info.code);
-    conn.onFrame = (f) => this.#onUserFrame(user, f);
+    conn.onFrame = (f: Frame) => this.#onUserFrame(user, f);
     user.send(
       CORE_VER,
       CoreCommand.Hello,

@@ -1,0 +1,169 @@
+import { connect, requestSession, type TidewireClient } from '@tidewire/client';
+import { dialUdp } from '@tidewire/transport-udp';
+import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, Ok, type TidewireServer } from '../src/index.ts';
+import { delay, endpointOf, waitFor } from './helpers.ts';
+
+let server: TidewireServer;
+const clients: TidewireClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await server?.close();
+});
+
+async function udpServer(
+  config: Record<string, unknown> = {},
+  tcp = true,
+): Promise<TidewireServer> {
+  const s = createServer({
+    config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0, ...config } },
+    env: {},
+  });
+  if (tcp) await s.setupAsTCPServer();
+  await s.setupAsUDPServer();
+  s.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+    user.send(ver, cmd, payload, Ok);
+    next();
+  });
+  s.handleCommand(2, 9, (ver, cmd, payload, user, next) => {
+    user.push(ver, cmd, payload); // echo as a push: answers unreliable sends too
+    next();
+  });
+  await s.start();
+  return s;
+}
+
+async function udpClient(uid: string): Promise<TidewireClient> {
+  const c = await connect({
+    endpointUrl: endpointOf(server),
+    uid,
+    transport: 'udp',
+    keepAliveIntervalMs: 0,
+  });
+  clients.push(c);
+  return c;
+}
+
+describe('UDP sessions', () => {
+  it('a client gets a UDP session, says hello and runs commands through the same router', async () => {
+    server = await udpServer();
+    const c = await udpClient('ann');
+    expect(c.transport).toBe('udp');
+    expect(c.session.port).toBe(server.udpPort);
+    const echo = await c.request(2, 1, Buffer.from('over udp'));
+    expect([echo.status, echo.payload.toString()]).toEqual([Status.Ok, 'over udp']);
+    // Many requests in a row arrive in order.
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => c.request(2, 1, Buffer.from(`m${i}`))),
+    );
+    expect(answers.map((a) => a.payload.toString())).toEqual(
+      Array.from({ length: 50 }, (_, i) => `m${i}`),
+    );
+    expect(server.getUser('ann')?.transport).toBe('udp');
+    // TCP users and UDP users are served side by side.
+    const t = await connect({
+      endpointUrl: endpointOf(server),
+      uid: 'bob',
+      keepAliveIntervalMs: 0,
+    });
+    clients.push(t);
+    expect(server.ccu).toBe(2);
+    const pushes: string[] = [];
+    t.on('push', (p) => pushes.push(p.payload.toString()));
+    server.broadcast(2, 3, Buffer.from('to all'));
+    await waitFor(() => pushes.length === 1, 2_000, 'broadcast');
+  });
+
+  it('unreliable sends reach the handler; a large reliable message is fragmented and reassembled', async () => {
+    server = await udpServer();
+    const c = await udpClient('ann');
+    const pushes: string[] = [];
+    c.on('push', (p) => pushes.push(p.payload.toString()));
+    for (let i = 0; i < 5; i++) c.send(2, 9, Buffer.from(`state ${i}`), { reliable: false });
+    await waitFor(() => pushes.length === 5, 2_000, 'unreliable round trips');
+    const big = Buffer.alloc(50_000, 7);
+    const res = await c.request(2, 1, big);
+    expect(res.payload.equals(big)).toBe(true);
+  });
+
+  it('refuses a reused sid and a hello naming another sid than the handshake', async () => {
+    server = await udpServer();
+    const session = await requestSession({
+      endpointUrl: endpointOf(server),
+      uid: 'eve',
+      transport: 'udp',
+    });
+    const conn = await dialUdp({
+      host: session.host,
+      port: session.port,
+      sid: Buffer.from(session.sid, 'hex'),
+    });
+    const answers: number[] = [];
+    conn.onFrame = (frame) => answers.push(frame.status);
+    // A hello with another (made-up) sid on this connection is refused.
+    conn.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.alloc(16, 1)));
+    await waitFor(() => answers.length === 1, 2_000, 'hello answer');
+    expect(answers).toEqual([Status.Bad]);
+    await conn.close();
+    // The ticket was consumed by the first handshake: a second one is refused.
+    await expect(
+      dialUdp({
+        host: session.host,
+        port: session.port,
+        sid: Buffer.from(session.sid, 'hex'),
+        connectTimeoutMs: 1_000,
+      }),
+    ).rejects.toMatchObject({
+      code: expect.stringMatching(/^TIDEWIRE_ERR_HANDSHAKE_(REFUSED|TIMEOUT)$/),
+    });
+  });
+
+  it('with encryption on, sessions are sealed with the session key and a stolen sid gets nothing', async () => {
+    server = await udpServer({ enableEncryption: true });
+    const c = await udpClient('ann');
+    expect(c.session.encryption).toBe(true);
+    expect((await c.request(2, 1, Buffer.from('sealed'))).payload.toString()).toBe('sealed');
+    // A thief with the sid but not the key: the handshake succeeds only with the right key.
+    const session = await requestSession({
+      endpointUrl: endpointOf(server),
+      uid: 'victim',
+      transport: 'udp',
+    });
+    const thief = await dialUdp({
+      host: session.host,
+      port: session.port,
+      sid: Buffer.from(session.sid, 'hex'),
+      key: Buffer.alloc(16, 9),
+      encryption: true,
+      connectTimeoutMs: 1_000,
+    }).catch((err: unknown) => err as Error);
+    if (!(thief instanceof Error)) {
+      const answers: number[] = [];
+      thief.onFrame = (frame) => answers.push(frame.status);
+      thief.send(
+        encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(session.sid, 'hex')),
+      );
+      await delay(300);
+      expect(answers).toEqual([]);
+      thief.destroy();
+    }
+    expect(server.getUser('victim')).toBeUndefined();
+  });
+
+  it('a UDP-only node registers as udp; a TCP+UDP node lists udp as an extra role', async () => {
+    server = await udpServer({}, false);
+    const [self] = await server.mesh.listNodes();
+    expect([self?.role, self?.publicPort]).toEqual(['udp', server.udpPort]);
+    const tcpOnly = await fetch(`${endpointOf(server)}/v1/endpoint/tcp/user/x`);
+    expect(tcpOnly.status).toBe(503);
+    await server.close();
+    server = await udpServer();
+    const [both] = await server.mesh.listNodes();
+    expect(both?.role).toBe('tcp');
+    expect(both?.meta).toMatchObject({
+      roles: 'udp',
+      'endpoint.udp': `127.0.0.1:${server.udpPort}`,
+    });
+  });
+});
