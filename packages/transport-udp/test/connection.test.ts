@@ -117,7 +117,7 @@ describe('listenUdp / dialUdp', () => {
     for (const c of clients) cleanups.push(() => c.destroy());
     expect(new Set(clients.map((c) => c.id)).size).toBe(10);
     await until(() => s.accepted.length === 10);
-  });
+  }, 15_000);
 
   it('encrypts: frames arrive and nothing readable is on the wire', async () => {
     const s = await server({ encryption: true });

@@ -127,7 +127,7 @@ describe('hostile and malformed datagrams', () => {
     // nothing the raw socket sent drew a reply larger than itself (only COOKIEs to well-formed INITs)
     for (const reply of raw.replies) expect(reply.length).toBeLessThanOrEqual(32);
     expect(s.accepted.length).toBe(1);
-  });
+  }, 15_000);
 
   it('garbage DATA bodies for a live connection id (no encryption) never crash the listener', async () => {
     const s = await startServer({}, (c) => {
@@ -166,7 +166,7 @@ describe('hostile and malformed datagrams', () => {
     for (let i = 0; i < 50; i++) other.send(frame(i));
     await until(() => got.length === 50);
     expect(got).toEqual([...Array(50).keys()]);
-  });
+  }, 15_000);
 
   it('with encryption, a forged DATA packet for a live id neither delivers nor moves the connection', async () => {
     const s = await startServer({ encryption: true });

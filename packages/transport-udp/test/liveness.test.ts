@@ -24,11 +24,13 @@ describe('liveness', () => {
   });
 
   it('keeps a quiet connection alive with keep-alive pings', async () => {
-    const s = await startServer({ idleTimeoutMs: 300 });
+    // pings every idleTimeoutMs / 4 keep both sides alive for three idle periods
+    const s = await startServer({ idleTimeoutMs: 400 });
     cleanups.push(() => s.listener.close({ graceMs: 50 }));
-    const client = await dialTo(s, { idleTimeoutMs: 300 });
+    const client = await dialTo(s, { idleTimeoutMs: 400 });
     cleanups.push(() => client.destroy());
-    await new Promise((resolve) => setTimeout(resolve, 900));
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(client.stats().packetsSent).toBeGreaterThanOrEqual(5);
     expect(client.closed).toBe(false);
     expect(s.closes.size).toBe(0);
   });
