@@ -22,6 +22,7 @@ export const SEND_WINDOW = 1024;
 /** Packets sent after a packet that make it lost once acknowledged (fast retransmit). */
 export const REORDER_THRESHOLD = 3;
 const MAX_FIN_REASON_BYTES = 256;
+const MAX_FIN_CODE_BYTES = 64;
 const UNITS_OK = 0;
 const UNITS_MALFORMED = 1;
 const UNITS_BEYOND_WINDOW = 2;
@@ -592,11 +593,13 @@ export class RudpSession {
         this.#nextNew++;
       }
       // unreliable units
+      let unreliableUnits = 0;
       while (this.#unreliableHead < this.#unreliable.length) {
         const unit = this.#unreliable[this.#unreliableHead]!;
         if (offset + unit.length > budget) break;
         scratch.set(unit, offset);
         offset += unit.length;
+        unreliableUnits++;
         this.#unreliable[this.#unreliableHead++] = EMPTY;
         this.#buffered -= unit.length - unitOverhead(unit);
       }
@@ -619,7 +622,8 @@ export class RudpSession {
         }
         this.#pingPending = false;
       }
-      if (offset === 0 || (!eliciting && !this.#ackPending && !data)) break;
+      // a packet with nothing but an ACK goes out only when an ACK is owed
+      if (offset === 0 || (!eliciting && unreliableUnits === 0 && !this.#ackPending)) break;
       const pn = this.#nextPn++;
       if (eliciting) {
         const packet: SentPacket = {
@@ -703,8 +707,7 @@ export class RudpSession {
   close(code: string, reason: string, now: number): void {
     if (this.#state !== OPEN) return;
     this.#state = CLOSING;
-    this.#closeCode = code;
-    this.#closeReason = truncateUtf8(reason, MAX_FIN_REASON_BYTES);
+    this.#setFin(code, reason);
     this.#closeDeadline = now + this.options.closeLingerMs;
     this.#dropUnreliable();
     this.flush(now);
@@ -1124,8 +1127,7 @@ export class RudpSession {
   #fail(code: string, reason: string, now: number): void {
     if (this.#state === CLOSED) return;
     if (!this.#finSent) {
-      this.#closeCode = code;
-      this.#closeReason = truncateUtf8(reason, MAX_FIN_REASON_BYTES);
+      this.#setFin(code, reason);
       this.#state = CLOSING;
       // one FIN, best effort: nothing else is sent
       this.#resend.length = 0;
@@ -1137,6 +1139,13 @@ export class RudpSession {
       this.flush(now);
     }
     this.#terminate(code, reason, false);
+  }
+
+  /** Code and reason of our FIN, cut so that the unit always fits a packet beside an ACK. */
+  #setFin(code: string, reason: string): void {
+    this.#closeCode = truncateUtf8(code, MAX_FIN_CODE_BYTES);
+    const room = this.options.bodyBudget - ACK_RESERVE - 4 - Buffer.byteLength(this.#closeCode);
+    this.#closeReason = truncateUtf8(reason, Math.max(0, Math.min(MAX_FIN_REASON_BYTES, room)));
   }
 
   #terminate(code: string, reason: string, remote: boolean): void {

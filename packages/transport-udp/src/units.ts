@@ -27,7 +27,12 @@ export const ACK_RESERVE: number = ACK_UNIT_OVERHEAD + ACK_RANGES_WITH_DATA * AC
 export function writeFin(target: Buffer, offset: number, code: string, reason: string): number {
   const start = offset;
   target[offset++] = UnitKind.Fin;
-  const codeLength = target.write(code.slice(0, 200), offset + 1, 255, 'utf8');
+  const codeLength = target.write(
+    code,
+    offset + 1,
+    Math.min(255, target.length - offset - 1),
+    'utf8',
+  );
   target[offset] = codeLength;
   offset += 1 + codeLength;
   const room = Math.max(0, Math.min(target.length - offset - 2, 0xffff));
@@ -39,5 +44,5 @@ export function writeFin(target: Buffer, offset: number, code: string, reason: s
 
 /** Upper bound of the bytes `writeFin` needs. */
 export function finSize(code: string, reason: string): number {
-  return 4 + Buffer.byteLength(code.slice(0, 200)) + Buffer.byteLength(reason);
+  return 4 + Buffer.byteLength(code) + Buffer.byteLength(reason);
 }

@@ -149,6 +149,24 @@ describe('RudpSession over a simulated lossy link', () => {
     expect(a.closed).toEqual({ code: 'TIDEWIRE_CLOSE_NORMAL', reason: 'bye', remote: false });
   });
 
+  it('cuts a long FIN reason to fit a small packet', () => {
+    const net = new SimNet(
+      12,
+      { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 },
+      { bodyBudget: 240 },
+    );
+    const [a, b] = net.peers;
+    a.session.sendReliable(message(0, 1000), net.now);
+    a.session.close('TIDEWIRE_ERR_KICKED', 'é'.repeat(1000), net.now);
+    expect(net.run(() => b.closed !== null && a.closed !== null, 2000)).toBe(true);
+    expect(b.reliable.length).toBe(1);
+    expect(b.closed?.code).toBe('TIDEWIRE_ERR_KICKED');
+    const reasonBytes = Buffer.byteLength(b.closed!.reason);
+    expect(reasonBytes).toBeGreaterThan(100);
+    expect(reasonBytes).toBeLessThanOrEqual(240 - 36 - 4 - 19);
+    expect(b.closed!.reason).toBe('é'.repeat(b.closed!.reason.length));
+  });
+
   it('times out an idle peer and keeps a quiet one alive with pings', () => {
     const net = new SimNet(
       2,
