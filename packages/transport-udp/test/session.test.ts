@@ -21,8 +21,9 @@ describe('RudpSession over a simulated lossy link', () => {
         fc.double({ min: 0, max: 0.2, noNaN: true }),
         fc.integer({ min: 0, max: 30 }),
         fc.array(fc.integer({ min: 4, max: 6000 }), { minLength: 1, maxLength: 60 }),
-        (seed, loss, duplicate, jitterMs, sizes) => {
-          const net = new SimNet(seed, { loss, duplicate, delayMs: 5, jitterMs });
+        fc.integer({ min: 240, max: 1400 }),
+        (seed, loss, duplicate, jitterMs, sizes, bodyBudget) => {
+          const net = new SimNet(seed, { loss, duplicate, delayMs: 5, jitterMs }, { bodyBudget });
           const [a, b] = net.peers;
           const sent = sizes.map((size, i) => message(i, size));
           for (const m of sent) a.session.sendReliable(m, net.now);
