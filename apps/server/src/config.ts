@@ -46,6 +46,9 @@ export const AppConfigSchema = z.strictObject({
       stallWarningMs: z.number().positive(),
       stallTimeoutMs: z.number().positive(),
       maxQueuedCommands: z.int().min(1),
+      rateLimit: z.int().min(0),
+      rateLimitBurst: z.int().min(0),
+      rateLimitAction: z.enum(['drop', 'bad', 'disconnect']),
     })
     .partial()
     .optional(),

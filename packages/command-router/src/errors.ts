@@ -8,6 +8,8 @@ export const RouterErrorCode = {
   UnknownCommand: 'TIDEWIRE_ERR_UNKNOWN_COMMAND',
   /** Sent to a client (status Err) when a handler failed with an error that has no string `code`. */
   HandlerFailed: 'TIDEWIRE_ERR_HANDLER_FAILED',
+  /** Sent to a client (status Bad) for a command over its rate limit (action 'bad'). */
+  RateLimited: 'TIDEWIRE_ERR_RATE_LIMITED',
 } as const;
 
 export type RouterErrorCode = (typeof RouterErrorCode)[keyof typeof RouterErrorCode];

@@ -9,6 +9,7 @@ export type {
   KeepAliveHandler,
   LegacyCommandHandler,
   Next,
+  RateLimitAction,
   RouterUser,
   StallInfo,
 } from './types.ts';

@@ -18,6 +18,7 @@ import type {
   KeepAliveHandler,
   LegacyCommandHandler,
   Next,
+  RateLimitAction,
   RouterUser,
   StallInfo,
 } from './types.ts';
@@ -25,6 +26,7 @@ import type {
 const commandChannel = channel('tidewire:router:command');
 const errorChannel = channel('tidewire:router:error');
 const stallChannel = channel('tidewire:router:stall');
+const rateChannel = channel('tidewire:router:rate-limited');
 
 const DEFAULT_STALL_WARNING_MS = 5_000;
 const DEFAULT_STALL_TIMEOUT_MS = 10_000;
@@ -55,6 +57,9 @@ interface UserQueue<U extends RouterUser> {
   draining: boolean;
   removed: boolean;
   overflowReported: boolean;
+  /** Rate limit: commands the user may still send now (a token bucket), and when it was last filled. */
+  tokens: number;
+  filledAt: number;
 }
 
 /** One command (or keep-alive) going through its hooks and handlers. */
@@ -141,6 +146,11 @@ export class CommandRouter<U extends RouterUser> {
   readonly #onKeepAliveDone: ((user: U) => void) | undefined;
   #sweepTimer: NodeJS.Timeout | null = null;
   #closed = false;
+  /** Commands per second per user; 0: no limit. */
+  readonly #rate: number;
+  readonly #rateBurst: number;
+  readonly #rateAction: RateLimitAction;
+  readonly #onRateLimited: ((user: U, info: { ver: number; cmd: number }) => void) | undefined;
 
   constructor(options: CommandRouterOptions<U> = {}) {
     this.#stallWarningMs = positive(
@@ -171,6 +181,53 @@ export class CommandRouter<U extends RouterUser> {
     this.#onUserStalled = options.onUserStalled;
     this.#onQueueOverflow = options.onQueueOverflow;
     this.#onKeepAliveDone = options.onKeepAliveDone;
+    const limit = options.rateLimit;
+    this.#rate =
+      limit === undefined ? 0 : positive('rateLimit.commandsPerSecond', limit.commandsPerSecond, 0);
+    this.#rateBurst =
+      limit === undefined ? 0 : positive('rateLimit.burst', limit.burst, Math.max(1, this.#rate));
+    this.#rateAction = limit?.action ?? 'bad';
+    if (!['drop', 'bad', 'disconnect'].includes(this.#rateAction)) {
+      throw new TidewireError(
+        RouterErrorCode.InvalidArgument,
+        'rateLimit.action must be drop, bad or disconnect',
+      );
+    }
+    this.#onRateLimited = options.onRateLimited;
+  }
+
+  /** Token bucket: refills at `#rate` per second up to `#rateBurst`; takes one token. */
+  #takeToken(queue: UserQueue<U>): boolean {
+    const now = performance.now();
+    if (queue.filledAt === 0) queue.filledAt = now;
+    queue.tokens = Math.min(
+      this.#rateBurst,
+      queue.tokens + ((now - queue.filledAt) * this.#rate) / 1000,
+    );
+    queue.filledAt = now;
+    if (queue.tokens < 1) return false;
+    queue.tokens -= 1;
+    return true;
+  }
+
+  #rateLimited(queue: UserQueue<U>, job: Job): void {
+    const { user } = queue;
+    if (rateChannel.hasSubscribers) {
+      rateChannel.publish({ user, ver: job.ver, cmd: job.cmd, action: this.#rateAction });
+    }
+    if (this.#rateAction === 'bad') {
+      const body = {
+        code: RouterErrorCode.RateLimited,
+        message: `more than ${this.#rate} commands per second`,
+      };
+      this.#callSafely('sendResponse', () =>
+        user.sendResponse(job.ver, job.cmd, Status.Bad, pack(body)),
+      );
+    } else if (this.#rateAction === 'disconnect') {
+      this.#callSafely('onRateLimited', () =>
+        this.#onRateLimited?.(user, { ver: job.ver, cmd: job.cmd }),
+      );
+    }
   }
 
   // ---- registration ------------------------------------------------------
@@ -333,8 +390,14 @@ export class CommandRouter<U extends RouterUser> {
         draining: false,
         removed: false,
         overflowReported: false,
+        tokens: this.#rateBurst,
+        filledAt: 0,
       };
       this.#queues.set(user, queue);
+    }
+    if (this.#rate > 0 && job.kind === KIND_COMMAND && !this.#takeToken(queue)) {
+      this.#rateLimited(queue, job);
+      return;
     }
     if (queue.running === null && !queue.draining && queue.head === queue.waiting.length) {
       // Idle user: run at once, no queueing.

@@ -54,7 +54,19 @@ export interface StallInfo {
   readonly elapsedMs: number;
 }
 
+/** What happens to a command over the rate limit: dropped silently, answered `Bad`, or the user disconnected. */
+export type RateLimitAction = 'drop' | 'bad' | 'disconnect';
+
 export interface CommandRouterOptions<U extends RouterUser> {
+  /**
+   * Per-user command rate limit (a token bucket; keep-alives are not
+   * counted): `commandsPerSecond`, `burst` (default: one second's worth) and
+   * the `action` for commands over it (default 'bad':
+   * `TIDEWIRE_ERR_RATE_LIMITED`). Off by default.
+   */
+  rateLimit?: { commandsPerSecond: number; burst?: number; action?: RateLimitAction };
+  /** With `rateLimit.action: 'disconnect'`: called for each command over the limit (the server disconnects the user). */
+  onRateLimited?: (user: U, info: { ver: number; cmd: number }) => void;
   /** A handler that has not called `next` after this many ms is logged and published on `tidewire:router:stall`. Default 5000. */
   stallWarningMs?: number;
   /** A user whose queue has been stuck this long gets `onUserStalled` (once). Default 10000. */

@@ -289,3 +289,67 @@ describe('observability and lifecycle', () => {
     expect(errors).toEqual(['sendResponse threw']);
   });
 });
+
+describe('rate limit', () => {
+  it("answers Bad over the limit (action 'bad'), refills with time, and never counts keep-alives", async () => {
+    router = new CommandRouter({ rateLimit: { commandsPerSecond: 50, burst: 3 } });
+    let handled = 0;
+    let keepAlives = 0;
+    router.handleCommand(2, 1, (_v, _c, _p, _u, next) => {
+      handled++;
+      next();
+    });
+    router.onKeepAlive((_u, next) => {
+      keepAlives++;
+      next();
+    });
+    const user = new TestUser('u1');
+    for (let i = 0; i < 5; i++) router.dispatch(user, 2, 1, empty);
+    for (let i = 0; i < 5; i++) router.dispatchKeepAlive(user);
+    expect(handled).toBe(3);
+    expect(keepAlives).toBe(5);
+    expect(user.responses).toEqual([
+      {
+        cmd: 1,
+        status: Status.Bad,
+        body: { code: 'TIDEWIRE_ERR_RATE_LIMITED', message: 'more than 50 commands per second' },
+      },
+      {
+        cmd: 1,
+        status: Status.Bad,
+        body: { code: 'TIDEWIRE_ERR_RATE_LIMITED', message: 'more than 50 commands per second' },
+      },
+    ]);
+    await sleep(45); // 50/s: two tokens back
+    for (let i = 0; i < 3; i++) router.dispatch(user, 2, 1, empty);
+    expect(handled).toBe(5);
+    // Another user has a bucket of their own.
+    router.dispatch(new TestUser('u2'), 2, 1, empty);
+    expect(handled).toBe(6);
+  });
+
+  it("drops silently (action 'drop') or reports for a disconnect (action 'disconnect')", () => {
+    router = new CommandRouter({ rateLimit: { commandsPerSecond: 1, burst: 1, action: 'drop' } });
+    router.handleCommand(2, 1, (_v, _c, _p, _u, next) => next());
+    const quiet = new TestUser('q');
+    router.dispatch(quiet, 2, 1, empty);
+    router.dispatch(quiet, 2, 1, empty);
+    expect(quiet.responses).toEqual([]);
+    router.close();
+
+    const limited: string[] = [];
+    router = new CommandRouter({
+      rateLimit: { commandsPerSecond: 1, burst: 1, action: 'disconnect' },
+      onRateLimited: (user, { cmd }) => limited.push(`${user.id}:${cmd}`),
+    });
+    router.handleCommand(2, 1, (_v, _c, _p, _u, next) => next());
+    const loud = new TestUser('l');
+    router.dispatch(loud, 2, 1, empty);
+    router.dispatch(loud, 2, 1, empty);
+    expect(limited).toEqual(['l:1']);
+    expect(loud.responses).toEqual([]);
+    expect(
+      () => new CommandRouter({ rateLimit: { commandsPerSecond: 1, action: 'ban' as never } }),
+    ).toThrow(/rateLimit.action/);
+  });
+});

@@ -65,6 +65,12 @@ export interface CommandsConfig {
   stallTimeoutMs: number;
   /** Commands queued per user before the user is disconnected. Default 512. */
   maxQueuedCommands: number;
+  /** Commands per second a user may send (keep-alives not counted); 0 (default): no limit. */
+  rateLimit: number;
+  /** Burst above the rate; 0 (default): one second's worth. */
+  rateLimitBurst: number;
+  /** Over the limit: 'drop', 'bad' (default: answered Bad `TIDEWIRE_ERR_RATE_LIMITED`) or 'disconnect'. */
+  rateLimitAction: 'drop' | 'bad' | 'disconnect';
 }
 
 /** Where the public address handed to clients comes from (`@tidewire/cloud-endpoint`). */
@@ -152,7 +158,14 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSendQueue: 1024 * 1024,
     maxConnections: 0,
   },
-  commands: { stallWarningMs: 5000, stallTimeoutMs: 10_000, maxQueuedCommands: 512 },
+  commands: {
+    stallWarningMs: 5000,
+    stallTimeoutMs: 10_000,
+    maxQueuedCommands: 512,
+    rateLimit: 0,
+    rateLimitBurst: 0,
+    rateLimitAction: 'bad',
+  },
   publicEndpoint: { provider: 'static', address: '', fallback: '', timeoutMs: 1000 },
   mesh: { type: 'memory', url: '', keyPrefix: '', ttlMs: 6000 },
   connector: { endpoint: '', transport: 'tcp', token: '', command: [] },
@@ -169,6 +182,7 @@ type FieldKind =
   | 'boolean'
   | 'host'
   | 'meshType'
+  | 'rateAction'
   | 'transport'
   | 'stringArray'
   | 'provider';
@@ -210,6 +224,9 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     stallWarningMs: 'positive',
     stallTimeoutMs: 'positive',
     maxQueuedCommands: 'nonNegativeInt',
+    rateLimit: 'nonNegativeInt',
+    rateLimitBurst: 'nonNegativeInt',
+    rateLimitAction: 'rateAction',
   },
   publicEndpoint: {
     provider: 'provider',
@@ -237,6 +254,7 @@ const EXPECTED: Record<FieldKind, string> = {
   nonNegativeInt: 'an integer >= 0',
   boolean: 'true or false',
   meshType: "'memory' or 'redis'",
+  rateAction: "'drop', 'bad' or 'disconnect'",
   transport: "'tcp' or 'udp'",
   stringArray: 'an array of strings',
   provider: `one of ${PROVIDERS.map((p) => `'${p}'`).join(', ')}`,
@@ -260,6 +278,8 @@ function valid(kind: FieldKind, value: unknown): boolean {
       return value === 'tcp' || value === 'udp';
     case 'stringArray':
       return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'rateAction':
+      return value === 'drop' || value === 'bad' || value === 'disconnect';
     case 'meshType':
       return value === 'memory' || value === 'redis';
     case 'provider':

@@ -18,6 +18,8 @@ export const ServerErrorCode = {
   UserStalled: 'TIDEWIRE_ERR_USER_STALLED',
   /** The user sent commands faster than they are processed. */
   QueueOverflow: 'TIDEWIRE_ERR_QUEUE_OVERFLOW',
+  /** The user sent commands faster than `commands.rateLimit` (action 'disconnect'). */
+  RateLimited: 'TIDEWIRE_ERR_RATE_LIMITED',
   /** The server asked the client to reconnect to another node (drain). */
   Draining: 'TIDEWIRE_ERR_DRAINING',
   /** The server is shutting down. */

@@ -191,6 +191,23 @@ export class TidewireServer {
       stallWarningMs: this.#config.commands.stallWarningMs,
       stallTimeoutMs: this.#config.commands.stallTimeoutMs,
       maxQueuedCommands: this.#config.commands.maxQueuedCommands,
+      ...(this.#config.commands.rateLimit > 0
+        ? {
+            rateLimit: {
+              commandsPerSecond: this.#config.commands.rateLimit,
+              ...(this.#config.commands.rateLimitBurst > 0
+                ? { burst: this.#config.commands.rateLimitBurst }
+                : {}),
+              action: this.#config.commands.rateLimitAction,
+            },
+          }
+        : {}),
+      onRateLimited: (user, info) => {
+        void user.disconnect(
+          ServerErrorCode.RateLimited,
+          `command (${info.ver}, ${info.cmd}) over the rate limit of ${this.#config.commands.rateLimit}/s`,
+        );
+      },
       logger: this.#logger,
       onUserStalled: (user, info) => {
         void user.disconnect(
@@ -689,6 +706,11 @@ export class TidewireServer {
         );
       if (this.#transports.has('udp')) {
         const udp = config.udp;
+        if (!udp.enableEncryption) {
+          this.#logger.warn?.(
+            'UDP encryption is off (udp.enableEncryption): fine on loopback, turn it on for the internet',
+          );
+        }
         this.#udp = await listenUdp(
           {
             host: udp.address,

@@ -110,6 +110,39 @@ describe('command handling over TCP', () => {
     await c.close();
   });
 
+  it('a user over commands.rateLimit gets Bad, or is disconnected with action disconnect', async () => {
+    server = await testServer(
+      { config: { commands: { rateLimit: 5, rateLimitBurst: 2 } } },
+      (s) => {
+        s.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+          user.send(ver, cmd, payload, Ok);
+          next();
+        });
+      },
+    );
+    const c = await client(server, 'spammer');
+    const answers = await Promise.all([1, 2, 3, 4].map(() => c.request(2, 1, Buffer.from('x'))));
+    expect(answers.map((a) => a.status)).toEqual([Status.Ok, Status.Ok, Status.Bad, Status.Bad]);
+    expect(unpack<{ code: string }>(answers[2]!.payload).code).toBe('TIDEWIRE_ERR_RATE_LIMITED');
+    await c.close();
+    await server.close();
+
+    server = await testServer(
+      { config: { commands: { rateLimit: 5, rateLimitBurst: 1, rateLimitAction: 'disconnect' } } },
+      (s) => {
+        s.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+          user.send(ver, cmd, payload, Ok);
+          next();
+        });
+      },
+    );
+    const d = await client(server, 'flooder');
+    const closed = new Promise<string>((resolve) => d.on('close', (info) => resolve(info.code)));
+    d.send(2, 1, Buffer.from('a'));
+    d.send(2, 1, Buffer.from('b'));
+    expect(await closed).toBe('TIDEWIRE_ERR_RATE_LIMITED');
+  });
+
   it('reports duplicates', async () => {
     server = await testServer({}, (s) => s.handleCommand(3, 1, (_v, _c, _p, _u, next) => next()));
     expect(server.isCommandDuplicate(3, 1)).toBe(true);
