@@ -559,7 +559,9 @@ function startProgress(
 ): { stop(): void } {
   let lastAt = performance.now();
   let lastReceived = 0;
+  let emitted = false;
   const emit = (): void => {
+    emitted = true;
     const now = performance.now();
     const s = snapshot();
     const seconds = (now - lastAt) / 1000;
@@ -573,7 +575,7 @@ function startProgress(
     stop() {
       clearInterval(timer);
       // A last snapshot unless one was just shown.
-      if (performance.now() - lastAt >= intervalMs / 2) emit();
+      if (!emitted || performance.now() - lastAt >= intervalMs / 2) emit();
     },
   };
 }
