@@ -45,7 +45,12 @@ export interface UdpConnectionStats extends SessionStats {
 
 /** Package-internal: how a connection puts datagrams on the wire and tells its owner it ended. */
 export interface ConnectionLink {
-  send(datagram: Buffer, address: string, port: number): void;
+  /**
+   * Puts one datagram on the wire. Returns true when the socket has nothing
+   * queued afterwards (the datagram went to the kernel synchronously), so its
+   * buffer may be reused at once.
+   */
+  send(datagram: Buffer, address: string, port: number): boolean;
   gone(connection: UdpConnection): void;
 }
 
@@ -101,6 +106,7 @@ export class UdpConnection {
   /** The application queued frames while a datagram was processed: flush right after it. */
   #sentWhileReceiving = false;
   #receiveTime = 0;
+  #datagram: Buffer | null = null;
 
   /** @internal Created by `listenUdp` and `dialUdp`. */
   constructor(init: ConnectionInit) {
@@ -366,9 +372,19 @@ export class UdpConnection {
   readonly #transmit = (packetNumber: number, scratch: Buffer, length: number): void => {
     let datagram: Buffer;
     if (this.#key === null) {
-      datagram = Buffer.allocUnsafe(DATA_HEADER_SIZE + length);
-      writeDataHeader(datagram, false, this.id, packetNumber);
-      scratch.copy(datagram, DATA_HEADER_SIZE, 0, length);
+      // One buffer per connection, reused while the socket sends synchronously
+      // (it always does on a bound socket with nothing queued); replaced when a
+      // send had to be queued and still holds it.
+      const out = this.#datagram ?? Buffer.allocUnsafeSlow(this.#maxDatagram);
+      writeDataHeader(out, false, this.id, packetNumber);
+      scratch.copy(out, DATA_HEADER_SIZE, 0, length);
+      const reusable = this.#link.send(
+        out.subarray(0, DATA_HEADER_SIZE + length),
+        this.#address,
+        this.#port,
+      );
+      this.#datagram = reusable ? out : null;
+      return;
     } else {
       const body = scratch.subarray(0, length);
       const header = Buffer.allocUnsafe(DATA_HEADER_SIZE);

@@ -215,8 +215,11 @@ class ClientLink implements ConnectionLink {
     this.socket = socket;
   }
 
-  send(datagram: Buffer): void {
-    if (!this.closed) this.socket.send(datagram);
+  send(datagram: Buffer): boolean {
+    if (this.closed) return true;
+    // a connected socket sends without a lookup, so the send reaches libuv now
+    this.socket.send(datagram);
+    return this.socket.getSendQueueCount() === 0;
   }
 
   gone(): void {

@@ -214,8 +214,11 @@ class Listener implements UdpListener, ConnectionLink {
     await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
 
-  send(datagram: Buffer, address: string, port: number): void {
-    if (!this.#socketClosed) this.#socket.send(datagram, port, address);
+  send(datagram: Buffer, address: string, port: number): boolean {
+    if (this.#socketClosed) return true;
+    // literalLookup answers synchronously, so the send reaches libuv now
+    this.#socket.send(datagram, port, address);
+    return this.#socket.getSendQueueCount() === 0;
   }
 
   gone(connection: UdpConnection): void {
