@@ -58,8 +58,8 @@ describe('tidewire-loadtest against a real server', () => {
     );
     // Duration respected: sending stopped at 1 s; the whole run ends soon after.
     expect(report.elapsedMs).toBeGreaterThanOrEqual(1000);
-    expect(report.elapsedMs).toBeLessThan(1300);
-    expect(wall).toBeLessThan(3000);
+    expect(report.elapsedMs).toBeLessThan(1500);
+    expect(wall).toBeLessThan(4000);
     // The server has no /metrics: reported as absent, not as an error.
     expect(report.server).toBeNull();
     // Progress lines went to stderr (not a TTY: one a second).
