@@ -217,4 +217,18 @@ describe('listenUdp / dialUdp', () => {
     expect(info?.code).toBe(UdpErrorCode.HandlerFailed);
     expect(info?.error?.message).toBe('boom');
   });
+
+  it('rejects frames over maxPayloadLength and refuses sends once closed', async () => {
+    const s = await server({ maxPayloadLength: 1000 });
+    const client = await dialTo(s, { maxPayloadLength: 1000 });
+    expect(() => client.sendFrame(2, 1, 0, Buffer.alloc(1001))).toThrow(
+      expect.objectContaining({ code: UdpErrorCode.FrameTooLarge }),
+    );
+    expect(client.sendFrame(2, 1, 0, Buffer.alloc(1000))).toBe(true);
+    await client.close();
+    expect(client.send(frame(1))).toBe(false);
+    expect(client.send(frame(1), { reliable: false })).toBe(false);
+    await client.close(); // idempotent
+    expect(client.closed).toBe(true);
+  });
 });
