@@ -6,7 +6,7 @@ import { type Logger, SESSION_KEY_LENGTH } from '@tidewire/wire';
 import { connectionChannel, dropChannel } from './channels.ts';
 import { type ConnectionLink, UdpConnection } from './connection.ts';
 import { CookieJar } from './cookie.ts';
-import { abortReason, RefuseReason, UdpErrorCode, udpError } from './errors.ts';
+import { RefuseReason, UdpErrorCode, udpError } from './errors.ts';
 import {
   type ConnectionTuning,
   checkInteger,
