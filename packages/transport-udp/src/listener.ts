@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { type Logger, SESSION_KEY_LENGTH } from '@tidewire/wire';
 import { connectionChannel, dropChannel } from './channels.ts';
 import { type ConnectionLink, UdpConnection } from './connection.ts';
@@ -72,6 +73,12 @@ export interface UdpListenerOptions {
   maxHalfOpen?: number;
   /** Open connections at once; past it INIT_ECHO gets REFUSE 2. Default 100 000. */
   maxConnections?: number;
+  /**
+   * Handshake datagrams (INIT and INIT_ECHO) processed per second, over all
+   * sources: past it they are dropped unanswered, which bounds the CPU a
+   * flood can take (each costs an HMAC). Default 20 000.
+   */
+  handshakeRateLimit?: number;
   signal?: AbortSignal;
   logger?: Logger;
 }
@@ -123,7 +130,21 @@ export async function listenUdp(
       resolve();
     });
   });
-  const listener = new Listener(socket, options, tuning, maxHalfOpen, maxConnections, onConnection);
+  const rate = checkInteger(
+    'handshakeRateLimit',
+    options.handshakeRateLimit ?? 20_000,
+    1,
+    10_000_000,
+  );
+  const listener = new Listener(
+    socket,
+    options,
+    tuning,
+    maxHalfOpen,
+    maxConnections,
+    new TokenBucket(rate),
+    onConnection,
+  );
   return listener;
 }
 
@@ -135,6 +156,7 @@ class Listener implements UdpListener, ConnectionLink {
   readonly #tuning: ConnectionTuning;
   readonly #maxHalfOpen: number;
   readonly #maxConnections: number;
+  readonly #handshakes: TokenBucket;
   readonly #onConnection: (connection: UdpConnection) => void;
   readonly #logger: Logger | undefined;
   readonly #encryption: boolean;
@@ -155,6 +177,7 @@ class Listener implements UdpListener, ConnectionLink {
     tuning: ConnectionTuning,
     maxHalfOpen: number,
     maxConnections: number,
+    handshakes: TokenBucket,
     onConnection: (connection: UdpConnection) => void,
   ) {
     this.#socket = socket;
@@ -162,6 +185,7 @@ class Listener implements UdpListener, ConnectionLink {
     this.#tuning = tuning;
     this.#maxHalfOpen = maxHalfOpen;
     this.#maxConnections = maxConnections;
+    this.#handshakes = handshakes;
     this.#onConnection = onConnection;
     this.#logger = options.logger;
     this.#encryption = options.encryption === true;
@@ -249,6 +273,10 @@ class Listener implements UdpListener, ConnectionLink {
         return;
       }
       if (this.#closing !== null) return;
+      if (!this.#handshakes.take(performance.now())) {
+        this.#drop('handshake-rate', rinfo);
+        return;
+      }
       if (!init.echo) {
         // stateless: the answer (32 bytes) is smaller than the request (96)
         const cookie = this.#cookies.make(rinfo.address, rinfo.port, init.sid, init.clientNonce);
@@ -378,4 +406,25 @@ function literalLookup(
     return;
   }
   dnsLookup(hostname, options, callback);
+}
+
+/** Tokens refilled continuously at `rate` per second, up to `rate`; no timer. */
+class TokenBucket {
+  readonly #rate: number;
+  #tokens: number;
+  #at = 0;
+
+  constructor(rate: number) {
+    this.#rate = rate;
+    this.#tokens = rate;
+  }
+
+  take(now: number): boolean {
+    if (this.#at === 0) this.#at = now;
+    this.#tokens = Math.min(this.#rate, this.#tokens + ((now - this.#at) * this.#rate) / 1000);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
 }

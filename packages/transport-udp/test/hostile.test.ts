@@ -226,4 +226,18 @@ describe('hostile and malformed datagrams', () => {
     await until(() => got.length === 1);
     expect(got).toEqual([500]);
   });
+
+  it('drops handshake datagrams past handshakeRateLimit', async () => {
+    const s = await startServer({ handshakeRateLimit: 10 });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const raw = await rawSocket();
+    cleanups.push(() => raw.close());
+    const { sid } = s.ticket();
+    for (let i = 0; i < 50; i++) {
+      raw.socket.send(init(0x01, sid, randomBytes(8)), s.listener.port, '127.0.0.1');
+    }
+    await sleep(150);
+    expect(raw.replies.length).toBeGreaterThanOrEqual(10);
+    expect(raw.replies.length).toBeLessThanOrEqual(13);
+  });
 });
