@@ -25,6 +25,7 @@ export const AppConfigSchema = z.strictObject({
       maxSendQueue: z.int().min(1),
       noDelay: z.boolean(),
       maxConnections: z.int().min(0),
+      enableEncryption: z.boolean(),
     })
     .partial()
     .optional(),

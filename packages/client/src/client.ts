@@ -6,8 +6,12 @@ import {
   CoreCommand,
   encodeFrame,
   type Frame,
+  HEADER_SIZE,
+  openFrame,
   pack,
+  SessionCipher,
   Status,
+  sealFrame,
   TidewireError,
   unpack,
 } from '@tidewire/wire';
@@ -118,6 +122,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   #serverState: string;
   #latency = 0;
   readonly #conn: ClientConnection;
+  readonly #cipher: SessionCipher | null;
   readonly #requestTimeoutMs: number;
   /** Per (ver, cmd): waiting requests in send order; null marks a `send` with no waiter. */
   readonly #pending = new Map<number, (Pending | null)[]>();
@@ -129,7 +134,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     conn: ClientConnection,
     session: Session,
     hello: Hello,
-    options: { keepAliveIntervalMs: number; requestTimeoutMs: number },
+    options: {
+      keepAliveIntervalMs: number;
+      requestTimeoutMs: number;
+      cipher?: SessionCipher | null;
+    },
   ) {
     super();
     this.#conn = conn;
@@ -137,6 +146,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     this.userId = hello.userId;
     this.#serverState = hello.state;
     this.#requestTimeoutMs = options.requestTimeoutMs;
+    this.#cipher = options.cipher ?? null;
     // Events that arrived with the hello answer are emitted on the next turn
     // of the event loop, after `await connect(...)` has attached listeners.
     const { early } = hello;
@@ -191,7 +201,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     options: { reliable?: boolean } = {},
   ): boolean {
     if (this.closed) return false;
-    const frame = encodeFrame(ver, cmd, Status.Request, payload);
+    const frame = this.#encode(ver, cmd, payload);
     this.#queue(ver, cmd).push(null);
     return this.#conn.send(frame, options);
   }
@@ -217,7 +227,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         clientError(ClientErrorCode.Closed, `connection closed: ${this.#closeInfo.code}`),
       );
     }
-    const frame = encodeFrame(ver, cmd, Status.Request, payload);
+    const frame = this.#encode(ver, cmd, payload);
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<Response>((resolve, reject) => {
@@ -300,7 +310,24 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     return queue;
   }
 
-  #onFrame(frame: Frame): void {
+  /** A request frame, sealed when the session is (TCP with encryption). */
+  #encode(ver: number, cmd: number, payload: Uint8Array): Buffer {
+    return this.#cipher === null
+      ? encodeFrame(ver, cmd, Status.Request, payload)
+      : sealFrame(this.#cipher, ver, cmd, Status.Request, payload);
+  }
+
+  #onFrame(received: Frame): void {
+    let frame = received;
+    if (this.#cipher !== null) {
+      try {
+        frame = openFrame(this.#cipher, received);
+      } catch (err) {
+        // A forged or damaged frame: nothing after it can be trusted.
+        this.#conn.destroy(err as Error);
+        return;
+      }
+    }
     if (frame.status === Status.Push) {
       this.#onPush(frame);
       return;
@@ -441,11 +468,17 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
           ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
           ...maxPayload,
         });
+  // TCP sealing happens here; UDP seals in its transport.
+  const cipher =
+    transport === 'tcp' && session.encryption === true
+      ? new SessionCipher(Buffer.from(session.key, 'hex'), 'client')
+      : null;
   try {
-    const hello = await sayHello(conn, session, options.clientInfo, signal);
+    const hello = await sayHello(conn, session, options.clientInfo, signal, cipher);
     return new TidewireClient(conn, session, hello, {
       keepAliveIntervalMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      cipher,
     });
   } catch (err) {
     conn.destroy();
@@ -458,6 +491,7 @@ function sayHello(
   session: Session,
   clientInfo: Record<string, unknown> | undefined,
   signal: AbortSignal,
+  cipher: SessionCipher | null,
 ): Promise<Hello> {
   const early: EarlyEvents = { frames: [], close: null };
   return new Promise((resolve, reject) => {
@@ -473,11 +507,14 @@ function sayHello(
     };
     const onAbort = (): void => finish(() => reject(signal.reason));
     signal.addEventListener('abort', onAbort, { once: true });
-    conn.onFrame = (frame: Frame) => {
-      if (frame.ver !== CORE_VER || frame.cmd !== CoreCommand.Hello) return;
+    conn.onFrame = (received: Frame) => {
+      if (received.ver !== CORE_VER || received.cmd !== CoreCommand.Hello) return;
       finish(() => {
         let body: Record<string, unknown>;
+        let frame = received;
         try {
+          // A sealed answer (Ok) proves the server holds the key too; refusals are plain.
+          if (cipher !== null && received.status === Status.Ok) frame = openFrame(cipher, received);
           body = unpack<Record<string, unknown>>(frame.payload);
         } catch (err) {
           reject(clientError(ClientErrorCode.HelloRefused, 'malformed hello answer', err));
@@ -505,7 +542,22 @@ function sayHello(
         ),
       );
     const sid = Buffer.from(session.sid, 'hex');
-    const payload = clientInfo === undefined ? sid : Buffer.concat([sid, pack(clientInfo)]);
-    conn.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, payload));
+    const info = clientInfo === undefined ? Buffer.alloc(0) : pack(clientInfo);
+    if (cipher === null) {
+      conn.send(
+        encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.concat([sid, info])),
+      );
+    } else {
+      // TCP with encryption: the client info is sealed, proving we hold the session key.
+      const sealed = sealFrame(cipher, CORE_VER, CoreCommand.Hello, Status.Request, info);
+      conn.send(
+        encodeFrame(
+          CORE_VER,
+          CoreCommand.Hello,
+          Status.Request,
+          Buffer.concat([sid, sealed.subarray(HEADER_SIZE)]),
+        ),
+      );
+    }
   });
 }

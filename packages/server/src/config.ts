@@ -35,6 +35,11 @@ export interface TcpConfig {
   noDelay: boolean;
   /** Refuse connections past this many. Default 0: no limit. */
   maxConnections: number;
+  /**
+   * Seal every frame after the hello with AES-128-GCM under the session key
+   * (the hello proves the client holds the key). Default false.
+   */
+  enableEncryption: boolean;
 }
 
 /** Settings of the UDP (RUDP) transport. */
@@ -147,6 +152,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSendQueue: 1024 * 1024,
     noDelay: true,
     maxConnections: 0,
+    enableEncryption: false,
   },
   udp: {
     address: '127.0.0.1',
@@ -209,6 +215,7 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     maxSendQueue: 'nonNegativeInt',
     noDelay: 'boolean',
     maxConnections: 'nonNegativeInt',
+    enableEncryption: 'boolean',
   },
   udp: {
     address: 'host',

@@ -36,10 +36,13 @@ import {
   encodeFrame,
   type Frame,
   type Logger,
+  openFrame,
   pack,
+  SessionCipher,
   Status,
   TidewireError,
   unpack,
+  WireErrorCode,
 } from '@tidewire/wire';
 import {
   formatEndpoint,
@@ -278,9 +281,11 @@ export class TidewireServer {
     this.#transports.add('udp');
   }
 
-  /** True when UDP sessions are sealed with AES-128-GCM (config `udp.enableEncryption`). */
-  isEncryptionEnabled(): boolean {
-    return this.#config.udp.enableEncryption;
+  /** True when sessions of `transport` (default: every transport this node runs) are sealed with AES-128-GCM. */
+  isEncryptionEnabled(transport?: Transport): boolean {
+    const on = (t: Transport): boolean => this.#config[t].enableEncryption;
+    if (transport !== undefined) return on(transport);
+    return [...this.#transports].every(on) && this.#transports.size > 0;
   }
 
   /**
@@ -690,6 +695,12 @@ export class TidewireServer {
       this.#mesh.onUserMessage((target, ver, cmd, payload) =>
         this.#deliverUserMessage(target, ver, cmd, payload),
       );
+      const plain = [...this.#transports].filter((t) => !config[t].enableEncryption);
+      if (plain.length > 0) {
+        this.#logger.warn?.(
+          `encryption is off for ${plain.join(' and ')} (enableEncryption): fine on loopback, turn it on for the internet`,
+        );
+      }
       if (this.#transports.has('tcp'))
         this.#tcp = await listenTcp(
           {
@@ -706,11 +717,6 @@ export class TidewireServer {
         );
       if (this.#transports.has('udp')) {
         const udp = config.udp;
-        if (!udp.enableEncryption) {
-          this.#logger.warn?.(
-            'UDP encryption is off (udp.enableEncryption): fine on loopback, turn it on for the internet',
-          );
-        }
         this.#udp = await listenUdp(
           {
             host: udp.address,
@@ -986,6 +992,7 @@ export class TidewireServer {
       meta['endpoint.udp'] = this.getPublicUdpEndPoint();
     }
     if (this.#udp !== null && this.#config.udp.enableEncryption) meta['encryption.udp'] = 'true';
+    if (this.#tcp !== null && this.#config.tcp.enableEncryption) meta['encryption.tcp'] = 'true';
     return meta;
   }
 
@@ -1192,8 +1199,9 @@ export class TidewireServer {
       return;
     }
     const sid = frame.payload.subarray(0, HELLO_SID_LENGTH).toString('hex');
+    const sealedHello = transport === 'tcp' && this.#config.tcp.enableEncryption;
     let clientInfo: Record<string, unknown> = {};
-    if (frame.payload.length > HELLO_SID_LENGTH) {
+    if (!sealedHello && frame.payload.length > HELLO_SID_LENGTH) {
       try {
         const info = unpack(frame.payload.subarray(HELLO_SID_LENGTH));
         if (typeof info !== 'object' || info === null || Array.isArray(info))
@@ -1225,8 +1233,35 @@ export class TidewireServer {
       refuse(ServerErrorCode.SessionInvalid, 'session was issued for another server or transport');
       return;
     }
+    let cipher: SessionCipher | null = null;
+    if (sealedHello) {
+      // The rest of the hello is sealed with the session key: the client proves it holds it.
+      cipher = new SessionCipher(Buffer.from(ticket.key, 'hex'), 'server');
+      try {
+        const info = openFrame(cipher, {
+          ...frame,
+          payload: frame.payload.subarray(HELLO_SID_LENGTH),
+        }).payload;
+        if (info.length > 0) {
+          const value = unpack(info);
+          if (typeof value !== 'object' || value === null || Array.isArray(value))
+            throw new Error('not a map');
+          clientInfo = value as Record<string, unknown>;
+        }
+      } catch {
+        refuse(ServerErrorCode.SessionInvalid, 'hello must be sealed with the session key');
+        return;
+      }
+    }
     this.#pending.delete(conn);
-    const user = new User(ticket.userId, sid, transport, conn as ClientConnection, clientInfo);
+    const user = new User(
+      ticket.userId,
+      sid,
+      transport,
+      conn as ClientConnection,
+      clientInfo,
+      cipher,
+    );
     const previous = this.#usersById.get(user.id);
     if (previous !== undefined) {
       void previous.disconnect(ServerErrorCode.Replaced, 'the same user connected again');
@@ -1256,7 +1291,17 @@ export class TidewireServer {
     });
   }
 
-  #onUserFrame(user: User, frame: Frame): void {
+  #onUserFrame(user: User, received: Frame): void {
+    let frame = received;
+    if (user.cipher !== null) {
+      try {
+        frame = openFrame(user.cipher, received);
+      } catch {
+        this.#logger.warn?.('tcp: a frame failed authentication; closing', { userId: user.id });
+        void user.disconnect(WireErrorCode.DecryptFailed, 'frame failed authentication');
+        return;
+      }
+    }
     if (frame.status !== Status.Request) return; // clients send requests only
     if (frame.ver === CORE_VER) {
       switch (frame.cmd) {

@@ -1,5 +1,5 @@
 import type { RouterUser } from '@tidewire/command-router';
-import { encodeFrame, Status } from '@tidewire/wire';
+import { encodeFrame, HEADER_SIZE, type SessionCipher, Status, sealFrame } from '@tidewire/wire';
 
 /** What the server needs of a transport connection (TCP and UDP connections both fit). */
 export interface ClientConnection {
@@ -45,6 +45,8 @@ export class User implements RouterUser {
   #latency = 0;
   #responsesSent = 0;
   readonly #connection: ClientConnection;
+  /** TCP with encryption: seals what is sent, opens what arrives (the server does). Never dumped. */
+  readonly cipher: SessionCipher | null;
 
   constructor(
     id: string,
@@ -52,7 +54,9 @@ export class User implements RouterUser {
     transport: Transport,
     connection: ClientConnection,
     clientInfo: Record<string, unknown> = {},
+    cipher: SessionCipher | null = null,
   ) {
+    this.cipher = cipher;
     this.id = id;
     this.sid = sid;
     this.transport = transport;
@@ -101,7 +105,10 @@ export class User implements RouterUser {
     status: number = Status.Ok,
     options?: SendOptions,
   ): boolean {
-    const frame = encodeFrame(ver, cmd, status, payload);
+    const frame =
+      this.cipher === null
+        ? encodeFrame(ver, cmd, status, payload)
+        : sealFrame(this.cipher, ver, cmd, status, payload);
     if (status !== Status.Push && status !== Status.Request) this.#responsesSent++;
     return this.#connection.send(frame, options);
   }
@@ -123,7 +130,17 @@ export class User implements RouterUser {
 
   /** Sends an already-encoded frame (e.g. one broadcast frame to many users). */
   sendEncoded(frame: Uint8Array, options?: SendOptions): boolean {
-    return this.#connection.send(frame, options);
+    if (this.cipher === null) return this.#connection.send(frame, options);
+    // A frame encoded once for many users (broadcasts): sealed for this one.
+    const bytes = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    const sealed = sealFrame(
+      this.cipher,
+      bytes[2]!,
+      bytes.readUInt16BE(3),
+      bytes[5]!,
+      bytes.subarray(HEADER_SIZE),
+    );
+    return this.#connection.send(sealed, options);
   }
 
   /** Closes the user's connection with a disconnect frame carrying `code` and `reason`. */

@@ -167,3 +167,56 @@ describe('UDP sessions', () => {
     });
   });
 });
+
+describe('TCP encryption', () => {
+  it('seals every frame after a hello that proves the key; broadcasts are sealed per user; a stolen sid gets nothing', async () => {
+    server = createServer({
+      config: { http: { port: 0 }, tcp: { port: 0, enableEncryption: true } },
+      env: {},
+    });
+    await server.setupAsTCPServer();
+    server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+      user.send(ver, cmd, payload, Ok);
+      next();
+    });
+    await server.start();
+    expect(server.isEncryptionEnabled()).toBe(true);
+    const c = await connect({
+      endpointUrl: endpointOf(server),
+      uid: 'ann',
+      keepAliveIntervalMs: 0,
+      clientInfo: { v: 1 },
+    });
+    clients.push(c);
+    expect(c.session.encryption).toBe(true);
+    expect(server.getUser('ann')?.clientInfo).toEqual({ v: 1 });
+    const answers = await Promise.all(
+      [1, 2, 3].map((i) => c.request(2, 1, Buffer.from(`secret ${i}`))),
+    );
+    expect(answers.map((a) => a.payload.toString())).toEqual(['secret 1', 'secret 2', 'secret 3']);
+    expect((await c.request(0, 3, Buffer.from('ping'))).payload.toString()).toBe('ping');
+    const pushes: string[] = [];
+    c.on('push', (p) => pushes.push(p.payload.toString()));
+    server.broadcast(2, 7, Buffer.from('for everyone'));
+    await waitFor(() => pushes.length === 1, 2_000, 'sealed broadcast');
+    expect(pushes).toEqual(['for everyone']);
+
+    // With the sid but not the key, a plain hello is refused and the user never appears.
+    const session = await requestSession({
+      endpointUrl: endpointOf(server),
+      uid: 'victim',
+      transport: 'tcp',
+    });
+    const { dialTcp } = await import('@tidewire/transport-tcp');
+    const thief = await dialTcp({ host: session.host, port: session.port });
+    const statuses: number[] = [];
+    thief.onFrame = (frame) => statuses.push(frame.status);
+    thief.send(
+      encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(session.sid, 'hex')),
+    );
+    await waitFor(() => statuses.length === 1, 2_000, 'refusal');
+    expect(statuses).toEqual([Status.Bad]);
+    expect(server.getUser('victim')).toBeUndefined();
+    thief.destroy();
+  });
+});

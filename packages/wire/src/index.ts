@@ -40,3 +40,4 @@ export {
 } from './frame.ts';
 export type { Logger } from './logger.ts';
 export { pack, packFrame, unpack } from './msgpack.ts';
+export { openFrame, sealFrame } from './sealed-frames.ts';
