@@ -5,10 +5,12 @@
  *   node scripts/bench.mjs udp-transport
  *
  * 1. Round trips per second: each client keeps one request (a 64-byte-payload
- *    frame) in flight; the server echoes it (reliable channel). Baseline: a bare
- *    node:dgram echo server and clients doing the same with raw datagrams.
- *    1 and 100 clients; rounds alternate the order; medians; ratio
- *    tidewire / bare (goal >= 0.65x).
+ *    frame) in flight; the server echoes it (reliable channel), once with the
+ *    bare transport (listenUdp echo) and once through @tidewire/server (UDP
+ *    sessions, hello, router, an echo handler). Baseline: a bare node:dgram
+ *    echo server and clients doing the same with raw datagrams. 1 and 100
+ *    clients; rounds alternate the order; medians; ratios against bare
+ *    (goal >= 0.65x).
  * 2. Lossy scenario: 100 clients at 20 Hz send a 64 B reliable request, the
  *    server echoes it, through a userspace proxy with 5 ± 2 ms delay each way,
  *    loss-free and then 5% loss each way. Goodput (echoes per second) ratio
@@ -23,6 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { createServer, Ok } from '@tidewire/server';
 import { dialUdp, listenUdp, type UdpConnection, type UdpListener } from '@tidewire/transport-udp';
 import { encodeFrame, Status } from '@tidewire/wire';
 import { LossyProxy } from '../../packages/transport-udp/test/lossy-proxy.ts';
@@ -117,6 +120,66 @@ async function tidewireRoundTrips(clients: number): Promise<number> {
   return rate;
 }
 
+/**
+ * The same round trips through the whole server path: @tidewire/server with
+ * a UDP session per client (HTTP session step and hello done before the
+ * clock starts), the command router and an echo handler answering Ok.
+ */
+async function serverRoundTrips(clients: number): Promise<number> {
+  const server = createServer({
+    config: {
+      http: { port: 0 },
+      udp: { port: 0, connectionTTL: 30 },
+      commands: { maxQueuedCommands: 4096 },
+    },
+    env: {},
+  });
+  await server.setupAsUDPServer();
+  server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+    user.send(ver, cmd, payload, Ok);
+    next();
+  });
+  await server.start();
+  const connections = await Promise.all(
+    Array.from({ length: clients }, async (_, i) => {
+      const res = await fetch(
+        `http://127.0.0.1:${server.httpPort}/v1/endpoint/udp/user/bench-${i}`,
+      );
+      const session = (await res.json()) as { sid: string; port: number };
+      const sid = Buffer.from(session.sid, 'hex');
+      const c = await dialUdp({
+        host: '127.0.0.1',
+        port: session.port,
+        sid,
+        idleTimeoutMs: 30_000,
+      });
+      await new Promise<void>((resolve) => {
+        c.onFrame = () => resolve();
+        c.send(encodeFrame(0, 4, Status.Request, sid));
+      });
+      return c;
+    }),
+  );
+  let count = 0;
+  let running = true;
+  for (const c of connections) {
+    c.onFrame = () => {
+      count++;
+      if (running) c.send(REQUEST);
+    };
+  }
+  for (const c of connections) c.send(REQUEST);
+  await sleep(200); // warm-up
+  const start = count;
+  const t0 = performance.now();
+  await sleep(DURATION_MS);
+  const rate = ((count - start) * 1000) / (performance.now() - t0);
+  running = false;
+  await Promise.all(connections.map((c) => c.close()));
+  await server.close();
+  return rate;
+}
+
 async function bareRoundTrips(clients: number): Promise<number> {
   const server = createSocket('udp4');
   await bind(server);
@@ -162,23 +225,29 @@ async function bareRoundTrips(clients: number): Promise<number> {
 const rtRows: Record<string, string>[] = [];
 for (const clients of [1, 100]) {
   const ours: number[] = [];
+  const served: number[] = [];
   const bare: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     if (round % 2 === 0) {
       bare.push(await bareRoundTrips(clients));
       ours.push(await tidewireRoundTrips(clients));
+      served.push(await serverRoundTrips(clients));
     } else {
+      served.push(await serverRoundTrips(clients));
       ours.push(await tidewireRoundTrips(clients));
       bare.push(await bareRoundTrips(clients));
     }
   }
   const o = median(ours);
+  const v = median(served);
   const b = median(bare);
   rtRows.push({
     clients: String(clients),
-    'tidewire RT/s': Math.round(o).toLocaleString('en-US'),
+    'transport RT/s': Math.round(o).toLocaleString('en-US'),
+    'server RT/s': Math.round(v).toLocaleString('en-US'),
     'bare dgram RT/s': Math.round(b).toLocaleString('en-US'),
-    ratio: `${(o / b).toFixed(2)}x`,
+    'transport ratio': `${(o / b).toFixed(2)}x`,
+    'server ratio': `${(v / b).toFixed(2)}x`,
   });
 }
 

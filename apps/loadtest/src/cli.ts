@@ -1,12 +1,16 @@
 import { parseArgs } from 'node:util';
 import { TidewireError } from '@tidewire/wire';
+import { tcpTransport, udpTransport, udpUnreliableTransport } from './client-transport.ts';
 import { formatProgress, formatReport } from './report.ts';
 import { checkLoadOptions, type LoadOptions, runLoad } from './runner.ts';
-import { tcpTransport } from './tcp-transport.ts';
 import type { LoadTransport } from './transport.ts';
 
 /** Transports `--transport` accepts. */
-export const transports: Readonly<Record<string, LoadTransport>> = { tcp: tcpTransport };
+export const transports: Readonly<Record<string, LoadTransport>> = {
+  tcp: tcpTransport,
+  udp: udpTransport,
+  'udp-unreliable': udpUnreliableTransport,
+};
 
 export const HELP = `tidewire-loadtest: N simulated Tidewire clients against one server
 
@@ -14,7 +18,7 @@ Usage: tidewire-loadtest [options]
 
 Options:
   --target <url>           HTTP session endpoint of the server (default http://127.0.0.1:7000)
-  --transport <name>       tcp (default tcp)
+  --transport <name>       tcp, udp or udp-unreliable (default tcp)
   -c, --clients <n>        simulated clients (default 100)
   --ramp-up <time>         connect the clients evenly over this time (default 0)
   -r, --rate <n>           echo requests per second, per client (default 10)

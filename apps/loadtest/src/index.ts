@@ -1,4 +1,5 @@
 export { type CliIo, type CliOutput, HELP, parseDuration, runCli, transports } from './cli.ts';
+export { tcpTransport, udpTransport, udpUnreliableTransport } from './client-transport.ts';
 export { LoadtestErrorCode } from './errors.ts';
 export {
   LatencyHistogram,
@@ -17,7 +18,6 @@ export {
   runLoad,
   type ServerUsage,
 } from './runner.ts';
-export { tcpTransport } from './tcp-transport.ts';
 export type {
   CloseHandler,
   LoadConnection,

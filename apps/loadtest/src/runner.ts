@@ -1,10 +1,10 @@
 import { type Channel, channel } from 'node:diagnostics_channel';
 import { isIP } from 'node:net';
 import { Status, TidewireError, unpack } from '@tidewire/wire';
+import { tcpTransport } from './client-transport.ts';
 import { errorKind, LoadtestErrorCode, loadtestError } from './errors.ts';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
 import { type ServerSample, scrapeServer } from './metrics.ts';
-import { tcpTransport } from './tcp-transport.ts';
 import { TimestampQueue } from './timestamp-queue.ts';
 import type { LoadConnection, LoadTransport } from './transport.ts';
 

@@ -24,6 +24,36 @@ describe('tidewire-loadtest against a real server', () => {
     await echo.close();
   });
 
+  it.each(['udp', 'udp-unreliable'])('over %s too: every message answered', async (transport) => {
+    const io = captureIo();
+    const code = await runCli(
+      [
+        '--target',
+        echo.target,
+        '--transport',
+        transport,
+        '-c',
+        '10',
+        '-r',
+        '20',
+        '-p',
+        '64',
+        '-d',
+        '1',
+        '--json',
+      ],
+      io,
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(io.out()) as LoadReport;
+    expect(report.transport).toBe(transport);
+    expect(report.connections.connected).toBe(10);
+    expect(report.errors).toEqual({});
+    expect(report.messages.sent).toBeGreaterThan(150);
+    // Loopback loses nothing, even on the unreliable channel.
+    expect(report.messages.ok).toBe(report.messages.sent);
+  });
+
   it('20 clients for 1 s: every message answered, no errors, sane numbers, --json parses', async () => {
     const io = captureIo();
     const started = performance.now();

@@ -14,8 +14,12 @@ export interface EchoServer {
 export async function startEchoServer(
   options: { echo?: boolean; publicEndPoint?: string } = {},
 ): Promise<EchoServer> {
-  const server = createServer({ config: { http: { port: 0 }, tcp: { port: 0 } } });
+  const server = createServer({
+    config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 } },
+    env: {},
+  });
   await server.setupAsTCPServer();
+  await server.setupAsUDPServer();
   if (options.echo !== false) {
     server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
       user.send(ver, cmd, payload, Ok);

@@ -9,7 +9,7 @@ export const COOKIE_MAX_SKEW_S = 5;
 export const COOKIE_ROTATE_MS = 30_000;
 
 /**
- * Stateless handshake cookies (docs/udp.md section 2): `timestamp u32 ||
+ * Stateless handshake cookies (docs/protocol.md section 11.2): `timestamp u32 ||
  * HMAC-SHA256(secret, address || port || sid || clientNonce || timestamp)[0..16]`.
  * The secret rotates every 30 s (lazily, no timer); the previous secret still
  * verifies, so a cookie lives up to 60 s whatever the rotation phase.

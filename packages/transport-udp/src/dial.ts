@@ -60,7 +60,7 @@ const REFUSE_TEXT: Record<number, string> = {
 };
 
 /**
- * Dials a `listenUdp` server: INIT, COOKIE, INIT_ECHO, ACCEPT (docs/udp.md
+ * Dials a `listenUdp` server: INIT, COOKIE, INIT_ECHO, ACCEPT (docs/protocol.md section 11
  * section 2), retrying lost handshake packets, and resolves with the
  * connection. The returned connection is a `UdpClientConnection`, which can
  * move to a new local socket (`rebind`).

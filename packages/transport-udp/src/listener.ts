@@ -96,7 +96,7 @@ export interface UdpListener {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Binds a UDP socket and accepts RUDP connections on it (docs/udp.md). */
+/** Binds a UDP socket and accepts RUDP connections on it (docs/protocol.md section 11). */
 export async function listenUdp(
   options: UdpListenerOptions,
   onConnection: (connection: UdpConnection) => void,

@@ -1,5 +1,5 @@
 /**
- * Datagram layouts (docs/udp.md sections 1-3). Every function here is pure:
+ * Datagram layouts (docs/protocol.md sections 11.1-11.3). Every function here is pure:
  * it reads or writes bytes and never throws on hostile input (decoders return
  * null for anything malformed).
  */

@@ -1,4 +1,4 @@
-/** Unit kinds inside a DATA body (docs/udp.md section 4). */
+/** Unit kinds inside a DATA body (docs/protocol.md section 11.4). */
 export const UnitKind = {
   Reliable: 0x01,
   ReliableMore: 0x81,
