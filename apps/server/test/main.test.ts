@@ -65,17 +65,29 @@ describe('tidewire-server', () => {
       await new Promise((r) => setTimeout(r, 50));
       expect(pushes).toEqual(['to all']);
 
-      // Drain: every client is told to reconnect elsewhere and leaves when told.
+      // Drain: every client is told to reconnect elsewhere, finishes what it
+      // was doing (every command it sends while draining is answered), then leaves.
       const told: string[] = [];
+      const answered: number[] = [];
       for (const c of clients) {
         c.on('reconnect', () => {
           told.push('reconnect');
-          void c.close();
+          void (async () => {
+            const burst = await Promise.all(
+              Array.from({ length: 20 }, (_, i) => c.request(2, 1, Buffer.from(`last ${i}`))),
+            );
+            answered.push(
+              burst.filter((r, i) => r.status === Status.Ok && r.payload.toString() === `last ${i}`)
+                .length,
+            );
+            await c.close();
+          })();
         });
       }
       server.child.kill('SIGTERM');
       expect(await server.exit).toBe(0);
       expect(told).toEqual(['reconnect', 'reconnect']);
+      expect(answered).toEqual([20, 20]);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }

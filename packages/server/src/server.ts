@@ -6,6 +6,7 @@ import {
   resolvePublicEndpoint,
 } from '@tidewire/cloud-endpoint';
 import {
+  CommandError,
   type CommandHandler,
   type CommandHook,
   CommandRouter,
@@ -179,6 +180,7 @@ export class TidewireServer {
   #notifier: Notifier<User> | null = null;
   #roomDump: (() => unknown[]) | null = null;
   #connectorMode = false;
+  #debugAuthorizer: ((user: User) => boolean) | null = null;
   #connector: Connector | null = null;
 
   constructor(options: CreateServerOptions = {}) {
@@ -425,6 +427,17 @@ export class TidewireServer {
     this.#debugEnabled = true;
     const debug = (cmd: number, builtin: (user: User) => Uint8Array | undefined): void => {
       this.#router.handleReservedCommand(CORE_VER, cmd, (_ver, _cmd, payload, user, next) => {
+        if (!this.#debugAllowed(user)) {
+          // As if the command did not exist: nothing tells an outsider debug is on.
+          next(
+            new CommandError(
+              'TIDEWIRE_ERR_UNKNOWN_COMMAND',
+              `no handler for command (${CORE_VER}, ${cmd})`,
+              Status.Bad,
+            ),
+          );
+          return;
+        }
         const data = builtin(user);
         const callback = this.#debugCallbacks.get(cmd);
         if (callback === undefined) {
@@ -460,6 +473,34 @@ export class TidewireServer {
     });
     debug(CoreCommand.DebugRoomDump, () => Buffer.from(JSON.stringify(this.roomDump())));
     debug(CoreCommand.DebugUserDump, (user) => Buffer.from(JSON.stringify(user.dump())));
+  }
+
+  /**
+   * Who may run debug commands once they are exposed. Default: users
+   * connected from loopback only (development); production sets a hook (an
+   * admin flag in `user.data`, a token in `user.clientInfo`...).
+   */
+  setDebugCommandAuthorizer(authorize: (user: User) => boolean): void {
+    if (typeof authorize !== 'function') {
+      throw serverError(ServerErrorCode.InvalidArgument, 'authorize must be a function');
+    }
+    this.#debugAuthorizer = authorize;
+  }
+
+  #debugAllowed(user: User): boolean {
+    if (this.#debugAuthorizer !== null) {
+      try {
+        return this.#debugAuthorizer(user) === true;
+      } catch (err) {
+        this.#logger.warn?.('debug command authorizer threw: refused', {
+          userId: user.id,
+          error: String(err),
+        });
+        return false;
+      }
+    }
+    const address = user.remoteAddress;
+    return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
   }
 
   /** True once `exposeDebugCommands` was called (or config `debug` is true). */

@@ -208,6 +208,43 @@ describe('server states', () => {
 });
 
 describe('debug commands', () => {
+  it('only authorised users may run them; the session key is in no dump and no log line', async () => {
+    const lines: string[] = [];
+    const record = (message: string, fields?: Record<string, unknown>): void => {
+      lines.push(`${message} ${JSON.stringify(fields ?? {})}`);
+    };
+    server = await testServer(
+      {
+        config: { debug: true, tcp: { enableEncryption: true } },
+        logger: { debug: record, info: record, warn: record, error: record },
+      },
+      (s) => s.setDebugCommandAuthorizer((user) => user.data.admin === true),
+    );
+    const c = await client(server, 'player', { keepAliveIntervalMs: 0 });
+    const refused = await c.request(0, 905);
+    expect(refused.status).toBe(Status.Bad);
+    expect(unpack<{ code: string }>(refused.payload).code).toBe('TIDEWIRE_ERR_UNKNOWN_COMMAND');
+    c.send(0, 902); // OFFLINE: refused too
+    await delay(50);
+    expect(server.state).toBe('ONLINE');
+    server.getUser('player')!.data.admin = true;
+    const dump = await c.request(0, 905);
+    expect(dump.status).toBe(Status.Ok);
+    const text = dump.payload.toString();
+    expect(JSON.parse(text)).toMatchObject({ ID: 'player', SID: c.session.sid });
+    expect(text).not.toContain(c.session.key);
+    expect(JSON.stringify(server.getUser('player'))).not.toContain(c.session.key);
+    expect(lines.join('\n')).not.toContain(c.session.key);
+    await c.close();
+  });
+
+  it('without an authoriser they are allowed from loopback only', async () => {
+    server = await testServer({ config: { debug: true } });
+    const c = await client(server, 'local', { keepAliveIntervalMs: 0 });
+    expect((await c.request(0, 905)).status).toBe(Status.Ok);
+    await c.close();
+  });
+
   it('are unknown by default and work after exposeDebugCommands()', async () => {
     server = await testServer();
     expect(server.isDebugCommandsEnabled()).toBe(false);

@@ -1,0 +1,218 @@
+/**
+ * Fuzz harness: hostile TCP frames and UDP datagrams at a running server
+ * while well-behaved TCP and UDP clients keep working. Used by the test
+ * suite with small counts and by `pnpm fuzz` with at least 1M of each.
+ *
+ * Mutations (seeded, repeatable): TCP: bit flips anywhere in a frame, random
+ * truncations, length fields that lie, valid headers with garbage payloads on
+ * random commands (core, built-in and application), frames before the hello,
+ * hellos with random sids. UDP: random bytes, truncated and bit-flipped
+ * handshake and DATA packets, valid-looking DATA headers with made-up
+ * connection ids and out-of-window packet numbers.
+ */
+import { createSocket } from 'node:dgram';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect, type TidewireClient } from '@tidewire/client';
+import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+import type { TidewireServer } from '../../src/index.ts';
+
+export interface FuzzOptions {
+  server: TidewireServer;
+  /** Hostile TCP frames to send. */
+  frames: number;
+  /** Hostile UDP datagrams to send. */
+  datagrams: number;
+  seed?: number;
+  /** Parallel hostile TCP connections. Default 8. */
+  attackers?: number;
+}
+
+export interface FuzzReport {
+  framesSent: number;
+  datagramsSent: number;
+  /** Close codes of hostile TCP connections, by code. */
+  tcpCloses: Record<string, number>;
+  /** UDP drops by reason. */
+  udpDrops: Record<string, number>;
+  /** Requests the well-behaved clients sent, and the answers they got back. */
+  wellBehaved: { sent: number; answered: number; wrong: number; failed: number };
+  elapsedMs: number;
+}
+
+/** mulberry32: small, seeded, good enough for fuzzing. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
+  const { server } = options;
+  const random = prng(options.seed ?? 1);
+  const int = (n: number): number => Math.floor(random() * n);
+  const bytes = (n: number): Buffer => {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = int(256);
+    return b;
+  };
+  const started = performance.now();
+  const endpointUrl = `http://127.0.0.1:${server.httpPort}`;
+  const tcpCloses: Record<string, number> = {};
+  const udpDrops: Record<string, number> = {};
+  const onTcpClose = (m: unknown): void => {
+    const { code } = m as { code: string };
+    tcpCloses[code] = (tcpCloses[code] ?? 0) + 1;
+  };
+  const onUdpDrop = (m: unknown): void => {
+    const { reason } = m as { reason: string };
+    udpDrops[reason] = (udpDrops[reason] ?? 0) + 1;
+  };
+  subscribe('tidewire:tcp:close', onTcpClose);
+  subscribe('tidewire:udp:drop', onUdpDrop);
+
+  // Well-behaved clients: one request in flight each, all along.
+  const good: TidewireClient[] = [];
+  for (let i = 0; i < 4; i++) {
+    good.push(await connect({ endpointUrl, uid: `good-tcp-${i}`, keepAliveIntervalMs: 500 }));
+    if (server.isUDP()) {
+      good.push(
+        await connect({
+          endpointUrl,
+          uid: `good-udp-${i}`,
+          transport: 'udp',
+          keepAliveIntervalMs: 500,
+        }),
+      );
+    }
+  }
+  const wellBehaved = { sent: 0, answered: 0, wrong: 0, failed: 0 };
+  let fuzzing = true;
+  const loops = good.map(async (c, i) => {
+    while (fuzzing) {
+      const body = Buffer.from(`good ${i} ${wellBehaved.sent}`);
+      wellBehaved.sent++;
+      try {
+        const res = await c.request(2, 1, body, { timeoutMs: 10_000 });
+        if (res.status === Status.Ok && res.payload.equals(body)) wellBehaved.answered++;
+        else wellBehaved.wrong++;
+      } catch {
+        // A lost connection or a timeout: the attack disturbed a good client.
+        wellBehaved.failed++;
+        return;
+      }
+    }
+  });
+
+  // Hostile TCP: sessions from the endpoint, then mutated frames.
+  const valid = (): Buffer => {
+    const ver = [0, 1, 2, int(256)][int(4)]!;
+    const cmd = [0, 1, 3, 4, 400, 900 + int(6), int(65536)][int(7)]!;
+    return encodeFrame(ver, cmd, [0, 1, 4, 5, 0xff, int(256)][int(6)]!, bytes(int(64)));
+  };
+  const mutate = (frame: Buffer): Buffer => {
+    const kind = int(6);
+    if (kind === 0) {
+      const copy = Buffer.from(frame); // bit flips
+      for (let i = 0, n = 1 + int(4); i < n; i++) copy[int(copy.length)]! ^= 1 << int(8);
+      return copy;
+    }
+    if (kind === 1) return frame.subarray(0, int(frame.length)); // truncation
+    if (kind === 2) {
+      const copy = Buffer.from(frame); // length lies
+      copy.writeUInt32BE([0, 1, 0xffffffff, 70_000, int(0xffffffff)][int(5)]!, 6);
+      return copy;
+    }
+    if (kind === 3) return bytes(1 + int(40)); // garbage
+    return frame; // valid header, garbage payload
+  };
+  let framesSent = 0;
+  const attacker = async (): Promise<void> => {
+    while (framesSent < options.frames) {
+      const res = await fetch(`${endpointUrl}/v1/endpoint/tcp/user/fuzz-${int(1e9)}`);
+      const session = (await res.json()) as { sid?: string; port?: number };
+      if (session.sid === undefined || session.port === undefined) continue;
+      const socket: Socket = netConnect({ host: '127.0.0.1', port: session.port });
+      socket.on('error', () => {});
+      socket.on('data', () => {});
+      await once(socket, 'connect');
+      // Usually a real hello first; sometimes a random sid or no hello at all.
+      const opening = int(10);
+      if (opening < 7) {
+        socket.write(
+          encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(session.sid, 'hex')),
+        );
+      } else if (opening < 9) {
+        socket.write(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, bytes(16)));
+      }
+      const burst = 50 + int(500);
+      let closed = false;
+      socket.once('close', () => {
+        closed = true;
+      });
+      for (let i = 0; i < burst && !closed && framesSent < options.frames; i++) {
+        const frame = mutate(valid());
+        framesSent++;
+        if (!socket.write(frame))
+          await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+        if (i % 64 === 0) await new Promise((r) => setImmediate(r));
+      }
+      socket.destroy();
+    }
+  };
+
+  // Hostile UDP: datagrams at the UDP port from one socket.
+  let datagramsSent = 0;
+  const udpAttack = async (): Promise<void> => {
+    if (!server.isUDP() || options.datagrams === 0) return;
+    const socket = createSocket('udp4');
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+    const port = server.udpPort;
+    while (datagramsSent < options.datagrams) {
+      const kind = int(5);
+      let datagram: Buffer;
+      if (kind === 0) datagram = bytes(1 + int(1400));
+      else if (kind === 1)
+        datagram = bytes(1 + int(12)); // truncated headers
+      else {
+        // Plausible headers: a type byte, a made-up connection id, a packet number far away.
+        datagram = Buffer.alloc(10 + int(200));
+        datagram[0] = int(8);
+        datagram.writeUInt32BE(int(0xffffffff), 1);
+        datagram.writeUInt32BE(int(0xffffffff), 5);
+        bytes(datagram.length - 10).copy(datagram, 10);
+        if (kind === 4) datagram[int(datagram.length)]! ^= 0xff;
+      }
+      datagramsSent++;
+      await new Promise<void>((resolve) =>
+        socket.send(datagram, port, '127.0.0.1', () => resolve()),
+      );
+      // The attacker shares the process with the server: let everything else run.
+      if (datagramsSent % 128 === 0) await new Promise((r) => setImmediate(r));
+    }
+    socket.close();
+  };
+
+  const attackers = Array.from({ length: options.attackers ?? 8 }, () => attacker());
+  await Promise.all([...attackers, udpAttack()]);
+  fuzzing = false;
+  await Promise.all(loops);
+  await Promise.all(good.map((c) => c.close()));
+  unsubscribe('tidewire:tcp:close', onTcpClose);
+  unsubscribe('tidewire:udp:drop', onUdpDrop);
+  return {
+    framesSent,
+    datagramsSent,
+    tcpCloses,
+    udpDrops,
+    wellBehaved,
+    elapsedMs: Math.round(performance.now() - started),
+  };
+}
