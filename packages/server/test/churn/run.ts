@@ -1,0 +1,28 @@
+/**
+ * `pnpm churn`: CHURN_CYCLES (default 100,000) connect/command/disconnect
+ * cycles over TCP and then UDP; exits 1 when users, sockets or timers stayed
+ * behind. Run with --expose-gc for the heap figures.
+ */
+import { createServer, Ok } from '../../src/index.ts';
+import { runChurn } from './harness.ts';
+
+const cycles = Number(process.env.CHURN_CYCLES ?? 100_000);
+const server = createServer({
+  config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 } },
+  env: {},
+});
+await server.setupAsTCPServer();
+await server.setupAsUDPServer();
+server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+  user.send(ver, cmd, payload, Ok);
+  next();
+});
+await server.start();
+const report = await runChurn(server, cycles);
+await server.close();
+console.log(JSON.stringify(report, null, 2));
+const leaked = (kind: string): boolean =>
+  (report.resourcesAfter[kind] ?? 0) >
+  (report.resourcesBefore[kind] ?? 0) + (kind === 'Timeout' ? 2 : 0);
+const ok = report.ccuAfter === 0 && !['TCPSocketWrap', 'UDPWRAP', 'Timeout'].some(leaked);
+process.exit(ok ? 0 : 1);
