@@ -24,7 +24,7 @@ describe('churn', () => {
     const report = await runChurn(server, 1_000);
     expect(report.cycles).toEqual({ tcp: 1_000, udp: 1_000 });
     expect(report.ccuAfter).toBe(0);
-    for (const kind of ['TCPSocketWrap', 'UDPWRAP']) {
+    for (const kind of ['TCPSocketWrap', 'UDPWrap']) {
       expect(report.resourcesAfter[kind] ?? 0, kind).toBeLessThanOrEqual(
         report.resourcesBefore[kind] ?? 0,
       );

@@ -24,5 +24,5 @@ console.log(JSON.stringify(report, null, 2));
 const leaked = (kind: string): boolean =>
   (report.resourcesAfter[kind] ?? 0) >
   (report.resourcesBefore[kind] ?? 0) + (kind === 'Timeout' ? 2 : 0);
-const ok = report.ccuAfter === 0 && !['TCPSocketWrap', 'UDPWRAP', 'Timeout'].some(leaked);
+const ok = report.ccuAfter === 0 && !['TCPSocketWrap', 'UDPWrap', 'Timeout'].some(leaked);
 process.exit(ok ? 0 : 1);
