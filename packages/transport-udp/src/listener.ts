@@ -79,6 +79,13 @@ export interface UdpListenerOptions {
    * flood can take (each costs an HMAC). Default 20 000.
    */
   handshakeRateLimit?: number;
+  /**
+   * Handshake packets per second accepted from one source address (all its
+   * ports), so one host cannot use up the global budget. Default 200 (users
+   * behind one carrier NAT share an address). Bounded memory: at most 65 536
+   * addresses are tracked, the oldest forgotten first.
+   */
+  handshakeRateLimitPerSource?: number;
   signal?: AbortSignal;
   logger?: Logger;
 }
@@ -136,6 +143,12 @@ export async function listenUdp(
     1,
     10_000_000,
   );
+  const perSource = checkInteger(
+    'handshakeRateLimitPerSource',
+    options.handshakeRateLimitPerSource ?? 200,
+    1,
+    10_000_000,
+  );
   const listener = new Listener(
     socket,
     options,
@@ -143,6 +156,7 @@ export async function listenUdp(
     maxHalfOpen,
     maxConnections,
     new TokenBucket(rate),
+    new SourceBuckets(perSource),
     onConnection,
   );
   return listener;
@@ -157,6 +171,7 @@ class Listener implements UdpListener, ConnectionLink {
   readonly #maxHalfOpen: number;
   readonly #maxConnections: number;
   readonly #handshakes: TokenBucket;
+  readonly #sources: SourceBuckets;
   readonly #onConnection: (connection: UdpConnection) => void;
   readonly #logger: Logger | undefined;
   readonly #encryption: boolean;
@@ -178,6 +193,7 @@ class Listener implements UdpListener, ConnectionLink {
     maxHalfOpen: number,
     maxConnections: number,
     handshakes: TokenBucket,
+    sources: SourceBuckets,
     onConnection: (connection: UdpConnection) => void,
   ) {
     this.#socket = socket;
@@ -186,6 +202,7 @@ class Listener implements UdpListener, ConnectionLink {
     this.#maxHalfOpen = maxHalfOpen;
     this.#maxConnections = maxConnections;
     this.#handshakes = handshakes;
+    this.#sources = sources;
     this.#onConnection = onConnection;
     this.#logger = options.logger;
     this.#encryption = options.encryption === true;
@@ -273,7 +290,12 @@ class Listener implements UdpListener, ConnectionLink {
         return;
       }
       if (this.#closing !== null) return;
-      if (!this.#handshakes.take(performance.now())) {
+      const now = performance.now();
+      if (!this.#sources.take(rinfo.address, now)) {
+        this.#drop('handshake-rate-source', rinfo);
+        return;
+      }
+      if (!this.#handshakes.take(now)) {
         this.#drop('handshake-rate', rinfo);
         return;
       }
@@ -409,6 +431,30 @@ function literalLookup(
 }
 
 /** Tokens refilled continuously at `rate` per second, up to `rate`; no timer. */
+/** One token bucket per source address, at most `MAX_SOURCES` of them (oldest first out). */
+class SourceBuckets {
+  static readonly MAX_SOURCES = 65_536;
+  readonly #rate: number;
+  readonly #buckets = new Map<string, TokenBucket>();
+
+  constructor(rate: number) {
+    this.#rate = rate;
+  }
+
+  take(address: string, now: number): boolean {
+    let bucket = this.#buckets.get(address);
+    if (bucket === undefined) {
+      if (this.#buckets.size >= SourceBuckets.MAX_SOURCES) {
+        const oldest = this.#buckets.keys().next().value;
+        if (oldest !== undefined) this.#buckets.delete(oldest);
+      }
+      bucket = new TokenBucket(this.#rate);
+      this.#buckets.set(address, bucket);
+    }
+    return bucket.take(now);
+  }
+}
+
 class TokenBucket {
   readonly #rate: number;
   #tokens: number;

@@ -95,7 +95,7 @@ export function until(check: () => boolean, timeoutMs = 5000, what = 'condition'
 }
 
 /** A raw UDP socket for hostile datagrams; collects every reply. */
-export async function rawSocket(): Promise<{
+export async function rawSocket(address = '127.0.0.1'): Promise<{
   socket: Socket;
   replies: Buffer[];
   close(): Promise<void>;
@@ -103,7 +103,7 @@ export async function rawSocket(): Promise<{
   const socket = createSocket('udp4');
   const replies: Buffer[] = [];
   socket.on('message', (msg) => replies.push(msg));
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => socket.bind(0, address, resolve));
   return {
     socket,
     replies,

@@ -227,6 +227,25 @@ describe('hostile and malformed datagrams', () => {
     expect(got).toEqual([500]);
   });
 
+  it('limits handshakes per source address so one host cannot use up the budget', async () => {
+    const s = await startServer({ handshakeRateLimitPerSource: 5 });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const greedy = await rawSocket();
+    cleanups.push(() => greedy.close());
+    const { sid } = s.ticket();
+    for (let i = 0; i < 50; i++) {
+      greedy.socket.send(init(0x01, sid, randomBytes(8)), s.listener.port, '127.0.0.1');
+    }
+    await sleep(150);
+    expect(greedy.replies.length).toBeGreaterThanOrEqual(5);
+    expect(greedy.replies.length).toBeLessThanOrEqual(7);
+    // Another host (another loopback address) still gets through.
+    const other = await rawSocket('127.0.0.2');
+    cleanups.push(() => other.close());
+    other.socket.send(init(0x01, sid, randomBytes(8)), s.listener.port, '127.0.0.1');
+    await until(() => other.replies.length === 1);
+  });
+
   it('drops handshake datagrams past handshakeRateLimit', async () => {
     const s = await startServer({ handshakeRateLimit: 10 });
     cleanups.push(() => s.listener.close({ graceMs: 50 }));
