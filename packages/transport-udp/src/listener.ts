@@ -86,6 +86,8 @@ export interface UdpListenerOptions {
    * addresses are tracked, the oldest forgotten first.
    */
   handshakeRateLimitPerSource?: number;
+  /** Apply `handshakeRateLimitPerSource` to loopback sources too (they are exempt by default: this machine's own tools). */
+  limitLoopbackHandshakes?: boolean;
   signal?: AbortSignal;
   logger?: Logger;
 }
@@ -156,7 +158,7 @@ export async function listenUdp(
     maxHalfOpen,
     maxConnections,
     new TokenBucket(rate),
-    new SourceBuckets(perSource),
+    new SourceBuckets(perSource, options.limitLoopbackHandshakes === true),
     onConnection,
   );
   return listener;
@@ -435,13 +437,19 @@ function literalLookup(
 class SourceBuckets {
   static readonly MAX_SOURCES = 65_536;
   readonly #rate: number;
+  readonly #limitLoopback: boolean;
   readonly #buckets = new Map<string, TokenBucket>();
 
-  constructor(rate: number) {
+  constructor(rate: number, limitLoopback: boolean) {
     this.#rate = rate;
+    this.#limitLoopback = limitLoopback;
   }
 
   take(address: string, now: number): boolean {
+    // Loopback is this machine (tests, load testers, a local proxy): only the global limit applies.
+    const loopback =
+      address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+    if (loopback && !this.#limitLoopback) return true;
     let bucket = this.#buckets.get(address);
     if (bucket === undefined) {
       if (this.#buckets.size >= SourceBuckets.MAX_SOURCES) {

@@ -228,7 +228,7 @@ describe('hostile and malformed datagrams', () => {
   });
 
   it('limits handshakes per source address so one host cannot use up the budget', async () => {
-    const s = await startServer({ handshakeRateLimitPerSource: 5 });
+    const s = await startServer({ handshakeRateLimitPerSource: 5, limitLoopbackHandshakes: true });
     cleanups.push(() => s.listener.close({ graceMs: 50 }));
     const greedy = await rawSocket();
     cleanups.push(() => greedy.close());
@@ -239,11 +239,22 @@ describe('hostile and malformed datagrams', () => {
     await sleep(150);
     expect(greedy.replies.length).toBeGreaterThanOrEqual(5);
     expect(greedy.replies.length).toBeLessThanOrEqual(7);
-    // Another host (another loopback address) still gets through.
+    // Another host (another loopback address, counted as a host here) still gets through.
     const other = await rawSocket('127.0.0.2');
     cleanups.push(() => other.close());
     other.socket.send(init(0x01, sid, randomBytes(8)), s.listener.port, '127.0.0.1');
     await until(() => other.replies.length === 1);
+  });
+
+  it('does not limit loopback sources per address by default', async () => {
+    const s = await startServer({ handshakeRateLimitPerSource: 5 });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const local = await rawSocket();
+    cleanups.push(() => local.close());
+    const { sid } = s.ticket();
+    for (let i = 0; i < 30; i++)
+      local.socket.send(init(0x01, sid, randomBytes(8)), s.listener.port, '127.0.0.1');
+    await until(() => local.replies.length === 30);
   });
 
   it('drops handshake datagrams past handshakeRateLimit', async () => {
