@@ -96,9 +96,10 @@ describe.skipIf(skip)('a cluster of reference servers on Redis', () => {
     // Redis restarts empty: nodes re-register and sessions work again.
     await redis.restart();
     const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline && (status = await sessionStatus(http, 'after-restart')) !== 200) {
+    let status = await sessionStatus(http, 'after-restart');
+    while (Date.now() < deadline && status !== 200) {
       await new Promise((r) => setTimeout(r, 200));
+      status = await sessionStatus(http, 'after-restart');
     }
     expect(status).toBe(200);
     const afterRestart = await join(http, 'u8');

@@ -8,7 +8,7 @@ import type { NodeInfo, NodeRole } from './types.ts';
 export function servesRole(node: NodeInfo, role: NodeRole): boolean {
   if (node.role === role) return true;
   const extra = node.meta?.roles;
-  return extra !== undefined && extra.split(',').includes(role);
+  return extra?.split(',').includes(role) === true;
 }
 
 /**

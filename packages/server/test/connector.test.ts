@@ -25,8 +25,7 @@ async function player(
   const waiting: ((line: string) => void)[] = [];
   socket.on('data', (chunk: Buffer) => {
     buffer += chunk.toString();
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) !== -1) {
+    for (let newline = buffer.indexOf('\n'); newline !== -1; newline = buffer.indexOf('\n')) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);
       waiting.shift()?.(line);
