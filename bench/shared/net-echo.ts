@@ -127,6 +127,19 @@ export async function startEchoClients(
   };
 }
 
+/** Baseline server and clients together: the bare node:net echo, `clients` strong. */
+export async function startBareEcho(clients: number, request: Uint8Array): Promise<Running> {
+  const server = await startBareEchoServer();
+  const running = await startEchoClients(server.port, clients, request);
+  return {
+    async stop() {
+      const total = await running.stop();
+      await server.close();
+      return total;
+    },
+  };
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;

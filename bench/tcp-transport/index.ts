@@ -26,7 +26,7 @@ import {
   median,
   ROUNDS,
   type Running,
-  startBareEchoServer,
+  startBareEcho,
   startEchoClients,
 } from '../shared/net-echo.ts';
 
@@ -78,17 +78,7 @@ async function startTidewire(clients: number): Promise<Running> {
 
 // --- Bare node:net, framing by hand ---------------------------------------
 
-async function startBare(clients: number): Promise<Running> {
-  const server = await startBareEchoServer();
-  const running = await startEchoClients(server.port, clients, REQUEST);
-  return {
-    async stop() {
-      const total = await running.stop();
-      await server.close();
-      return total;
-    },
-  };
-}
+const startBare = (clients: number): Promise<Running> => startBareEcho(clients, REQUEST);
 
 // --- Push bursts: the server sends BURST frames per tick to every client ------
 

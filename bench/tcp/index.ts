@@ -17,7 +17,7 @@ import {
   handFramer,
   ROUNDS,
   type Running,
-  startBareEchoServer,
+  startBareEcho,
   startEchoClients,
 } from '../shared/net-echo.ts';
 
@@ -63,17 +63,7 @@ async function startTidewire(clients: number): Promise<Running> {
   };
 }
 
-async function startBare(clients: number): Promise<Running> {
-  const server = await startBareEchoServer();
-  const running = await startEchoClients(server.port, clients, REQUEST);
-  return {
-    async stop() {
-      const total = await running.stop();
-      await server.close();
-      return total;
-    },
-  };
-}
+const startBare = (clients: number): Promise<Running> => startBareEcho(clients, REQUEST);
 
 const rows = await compareEcho(
   { ours: 'tidewire server', baseline: 'bare node:net' },

@@ -1,5 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import type { ServerConfigInput } from '@tidewire/server';
+import { PUBLIC_ENDPOINT_PROVIDERS, type ServerConfigInput } from '@tidewire/server';
+
+type EndpointProviderName = (typeof PUBLIC_ENDPOINT_PROVIDERS)[number];
+
 import { z } from 'zod';
 
 /**
@@ -55,17 +58,9 @@ export const AppConfigSchema = z.strictObject({
     .optional(),
   publicEndpoint: z
     .strictObject({
-      provider: z.enum([
-        'static',
-        'aws',
-        'gcp',
-        'azure',
-        'alibaba',
-        'tencent',
-        'linode',
-        'generic',
-        'auto',
-      ]),
+      provider: z.enum(
+        PUBLIC_ENDPOINT_PROVIDERS as [EndpointProviderName, ...EndpointProviderName[]],
+      ),
       address: z.string(),
       fallback: z.string(),
       timeoutMs: z.int().positive(),

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { EndpointProvider } from '@tidewire/cloud-endpoint';
+import { type EndpointProvider, PROVIDER_NAMES } from '@tidewire/cloud-endpoint';
 import { DEFAULT_MAX_PAYLOAD_LENGTH } from '@tidewire/wire';
 import { ServerErrorCode, serverError } from './errors.ts';
 
@@ -193,17 +193,13 @@ type FieldKind =
   | 'stringArray'
   | 'provider';
 
-const PROVIDERS: readonly string[] = [
+/** The values of `publicEndpoint.provider`. */
+export const PUBLIC_ENDPOINT_PROVIDERS: readonly EndpointProvider[] = [
   'static',
-  'aws',
-  'gcp',
-  'azure',
-  'alibaba',
-  'tencent',
-  'linode',
-  'generic',
+  ...PROVIDER_NAMES,
   'auto',
 ];
+const PROVIDERS: readonly string[] = PUBLIC_ENDPOINT_PROVIDERS;
 
 const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind> } = {
   http: { address: 'host', port: 'port', sessionTTL: 'positive', sessions: 'boolean' },

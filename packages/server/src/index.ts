@@ -15,6 +15,7 @@ export {
   formatEndpoint,
   type HttpConfig,
   loadConfig,
+  PUBLIC_ENDPOINT_PROVIDERS,
   type PublicEndpointSection,
   parseEndpoint,
   resolveConfig,

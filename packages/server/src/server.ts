@@ -246,20 +246,7 @@ export class TidewireServer {
    * (empty: the config given to the constructor, else defaults).
    */
   async setupAsTCPServer(path = ''): Promise<void> {
-    this.#assertNotRunning('setupAsTCPServer');
-    if (path !== '') {
-      this.#config = await loadConfig(path);
-      if (this.#config.debug) this.exposeDebugCommands();
-      // The file may name another mesh; a mesh given in the options stays.
-      if (this.#ownMesh) this.#mesh = this.#createMesh();
-    }
-    if (this.#connectorMode) {
-      throw serverError(
-        ServerErrorCode.InvalidState,
-        'a connector runs no client transport of its own',
-      );
-    }
-    this.#transports.add('tcp');
+    await this.#setupTransport('setupAsTCPServer', path, 'tcp');
   }
 
   /**
@@ -268,19 +255,28 @@ export class TidewireServer {
    * node may run TCP and UDP together.
    */
   async setupAsUDPServer(path = ''): Promise<void> {
-    this.#assertNotRunning('setupAsUDPServer');
-    if (path !== '') {
-      this.#config = await loadConfig(path);
-      if (this.#config.debug) this.exposeDebugCommands();
-      if (this.#ownMesh) this.#mesh = this.#createMesh();
-    }
+    await this.#setupTransport('setupAsUDPServer', path, 'udp');
+  }
+
+  async #setupTransport(what: string, path: string, transport: Transport): Promise<void> {
+    await this.#setup(what, path);
     if (this.#connectorMode) {
       throw serverError(
         ServerErrorCode.InvalidState,
         'a connector runs no client transport of its own',
       );
     }
-    this.#transports.add('udp');
+    this.#transports.add(transport);
+  }
+
+  /** The common part of the setupAs* functions: not running, and the config file if one is named. */
+  async #setup(what: string, path: string): Promise<void> {
+    this.#assertNotRunning(what);
+    if (path === '') return;
+    this.#config = await loadConfig(path);
+    if (this.#config.debug) this.exposeDebugCommands();
+    // The file may name another mesh; a mesh given in the options stays.
+    if (this.#ownMesh) this.#mesh = this.#createMesh();
   }
 
   /** True when sessions of `transport` (default: every transport this node runs) are sealed with AES-128-GCM. */
@@ -298,12 +294,7 @@ export class TidewireServer {
    * through the connector API (see the README). `path`: a JSON config file.
    */
   async setupAsConnector(path = ''): Promise<void> {
-    this.#assertNotRunning('setupAsConnector');
-    if (path !== '') {
-      this.#config = await loadConfig(path);
-      if (this.#config.debug) this.exposeDebugCommands();
-      if (this.#ownMesh) this.#mesh = this.#createMesh();
-    }
+    await this.#setup('setupAsConnector', path);
     if (this.#config.connector.endpoint === '') {
       throw serverError(
         ServerErrorCode.InvalidConfig,

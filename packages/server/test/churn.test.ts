@@ -1,21 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, Ok, type TidewireServer } from '../src/index.ts';
+import type { TidewireServer } from '../src/index.ts';
 import { runChurn } from './churn/harness.ts';
+import { startEchoServer } from './echo-server.ts';
 
 describe('churn', () => {
   let server: TidewireServer;
   beforeAll(async () => {
-    server = createServer({
-      config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 } },
-      env: {},
-    });
-    await server.setupAsTCPServer();
-    await server.setupAsUDPServer();
-    server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
-      user.send(ver, cmd, payload, Ok);
-      next();
-    });
-    await server.start();
+    server = await startEchoServer();
   });
   afterAll(() => server.close());
 

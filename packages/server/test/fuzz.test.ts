@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, Ok, type TidewireServer } from '../src/index.ts';
+import type { TidewireServer } from '../src/index.ts';
+import { startEchoServer } from './echo-server.ts';
 import { runFuzz } from './fuzz/harness.ts';
 
 let server: TidewireServer;
@@ -9,17 +10,7 @@ afterEach(async () => {
 
 describe('fuzzing', () => {
   it('hostile frames and datagrams crash nothing, are refused with typed codes, and good clients get every answer', async () => {
-    server = createServer({
-      config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0, enableEncryption: true } },
-      env: {},
-    });
-    await server.setupAsTCPServer();
-    await server.setupAsUDPServer();
-    server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
-      user.send(ver, cmd, payload, Ok);
-      next();
-    });
-    await server.start();
+    server = await startEchoServer({ udp: { enableEncryption: true } });
     // Small here; `pnpm fuzz` runs a million of each.
     const report = await runFuzz({ server, frames: 20_000, datagrams: 20_000, seed: 7 });
     expect(report.framesSent).toBe(20_000);

@@ -3,21 +3,11 @@
  * cycles over TCP and then UDP; exits 1 when users, sockets or timers stayed
  * behind. Run with --expose-gc for the heap figures.
  */
-import { createServer, Ok } from '../../src/index.ts';
+import { startEchoServer } from '../echo-server.ts';
 import { runChurn } from './harness.ts';
 
 const cycles = Number(process.env.CHURN_CYCLES ?? 100_000);
-const server = createServer({
-  config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 } },
-  env: {},
-});
-await server.setupAsTCPServer();
-await server.setupAsUDPServer();
-server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
-  user.send(ver, cmd, payload, Ok);
-  next();
-});
-await server.start();
+const server = await startEchoServer({});
 const report = await runChurn(server, cycles);
 await server.close();
 console.log(JSON.stringify(report, null, 2));

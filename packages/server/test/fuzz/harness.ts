@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+import { mulberry32 } from '../../../transport-udp/test/prng.ts';
 import type { TidewireServer } from '../../src/index.ts';
 
 export interface FuzzOptions {
@@ -41,21 +42,9 @@ export interface FuzzReport {
   elapsedMs: number;
 }
 
-/** mulberry32: small, seeded, good enough for fuzzing. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const { server } = options;
-  const random = prng(options.seed ?? 1);
+  const random = mulberry32(options.seed ?? 1);
   const int = (n: number): number => Math.floor(random() * n);
   const bytes = (n: number): Buffer => {
     const b = Buffer.allocUnsafe(n);

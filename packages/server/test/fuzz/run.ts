@@ -4,23 +4,13 @@
  * 1,000,000 each), FUZZ_SEED. Exits 1 if a well-behaved client missed an
  * answer or got a wrong one.
  */
-import { createServer, Ok } from '../../src/index.ts';
+import { startEchoServer } from '../echo-server.ts';
 import { runFuzz } from './harness.ts';
 
 const frames = Number(process.env.FUZZ_FRAMES ?? 1_000_000);
 const datagrams = Number(process.env.FUZZ_DATAGRAMS ?? 1_000_000);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-const server = createServer({
-  config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0, enableEncryption: true } },
-  env: {},
-});
-await server.setupAsTCPServer();
-await server.setupAsUDPServer();
-server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
-  user.send(ver, cmd, payload, Ok);
-  next();
-});
-await server.start();
+const server = await startEchoServer({ udp: { enableEncryption: true } });
 const rssBefore = process.memoryUsage().rss;
 const report = await runFuzz({ server, frames, datagrams, seed });
 const rssAfter = process.memoryUsage().rss;
