@@ -39,6 +39,7 @@ export const AppConfigSchema = z.strictObject({
       connectionTTL: seconds,
       maxRcvSize: z.int().min(1).max(0xffffffff),
       mtu: z.int().min(100).max(65_000),
+      enableP2P: z.boolean(),
       enableEncryption: z.boolean(),
       maxSendQueue: z.int().min(1),
       maxConnections: z.int().min(0),

@@ -1,7 +1,9 @@
+import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
 import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import {
+  BUILTIN_VER,
   CORE_VER,
   CoreCommand,
   encodeFrame,
@@ -16,7 +18,16 @@ import {
   unpack,
 } from '@tidewire/wire';
 import { ClientErrorCode, clientError } from './errors.ts';
+import { openP2PSocket, P2PChannel, type PeerAddresses } from './p2p.ts';
 import { requestSession, type Session } from './session.ts';
+
+// Built-in peer-to-peer commands (ver 1), as in @tidewire/server's P2PCommand.
+const P2P_CONNECT = 10;
+const P2P_OFFER = 11;
+const P2P_ANSWER = 12;
+const P2P_ANSWERED = 13;
+const P2P_RELAY = 14;
+const P2P_RELAYED = 15;
 
 export interface ConnectOptions {
   /** Base URL of the HTTP session endpoint, e.g. `http://127.0.0.1:7000`. */
@@ -103,6 +114,8 @@ export interface ClientEvents {
   notification: [notification: ClientNotification];
   /** The server is draining: get a new session and connect elsewhere. */
   reconnect: [info: { reason: string }];
+  /** Another user opened a peer-to-peer channel to us (after the punching attempt). */
+  p2p: [channel: P2PChannel];
   close: [info: ClientCloseInfo];
 }
 
@@ -123,6 +136,10 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   #latency = 0;
   readonly #conn: ClientConnection;
   readonly #cipher: SessionCipher | null;
+  /** Peer-to-peer channels by peer user id. */
+  readonly #channels = new Map<string, P2PChannel>();
+  /** p2pConnect calls waiting for the peer's addresses. */
+  readonly #answers = new Map<string, (addresses: PeerAddresses) => void>();
   readonly #requestTimeoutMs: number;
   /** Per (ver, cmd): waiting requests in send order; null marks a `send` with no waiter. */
   readonly #pending = new Map<number, (Pending | null)[]>();
@@ -355,12 +372,109 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     }
   }
 
+  // ---- peer to peer ------------------------------------------------------
+
+  /**
+   * Opens a message channel to `peer` (another user, on a server with
+   * `udp.enableP2P`): both sides learn their public address from the server,
+   * exchange addresses through it, and punch a direct UDP path; when none
+   * opens within `timeoutMs` (or `direct: false`), messages are relayed by
+   * the server. UDP sessions only.
+   */
+  async p2pConnect(
+    peer: string,
+    options: { timeoutMs?: number; direct?: boolean } = {},
+  ): Promise<P2PChannel> {
+    if (this.session.serverType !== 'udp') {
+      throw clientError(ClientErrorCode.InvalidArgument, 'peer-to-peer needs a UDP session');
+    }
+    if (this.#channels.has(peer))
+      throw clientError(ClientErrorCode.InvalidArgument, `a channel to ${peer} is open`);
+    const timeoutMs = options.timeoutMs ?? 1_500;
+    const { socket, addresses } = await openP2PSocket(this.session, timeoutMs);
+    const channel = this.#newChannel(peer, socket);
+    try {
+      const answered = new Promise<PeerAddresses | null>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#answers.delete(peer);
+          resolve(null);
+        }, timeoutMs);
+        this.#answers.set(peer, (peerAddresses) => {
+          clearTimeout(timer);
+          resolve(peerAddresses);
+        });
+      });
+      const res = await this.request(BUILTIN_VER, P2P_CONNECT, pack({ peer, ...addresses }));
+      if (!res.ok) {
+        const body = safeMap(res.payload);
+        throw new TidewireError(
+          String(body.code ?? ClientErrorCode.InvalidArgument),
+          String(body.message ?? 'refused'),
+        );
+      }
+      const theirs = await answered;
+      if (theirs !== null && options.direct !== false)
+        await channel.punch([theirs.public, theirs.local], timeoutMs);
+      return channel;
+    } catch (err) {
+      this.#answers.delete(peer);
+      await channel.close();
+      throw err;
+    }
+  }
+
+  #newChannel(peer: string, socket: Socket): P2PChannel {
+    const channel = new P2PChannel(
+      peer,
+      socket,
+      (data) => this.send(BUILTIN_VER, P2P_RELAY, pack({ to: peer, data })),
+      () => {
+        if (this.#channels.get(peer) === channel) this.#channels.delete(peer);
+      },
+    );
+    this.#channels.set(peer, channel);
+    return channel;
+  }
+
+  #onP2P(frame: Frame): void {
+    const body = safeMap(frame.payload);
+    const from = typeof body.from === 'string' ? body.from : null;
+    if (from === null) return;
+    if (frame.cmd === P2P_RELAYED) {
+      if (body.data instanceof Uint8Array)
+        this.#channels.get(from)?.deliver(Buffer.from(body.data));
+      return;
+    }
+    if (typeof body.public !== 'string' || typeof body.local !== 'string') return;
+    const theirs = { public: body.public, local: body.local };
+    if (frame.cmd === P2P_ANSWERED) {
+      this.#answers.get(from)?.(theirs);
+      this.#answers.delete(from);
+      return;
+    }
+    // An offer: answer with our addresses, punch, and hand the channel to the app.
+    if (this.#channels.has(from)) return;
+    void (async () => {
+      const { socket, addresses } = await openP2PSocket(this.session, 1_500);
+      const channel = this.#newChannel(from, socket);
+      await this.request(BUILTIN_VER, P2P_ANSWER, pack({ to: from, ...addresses }));
+      await channel.punch([theirs.public, theirs.local], 1_500);
+      this.emit('p2p', channel);
+    })().catch(() => {
+      // the requester times out and falls back to the relay on its side
+    });
+  }
+
   #emitNotification(value: unknown): void {
     const notification = toNotification(value);
     if (notification !== null) this.emit('notification', notification);
   }
 
   #onPush(frame: Frame): void {
+    if (frame.ver === BUILTIN_VER && frame.cmd >= P2P_OFFER && frame.cmd <= P2P_RELAYED) {
+      this.#onP2P(frame);
+      return;
+    }
     if (frame.ver === CORE_VER) {
       if (frame.cmd === CoreCommand.Reconnect) {
         this.emit('reconnect', safeMap(frame.payload) as { reason: string });
@@ -383,6 +497,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   #onClose(info: ClientCloseInfo): void {
     if (this.#closeInfo !== null) return;
     this.#closeInfo = info;
+    for (const channel of [...this.#channels.values()]) void channel.close();
     if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
     this.#keepAlive = null;
     const error = clientError(

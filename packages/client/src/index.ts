@@ -10,4 +10,11 @@ export {
   TidewireClient,
 } from './client.ts';
 export { ClientErrorCode } from './errors.ts';
+export {
+  localAddress,
+  P2PChannel,
+  type P2PChannelEvents,
+  type P2PMode,
+  type PeerAddresses,
+} from './p2p.ts';
 export { type RequestSessionOptions, requestSession, type Session } from './session.ts';

@@ -60,6 +60,8 @@ export interface UdpConfig {
   maxSendQueue: number;
   /** Refuse connections past this many. Default 0: the transport's own cap (100 000). */
   maxConnections: number;
+  /** Peer-to-peer signalling and relay between clients (ver 1, cmds 10-15). Default false. */
+  enableP2P: boolean;
 }
 
 /** Settings of user command processing. */
@@ -163,6 +165,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     enableEncryption: false,
     maxSendQueue: 1024 * 1024,
     maxConnections: 0,
+    enableP2P: false,
   },
   commands: {
     stallWarningMs: 5000,
@@ -222,6 +225,7 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     enableEncryption: 'boolean',
     maxSendQueue: 'nonNegativeInt',
     maxConnections: 'nonNegativeInt',
+    enableP2P: 'boolean',
   },
   commands: {
     stallWarningMs: 'positive',

@@ -158,6 +158,9 @@ export function setupAsUDPServer(path = ''): Promise<void> {
 export function setupAsConnector(path = ''): Promise<void> {
   return defaultServer().setupAsConnector(path);
 }
+export function isP2PEnabled(): boolean {
+  return defaultServer().isP2PEnabled();
+}
 export function isTCP(): boolean {
   return defaultServer().isTCP();
 }

@@ -37,6 +37,7 @@ export {
   hookAllCommands,
   isCommandDuplicate,
   isDebugCommandsEnabled,
+  isP2PEnabled,
   isTCP,
   isUDP,
   markServerAsTakenIf,
@@ -72,6 +73,7 @@ export {
   type SessionResponse,
   USER_ID_PATTERN,
 } from './http-endpoint.ts';
+export { P2PCommand } from './p2p.ts';
 export {
   type CloudSetupOptions,
   type CreateServerOptions,

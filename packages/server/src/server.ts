@@ -56,6 +56,7 @@ import {
 import { Connector } from './connector.ts';
 import { ServerErrorCode, serverError } from './errors.ts';
 import { type AuthenticateHook, allowAnyUser, HttpEndpoint } from './http-endpoint.ts';
+import { P2PCommand, p2pHandlers } from './p2p.ts';
 import { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
 import { type ClientConnection, type Transport, User } from './user.ts';
 
@@ -256,6 +257,11 @@ export class TidewireServer {
    */
   async setupAsUDPServer(path = ''): Promise<void> {
     await this.#setupTransport('setupAsUDPServer', path, 'udp');
+  }
+
+  /** True when UDP clients may ask for direct paths to each other (config `udp.enableP2P`). */
+  isP2PEnabled(): boolean {
+    return this.#transports.has('udp') && this.#config.udp.enableP2P;
   }
 
   async #setupTransport(what: string, path: string, transport: Transport): Promise<void> {
@@ -718,6 +724,11 @@ export class TidewireServer {
     }
     this.#running = true;
     const config = this.#config;
+    if (this.isP2PEnabled() && !this.#router.hasHandler(BUILTIN_VER, P2PCommand.Connect)) {
+      for (const [cmd, handler] of p2pHandlers((...args) => this.sendToUser(...args))) {
+        this.#router.handleReservedCommand(BUILTIN_VER, cmd, handler);
+      }
+    }
     let meshStarted = false;
     try {
       // The mesh first: an unreachable Redis fails start at once (TIDEWIRE_ERR_MESH_UNREACHABLE).

@@ -24,6 +24,17 @@ export {
   type UdpRemote,
 } from './listener.ts';
 export {
+  decodeReflect,
+  decodeReflected,
+  encodeReflect,
+  encodeReflected,
+  REFLECT,
+  REFLECT_SIZE,
+  REFLECTED,
+  REFLECTED_SIZE,
+  reflectAddress,
+} from './reflect.ts';
+export {
   DEFAULT_SESSION_OPTIONS,
   RudpSession,
   resolveSessionOptions,

@@ -23,6 +23,7 @@ import {
   type InitPacket,
   PacketType,
 } from './packets.ts';
+import { decodeReflect, encodeReflected, REFLECT } from './reflect.ts';
 
 export interface UdpRemote {
   address: string;
@@ -308,6 +309,21 @@ class Listener implements UdpListener, ConnectionLink {
         return;
       }
       this.#onInitEcho(init, rinfo);
+      return;
+    }
+    if (type === REFLECT) {
+      const nonce = decodeReflect(msg);
+      if (nonce === null) {
+        this.#drop('malformed-reflect', rinfo);
+        return;
+      }
+      // Stateless and smaller than the request; rate limited like handshakes.
+      const now = performance.now();
+      if (!this.#sources.take(rinfo.address, now) || !this.#handshakes.take(now)) {
+        this.#drop('handshake-rate', rinfo);
+        return;
+      }
+      this.#reply(encodeReflected(nonce, rinfo.address, rinfo.port), rinfo);
       return;
     }
     this.#drop('unknown-type', rinfo);
