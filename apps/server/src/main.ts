@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { installRooms } from '@tidewire/room';
 import { createServer } from '@tidewire/server';
 import { fdLimitProblem, openFileLimit } from './checks.ts';
 import { type AppConfig, loadAppConfig } from './config.ts';
@@ -102,6 +103,8 @@ async function main(): Promise<number> {
     );
   }
   registerDemoCommands(server);
+  // Rooms (ver 1): not on a connector, whose players talk to the external server.
+  if (args.role !== 'connector' && args.role !== 'http') installRooms(server);
   server.onStop(() => metrics?.close());
   try {
     await server.start();

@@ -1,0 +1,54 @@
+/** Room commands a client sends (ver 1). Payloads and answers are msgpack maps (protocol §12). */
+export const RoomCommand = {
+  Create: 100,
+  Join: 101,
+  Leave: 102,
+  Broadcast: 103,
+  Message: 104,
+  GetProperties: 105,
+  UpdateProperties: 106,
+  Members: 107,
+  /** Direct message to a user by id, wherever they are: `{ to, data }`. */
+  DirectMessage: 108,
+} as const;
+
+/** Room events pushed to members (ver 1). */
+export const RoomEvent = {
+  /** `{ roomId, from, data }`: a broadcast or a message from a member. */
+  Message: 110,
+  /** `{ roomId, userId, owner }`: someone joined. */
+  MemberJoined: 111,
+  /** `{ roomId, userId, owner }`: someone left; `owner` is the (possibly new) owner. */
+  MemberLeft: 112,
+  /** `{ roomId, properties, by }`: properties changed. */
+  PropertiesChanged: 113,
+  /** `{ roomId, reason }`: the room is gone. */
+  RoomClosed: 114,
+  /** `{ from, data }`: a direct message. */
+  DirectMessage: 115,
+} as const;
+
+/** Error codes of the room module (answered `Bad` unless noted). */
+export const RoomErrorCode = {
+  NotFound: 'TIDEWIRE_ERR_ROOM_NOT_FOUND',
+  Full: 'TIDEWIRE_ERR_ROOM_FULL',
+  Closed: 'TIDEWIRE_ERR_ROOM_CLOSED_TO_JOIN',
+  JoinRefused: 'TIDEWIRE_ERR_ROOM_JOIN_REFUSED',
+  NotMember: 'TIDEWIRE_ERR_ROOM_NOT_MEMBER',
+  NodeOffline: 'TIDEWIRE_ERR_ROOM_NODE_OFFLINE',
+  CompareFailed: 'TIDEWIRE_ERR_ROOM_CAS_FAILED',
+  TooLarge: 'TIDEWIRE_ERR_ROOM_TOO_LARGE',
+  Invalid: 'TIDEWIRE_ERR_INVALID_ARGUMENT',
+  /** The room's node did not answer in time (answered `Err`). */
+  Timeout: 'TIDEWIRE_ERR_ROOM_TIMEOUT',
+} as const;
+
+export type RoomErrorCode = (typeof RoomErrorCode)[keyof typeof RoomErrorCode];
+
+/** Room ids are `<nodeId>~<random>`: `~` never appears in node ids. */
+export const ROOM_ID_SEPARATOR = '~';
+
+export function nodeOfRoom(roomId: string): string | null {
+  const at = roomId.lastIndexOf(ROOM_ID_SEPARATOR);
+  return at <= 0 || at === roomId.length - 1 ? null : roomId.slice(0, at);
+}
