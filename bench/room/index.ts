@@ -1,0 +1,193 @@
+/**
+ * bench/room: a 16-member room where every member broadcasts at 20 Hz, the
+ * members spread over 2 server nodes sharing a redis-server (the room on one
+ * of them): per-message delivery latency (p50/p99) and messages delivered per
+ * second, against a bare node:net server relaying the same traffic among 16
+ * sockets in the same run.
+ *
+ *   node scripts/bench.mjs room          (BENCH_TIME_MS, default 5000)
+ */
+
+import { once } from 'node:events';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  connect as netConnect,
+  type Socket,
+} from 'node:net';
+import { connect, type TidewireClient } from '@tidewire/client';
+import { RedisMesh } from '@tidewire/mesh';
+import { installRooms, RoomCommand, RoomEvent } from '@tidewire/room';
+import { createServer, type TidewireServer } from '@tidewire/server';
+import { encodeFrame, pack, Status, unpack } from '@tidewire/wire';
+import { startRedis } from '../../packages/mesh/test/redis-server.ts';
+import { handFramer } from '../shared/net-echo.ts';
+
+const MEMBERS = 16;
+const HZ = 20;
+const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 5000);
+const now = (): number => performance.now();
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+interface Result {
+  delivered: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function summarise(latencies: number[], elapsedMs: number): Result {
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    delivered: sorted.length,
+    perSecond: (sorted.length * 1000) / elapsedMs,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+  };
+}
+
+async function tidewire(redisUrl: string): Promise<Result> {
+  const nodes: TidewireServer[] = [];
+  for (const id of ['room-a', 'room-b']) {
+    const server = createServer({
+      config: { http: { port: 0 }, tcp: { port: 0 } },
+      mesh: new RedisMesh({ url: redisUrl, nodeId: id, keyPrefix: 'bench-room:' }),
+      env: {},
+    });
+    await server.setupAsTCPServer();
+    installRooms(server);
+    await server.start();
+    nodes.push(server);
+  }
+  const clients: TidewireClient[] = [];
+  for (let i = 0; i < MEMBERS; i++) {
+    // Alternate the nodes: the other one is TAKEN while a member connects.
+    const [here, there] = i % 2 === 0 ? [nodes[0]!, nodes[1]!] : [nodes[1]!, nodes[0]!];
+    there.taken();
+    clients.push(
+      await connect({
+        endpointUrl: `http://127.0.0.1:${here.httpPort}`,
+        uid: `m${i}`,
+        keepAliveIntervalMs: 0,
+      }),
+    );
+    there.online();
+  }
+  const call = async (
+    c: TidewireClient,
+    cmd: number,
+    body: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> => unpack((await c.request(1, cmd, pack(body))).payload);
+  const { roomId } = (await call(clients[0]!, RoomCommand.Create, { maxMembers: MEMBERS })) as {
+    roomId: string;
+  };
+  for (const c of clients.slice(1)) await call(c, RoomCommand.Join, { roomId });
+  const latencies: number[] = [];
+  let measuring = false;
+  for (const c of clients) {
+    c.on('push', ({ ver, cmd, payload }) => {
+      if (ver !== 1 || cmd !== RoomEvent.Message || !measuring) return;
+      const { data } = unpack<{ data: Uint8Array }>(payload);
+      latencies.push(now() - Buffer.from(data).readDoubleBE(0));
+    });
+  }
+  const timers = clients.map((c, i) =>
+    setTimeout(
+      () => {
+        const tick = setInterval(() => {
+          const data = Buffer.alloc(64);
+          data.writeDoubleBE(now(), 0);
+          c.send(1, RoomCommand.Broadcast, pack({ roomId, data }));
+        }, 1000 / HZ);
+        timers[i] = tick;
+      },
+      (i * 1000) / HZ / MEMBERS,
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 500)); // warm-up
+  measuring = true;
+  const started = now();
+  await new Promise((r) => setTimeout(r, DURATION_MS));
+  measuring = false;
+  const elapsed = now() - started;
+  for (const t of timers) clearInterval(t);
+  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(nodes.map((n) => n.close()));
+  return summarise(latencies, elapsed);
+}
+
+async function bare(): Promise<Result> {
+  const sockets: Socket[] = [];
+  const server = createNetServer({ noDelay: true }, (socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+    socket.on(
+      'data',
+      handFramer((chunk, start, end) => {
+        const frame = chunk.subarray(start, end);
+        for (const other of sockets) if (other !== socket) other.write(frame);
+      }),
+    );
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const latencies: number[] = [];
+  let measuring = false;
+  const clients: Socket[] = [];
+  for (let i = 0; i < MEMBERS; i++) {
+    const c = netConnect({ host: '127.0.0.1', port, noDelay: true });
+    await once(c, 'connect');
+    c.on(
+      'data',
+      handFramer((chunk, start) => {
+        if (measuring) latencies.push(now() - chunk.readDoubleBE(start + 10));
+      }),
+    );
+    clients.push(c);
+  }
+  const timers = clients.map((c) =>
+    setInterval(() => {
+      const data = Buffer.alloc(64);
+      data.writeDoubleBE(now(), 0);
+      c.write(encodeFrame(1, RoomEvent.Message, Status.Push, data));
+    }, 1000 / HZ),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  measuring = true;
+  const started = now();
+  await new Promise((r) => setTimeout(r, DURATION_MS));
+  measuring = false;
+  const elapsed = now() - started;
+  for (const t of timers) clearInterval(t);
+  for (const c of clients) c.destroy();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return summarise(latencies, elapsed);
+}
+
+const redis = await startRedis();
+try {
+  const ours = await tidewire(redis.url);
+  const base = await bare();
+  const row = (r: Result): Record<string, string> => ({
+    'delivered/s': Math.round(r.perSecond).toLocaleString('en-US'),
+    'p50 ms': r.p50.toFixed(2),
+    'p99 ms': r.p99.toFixed(2),
+  });
+  console.log(
+    `room bench (node ${process.version}, ${MEMBERS} members at ${HZ} Hz, ${DURATION_MS} ms)`,
+  );
+  console.table({
+    'tidewire room, 2 nodes on Redis': row(ours),
+    'bare node:net relay, 1 process': row(base),
+  });
+  console.log(
+    `p99 ratio tidewire / bare: ${(ours.p99 / base.p99).toFixed(2)}x; delivered/s ratio: ${(ours.perSecond / base.perSecond).toFixed(2)}x`,
+  );
+} finally {
+  await redis.stop();
+}
