@@ -157,9 +157,13 @@ export class RoomService {
     return this.#run('leave', userId, { roomId }).then(() => undefined);
   }
 
-  /** Pushes `data` to every other member. */
-  broadcast(userId: string, roomId: string, data: Uint8Array): Promise<void> {
-    return this.#run('broadcast', userId, { roomId, data }).then(() => undefined);
+  /**
+   * Pushes `data` to every other member; `reliable: false` uses the
+   * unreliable UDP channel for members on the room's node (others get it
+   * through the mesh, reliably; TCP is always reliable).
+   */
+  broadcast(userId: string, roomId: string, data: Uint8Array, reliable = true): Promise<void> {
+    return this.#run('broadcast', userId, { roomId, data, reliable }).then(() => undefined);
   }
 
   /** Pushes `data` to one member. */
@@ -213,7 +217,7 @@ export class RoomService {
     handle(RoomCommand.Join, (user, b) => this.join(user.id, roomIdOf(b)));
     handle(RoomCommand.Leave, (user, b) => this.leave(user.id, roomIdOf(b)));
     handle(RoomCommand.Broadcast, (user, b) =>
-      this.broadcast(user.id, roomIdOf(b), bytesOf(b.data)),
+      this.broadcast(user.id, roomIdOf(b), bytesOf(b.data), b.reliable !== false),
     );
     handle(RoomCommand.Message, (user, b) =>
       this.message(user.id, roomIdOf(b), textOf(b.to, 'to'), bytesOf(b.data)),
@@ -370,9 +374,16 @@ export class RoomService {
         return {};
       case 'broadcast': {
         const data = bytesOf(args.data);
+        const reliable = args.reliable !== false;
         for (const member of room.members) {
-          if (member !== userId)
-            this.#push(member, RoomEvent.Message, { roomId: room.id, from: userId, data });
+          if (member !== userId) {
+            this.#push(
+              member,
+              RoomEvent.Message,
+              { roomId: room.id, from: userId, data },
+              reliable,
+            );
+          }
         }
         return {};
       }
@@ -487,11 +498,11 @@ export class RoomService {
   }
 
   /** To a member wherever they are: directly when on this node, else through the mesh. */
-  #push(userId: string, event: number, body: Record<string, unknown>): void {
+  #push(userId: string, event: number, body: Record<string, unknown>, reliable = true): void {
     const payload = pack(body);
     const local = this.#server.getUser(userId);
     if (local !== undefined) {
-      local.push(BUILTIN_VER, event, payload);
+      local.push(BUILTIN_VER, event, payload, { reliable });
       return;
     }
     this.#server.sendToUser(userId, BUILTIN_VER, event, payload).catch(() => {

@@ -88,7 +88,7 @@ describe('rooms on one node', () => {
     expect([full.status, full.body.code]).toEqual([Status.Bad, 'TIDEWIRE_ERR_ROOM_FULL']);
     await until(() => ann.events.some((e) => e.cmd === RoomEvent.MemberJoined), 'join event');
 
-    await ann.call(RoomCommand.Broadcast, { roomId, data: Buffer.from('hello') });
+    await ann.call(RoomCommand.Broadcast, { roomId, data: Buffer.from('hello'), reliable: false });
     await until(() => bob.events.some((e) => e.cmd === RoomEvent.Message), 'broadcast');
     expect(
       Buffer.from(
