@@ -21,9 +21,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
 
 const REQUESTED = Number(process.env.CAPACITY_TCP ?? 20_000);
+const REQUESTED_UDP = Number(process.env.CAPACITY_UDP ?? 20_000);
 const CONCURRENCY = Number(process.env.CAPACITY_CONCURRENCY ?? 128);
 const GOAL_BYTES = 6 * 1024;
 const GOAL_SESSIONS = 20_000;
@@ -51,6 +53,7 @@ interface Child {
   process: ChildProcess;
   httpPort: number;
   tcpPort: number;
+  udpPort: number;
 }
 
 async function startChild(kind: 'tidewire' | 'bare'): Promise<Child> {
@@ -58,8 +61,15 @@ async function startChild(kind: 'tidewire' | 'bare'): Promise<Child> {
     execArgv: ['--expose-gc', '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const [message] = (await once(child, 'message')) as [{ httpPort: number; tcpPort: number }];
-  return { process: child, httpPort: message.httpPort, tcpPort: message.tcpPort };
+  const [message] = (await once(child, 'message')) as [
+    { httpPort: number; tcpPort: number; udpPort?: number },
+  ];
+  return {
+    process: child,
+    httpPort: message.httpPort,
+    tcpPort: message.tcpPort,
+    udpPort: message.udpPort ?? 0,
+  };
 }
 
 async function stopChild(child: Child): Promise<void> {
@@ -251,6 +261,90 @@ console.log(
   `goal ${GOAL_SESSIONS} sessions at <= 6 KB each: RSS per connection ${perConnectionMet ? 'met' : 'NOT met'} ` +
     `(${kb(ours.perConnection)}); sessions held ${ours.held}/${GOAL_SESSIONS}` +
     (target < REQUESTED ? ` (target capped by the fd limit ${limit})` : ''),
+);
+
+// --- UDP: idle reliable-UDP sessions (session + handshake + hello) ----------
+
+/**
+ * Holds `target` idle UDP sessions against the tidewire child and reports its
+ * RSS growth per session. No bare baseline: a bare node:dgram server keeps no
+ * per-peer state, so the figure stands against the 6 KB goal alone.
+ */
+async function measureUdp(target: number): Promise<Measured> {
+  const child = await startChild('tidewire');
+  const held: UdpConnection[] = [];
+  const errors = new Map<string, number>();
+  try {
+    const openOne = async (index: number): Promise<UdpConnection> => {
+      const res = await fetch(
+        `http://127.0.0.1:${child.httpPort}/v1/endpoint/udp/user/ucap-${index}`,
+      );
+      if (!res.ok) throw new Error(`session ${res.status}`);
+      const { sid } = (await res.json()) as { sid: string };
+      const c = await dialUdp({
+        host: '127.0.0.1',
+        port: child.udpPort,
+        sid: Buffer.from(sid, 'hex'),
+        idleTimeoutMs: 600_000,
+        socketBufferBytes: 16 * 1024,
+      });
+      await new Promise<void>((resolve) => {
+        c.onFrame = () => resolve();
+        c.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')));
+      });
+      c.onFrame = null;
+      return c;
+    };
+    const openBatch = async (
+      count: number,
+      offset: number,
+      into: UdpConnection[],
+    ): Promise<number> => {
+      const started = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < count && performance.now() - started < DEADLINE_MS) {
+            const i = next++;
+            try {
+              into.push(await openOne(offset + i));
+            } catch (err) {
+              const code = (err as { code?: string }).code ?? (err as Error).message;
+              errors.set(code, (errors.get(code) ?? 0) + 1);
+            }
+          }
+        }),
+      );
+      return (performance.now() - started) / 1000;
+    };
+    const warm: UdpConnection[] = [];
+    await openBatch(Math.min(WARMUP, target), target, warm);
+    await Promise.all(warm.map((c) => c.close()));
+    const rssBefore = await settledRss(child);
+    const seconds = await openBatch(target, 0, held);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const stillOpen = held.filter((c) => !c.closed).length;
+    const rssAfter = await settledRss(child);
+    return {
+      held: stillOpen,
+      rssBefore,
+      rssAfter,
+      perConnection: stillOpen > 0 ? (rssAfter - rssBefore) / stillOpen : Number.NaN,
+      seconds,
+      errors: [...errors].map(([code, n]) => `${code} x${n}`).join(', ') || 'none',
+    };
+  } finally {
+    await stopChild(child);
+    for (const c of held) c.destroy();
+  }
+}
+
+const udpTarget = Math.min(REQUESTED_UDP, limit - 300);
+const udp = await measureUdp(udpTarget);
+console.log(`\nUDP: target ${udpTarget} idle reliable-UDP sessions (one client socket each)`);
+console.table([{ server: 'tidewire (UDP session + hello, idle)', ...row(udp) }]);
+console.log(
+  `goal ${GOAL_SESSIONS} UDP sessions at <= 6 KB each: ${udp.perConnection <= GOAL_BYTES ? 'met' : 'NOT met'} (${kb(udp.perConnection)}); held ${udp.held}/${GOAL_SESSIONS}`,
 );
 
 function row(m: Measured): Record<string, string> {

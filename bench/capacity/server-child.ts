@@ -1,7 +1,7 @@
 /**
  * The server side of bench/capacity, in its own process so that its RSS is
- * its own: `tidewire` (@tidewire/server, the built package, TCP + HTTP
- * session endpoint) or `bare` (a node:net server that only holds sockets).
+ * its own: `tidewire` (@tidewire/server, the built package, TCP, UDP and the
+ * HTTP session endpoint) or `bare` (a node:net server that only holds sockets).
  * Tells the parent its ports over IPC; on 'gc' runs a full GC and answers.
  */
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
@@ -30,14 +30,17 @@ if (kind === 'tidewire') {
       http: { port: 0, sessionTTL: 300 },
       // Idle sessions are the point: no idle timeout within the bench's lifetime.
       tcp: { port: 0, connectionTTL: 600 },
+      udp: { port: 0, connectionTTL: 600 },
     },
   });
   await server.setupAsTCPServer();
+  await server.setupAsUDPServer();
   await server.start();
   send({
     type: 'ready',
     httpPort: server.httpPort,
     tcpPort: Number(server.getEndPoint().split(':').pop()),
+    udpPort: server.udpPort,
   });
 } else if (kind === 'bare') {
   const sockets = new Set<Socket>();
