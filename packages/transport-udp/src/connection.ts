@@ -66,6 +66,14 @@ export interface ConnectionInit {
   logger: Logger | undefined;
 }
 
+/**
+ * One outgoing-datagram buffer shared by every connection of the process,
+ * reused while sockets send synchronously (they do on a bound socket with
+ * nothing queued); a send that had to be queued keeps it, and the next
+ * datagram gets a new one.
+ */
+let spareDatagram: Buffer | null = null;
+
 const NO_OPTIONS: SendOptions = {};
 
 /**
@@ -106,7 +114,6 @@ export class UdpConnection {
   /** The application queued frames while a datagram was processed: flush right after it. */
   #sentWhileReceiving = false;
   #receiveTime = 0;
-  #datagram: Buffer | null = null;
 
   /** @internal Created by `listenUdp` and `dialUdp`. */
   constructor(init: ConnectionInit) {
@@ -375,7 +382,11 @@ export class UdpConnection {
       // One buffer per connection, reused while the socket sends synchronously
       // (it always does on a bound socket with nothing queued); replaced when a
       // send had to be queued and still holds it.
-      const out = this.#datagram ?? Buffer.allocUnsafeSlow(this.#maxDatagram);
+      const out =
+        spareDatagram !== null && spareDatagram.length >= this.#maxDatagram
+          ? spareDatagram
+          : Buffer.allocUnsafeSlow(this.#maxDatagram);
+      spareDatagram = null;
       writeDataHeader(out, false, this.id, packetNumber);
       scratch.copy(out, DATA_HEADER_SIZE, 0, length);
       const reusable = this.#link.send(
@@ -383,7 +394,7 @@ export class UdpConnection {
         this.#address,
         this.#port,
       );
-      this.#datagram = reusable ? out : null;
+      if (reusable) spareDatagram = out;
       return;
     } else {
       const body = scratch.subarray(0, length);
