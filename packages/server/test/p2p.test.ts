@@ -1,9 +1,9 @@
-import { connect, type P2PChannel, type TidewireClient } from '@tidewire/client';
+import type { P2PChannel, TidewireClient } from '@tidewire/client';
 import { pack, Status, unpack } from '@tidewire/wire';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TidewireServer } from '../src/index.ts';
 import { startEchoServer } from './echo-server.ts';
-import { endpointOf, waitFor } from './helpers.ts';
+import { client, waitFor } from './helpers.ts';
 
 let server: TidewireServer;
 const clients: TidewireClient[] = [];
@@ -13,12 +13,7 @@ afterEach(async () => {
 });
 
 async function udpUser(uid: string): Promise<TidewireClient> {
-  const c = await connect({
-    endpointUrl: endpointOf(server),
-    uid,
-    transport: 'udp',
-    keepAliveIntervalMs: 0,
-  });
+  const c = await client(server, uid, { transport: 'udp' });
   clients.push(c);
   return c;
 }

@@ -3,7 +3,7 @@ import { dialUdp } from '@tidewire/transport-udp';
 import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, Ok, type TidewireServer } from '../src/index.ts';
-import { delay, endpointOf, waitFor } from './helpers.ts';
+import { client, delay, endpointOf, waitFor } from './helpers.ts';
 
 let server: TidewireServer;
 const clients: TidewireClient[] = [];
@@ -35,12 +35,7 @@ async function udpServer(
 }
 
 async function udpClient(uid: string): Promise<TidewireClient> {
-  const c = await connect({
-    endpointUrl: endpointOf(server),
-    uid,
-    transport: 'udp',
-    keepAliveIntervalMs: 0,
-  });
+  const c = await client(server, uid, { transport: 'udp' });
   clients.push(c);
   return c;
 }
