@@ -27,7 +27,6 @@ import {
   ROUNDS,
   type Running,
   startBareEcho,
-  startEchoClients,
 } from '../shared/net-echo.ts';
 
 const PAYLOAD = new Uint8Array(32).fill(7);
