@@ -1,0 +1,89 @@
+/**
+ * The server side of bench/peers, in its own process so that its CPU and RSS
+ * are its own. argv[2]: `colyseus`, `tidewire-tcp`, `tidewire-udp` or `bare`.
+ * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS.
+ */
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { Room, Server } from '@colyseus/core';
+import { WebSocketTransport } from '@colyseus/ws-transport';
+import { createServer, Ok } from '@tidewire/server';
+import { HEADER_SIZE, Status, writeHeader } from '@tidewire/wire';
+
+const kind = process.argv[2];
+const send = (message: unknown): void => {
+  process.send?.(message);
+};
+process.on('message', (message) => {
+  if (message === 'stats') {
+    const cpu = process.cpuUsage();
+    send({ type: 'stats', cpuMs: (cpu.user + cpu.system) / 1000, rss: process.memoryUsage().rss });
+  } else if (message === 'exit') process.exit(0);
+});
+process.on('disconnect', () => process.exit(0));
+
+class EchoRoom extends Room {
+  override maxClients = 100_000;
+  override onCreate(): void {
+    this.onMessage('e', (client, message) => client.send('e', message));
+  }
+}
+
+if (kind === 'colyseus') {
+  const server = new Server({ transport: new WebSocketTransport(), greet: false });
+  server.define('echo', EchoRoom);
+  await server.listen(0, '127.0.0.1');
+  const address = (
+    server.transport as unknown as { server: { address(): AddressInfo } }
+  ).server.address();
+  send({ type: 'ready', port: address.port });
+} else if (kind === 'tidewire-tcp' || kind === 'tidewire-udp') {
+  const server = createServer({
+    config: {
+      http: { port: 0 },
+      tcp: { port: 0, connectionTTL: 120 },
+      udp: { port: 0, connectionTTL: 120 },
+    },
+    env: {},
+  });
+  if (kind === 'tidewire-tcp') await server.setupAsTCPServer();
+  else await server.setupAsUDPServer();
+  server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+    user.send(ver, cmd, payload, Ok);
+    next();
+  });
+  await server.start();
+  send({ type: 'ready', port: server.httpPort });
+} else if (kind === 'bare') {
+  const server = createNetServer({ noDelay: true }, (socket: Socket) => {
+    let pending = Buffer.alloc(0);
+    socket.on('error', () => {});
+    socket.on('data', (data: Buffer) => {
+      let buffer = pending.length > 0 ? Buffer.concat([pending, data]) : data;
+      let offset = 0;
+      while (buffer.length - offset >= HEADER_SIZE) {
+        const end = offset + HEADER_SIZE + buffer.readUInt32BE(offset + 6);
+        if (end > buffer.length) break;
+        const reply = Buffer.allocUnsafe(end - offset);
+        buffer.copy(reply, 0, offset, end);
+        writeHeader(
+          reply,
+          0,
+          reply[2]!,
+          reply.readUInt16BE(3),
+          Status.Ok,
+          end - offset - HEADER_SIZE,
+        );
+        socket.write(reply);
+        offset = end;
+      }
+      pending = offset < buffer.length ? Buffer.from(buffer.subarray(offset)) : Buffer.alloc(0);
+      buffer = pending;
+    });
+  });
+  server.listen(0, '127.0.0.1', () =>
+    send({ type: 'ready', port: (server.address() as AddressInfo).port }),
+  );
+} else {
+  process.stderr.write(`peers/server: unknown kind ${String(kind)}\n`);
+  process.exit(2);
+}
