@@ -1,15 +1,15 @@
+export type { CreateOptions, Properties, PropertyUpdate } from './args.ts';
 export {
   nodeOfRoom,
   ROOM_ID_SEPARATOR,
+  ROOM_MESH_TOPIC,
+  RoomClosedReason,
   RoomCommand,
   RoomErrorCode,
   RoomEvent,
 } from './protocol.ts';
 export {
-  type CreateOptions,
   installRooms,
-  type Properties,
-  type PropertyUpdate,
   type RoomHooks,
   RoomService,
   type RoomServiceOptions,

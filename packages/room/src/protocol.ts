@@ -1,4 +1,4 @@
-/** Room commands a client sends (ver 1). Payloads and answers are msgpack maps (protocol §12). */
+/** Room commands a client sends (ver 1). Payloads and answers are msgpack maps (docs/room.md). */
 export const RoomCommand = {
   Create: 100,
   Join: 101,
@@ -12,9 +12,11 @@ export const RoomCommand = {
   DirectMessage: 108,
 } as const;
 
+export type RoomCommand = (typeof RoomCommand)[keyof typeof RoomCommand];
+
 /** Room events pushed to members (ver 1). */
 export const RoomEvent = {
-  /** `{ roomId, from, data }`: a broadcast or a message from a member. */
+  /** `{ roomId, from, data }`: a broadcast or a message from a member (`from: null`: from the server). */
   Message: 110,
   /** `{ roomId, userId, owner }`: someone joined. */
   MemberJoined: 111,
@@ -22,11 +24,25 @@ export const RoomEvent = {
   MemberLeft: 112,
   /** `{ roomId, properties, by }`: properties changed. */
   PropertiesChanged: 113,
-  /** `{ roomId, reason }`: the room is gone. */
+  /** `{ roomId, reason }`: the room is gone (`reason`: a `RoomClosedReason`). */
   RoomClosed: 114,
   /** `{ from, data }`: a direct message. */
   DirectMessage: 115,
 } as const;
+
+export type RoomEvent = (typeof RoomEvent)[keyof typeof RoomEvent];
+
+/** Why a room closed, as event 114 tells its members. */
+export const RoomClosedReason = {
+  /** The last member left (at once, or after the room's `emptyTtlMs`). */
+  Empty: 'empty',
+  /** The room's node is stopping. */
+  Stopping: 'stopping',
+  /** The room's node left the cluster (stopped or died): sent by the member's own node. */
+  NodeGone: 'node gone',
+} as const;
+
+export type RoomClosedReason = (typeof RoomClosedReason)[keyof typeof RoomClosedReason];
 
 /** Error codes of the room module (answered `Bad` unless noted). */
 export const RoomErrorCode = {
@@ -39,8 +55,10 @@ export const RoomErrorCode = {
   CompareFailed: 'TIDEWIRE_ERR_ROOM_CAS_FAILED',
   TooLarge: 'TIDEWIRE_ERR_ROOM_TOO_LARGE',
   Invalid: 'TIDEWIRE_ERR_INVALID_ARGUMENT',
-  /** The room's node did not answer in time (answered `Err`). */
+  /** The room's node did not answer in time, or the mesh failed (answered `Err`). */
   Timeout: 'TIDEWIRE_ERR_ROOM_TIMEOUT',
+  /** The room service of this node is closed (answered `Err`). */
+  ServiceClosed: 'TIDEWIRE_ERR_ROOM_SERVICE_CLOSED',
 } as const;
 
 export type RoomErrorCode = (typeof RoomErrorCode)[keyof typeof RoomErrorCode];
@@ -48,6 +66,10 @@ export type RoomErrorCode = (typeof RoomErrorCode)[keyof typeof RoomErrorCode];
 /** Room ids are `<nodeId>~<random>`: `~` never appears in node ids. */
 export const ROOM_ID_SEPARATOR = '~';
 
+/** The mesh topic of room traffic between nodes. */
+export const ROOM_MESH_TOPIC = 'room';
+
+/** The node a room id names, or null when the id is malformed. */
 export function nodeOfRoom(roomId: string): string | null {
   const at = roomId.lastIndexOf(ROOM_ID_SEPARATOR);
   return at <= 0 || at === roomId.length - 1 ? null : roomId.slice(0, at);
