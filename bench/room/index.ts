@@ -37,6 +37,8 @@ interface Result {
   perSecond: number;
   p50: number;
   p99: number;
+  /** Tidewire only: p50/p99 by mesh hops (0: sender and receiver on the room's node; 1; 2). */
+  byHops?: { hops: number; count: number; p50: number; p99: number }[];
 }
 
 function summarise(latencies: number[], elapsedMs: number): Result {
@@ -86,20 +88,27 @@ async function tidewire(redisUrl: string): Promise<Result> {
   };
   for (const c of clients.slice(1)) await call(c, RoomCommand.Join, { roomId });
   const latencies: number[] = [];
+  const byHops: number[][] = [[], [], []];
   let measuring = false;
-  for (const c of clients) {
+  // The room lives on nodes[0], where the even members are.
+  const hopsOf = (member: number): number => (member % 2 === 0 ? 0 : 1);
+  clients.forEach((c, receiver) => {
     c.on('push', ({ ver, cmd, payload }) => {
       if (ver !== 1 || cmd !== RoomEvent.Message || !measuring) return;
       const { data } = unpack<{ data: Uint8Array }>(payload);
-      latencies.push(now() - Buffer.from(data).readDoubleBE(0));
+      const bytes = Buffer.from(data);
+      const latency = now() - bytes.readDoubleBE(0);
+      latencies.push(latency);
+      byHops[hopsOf(bytes.readUInt8(8)) + hopsOf(receiver)]!.push(latency);
     });
-  }
+  });
   const timers = clients.map((c, i) =>
     setTimeout(
       () => {
         const tick = setInterval(() => {
           const data = Buffer.alloc(64);
           data.writeDoubleBE(now(), 0);
+          data.writeUInt8(i, 8);
           c.send(1, RoomCommand.Broadcast, pack({ roomId, data }));
         }, 1000 / HZ);
         timers[i] = tick;
@@ -116,7 +125,13 @@ async function tidewire(redisUrl: string): Promise<Result> {
   for (const t of timers) clearInterval(t);
   await Promise.all(clients.map((c) => c.close()));
   await Promise.all(nodes.map((n) => n.close()));
-  return summarise(latencies, elapsed);
+  return {
+    ...summarise(latencies, elapsed),
+    byHops: byHops.map((list, hops) => {
+      const r = summarise(list, elapsed);
+      return { hops, count: r.delivered, p50: r.p50, p99: r.p99 };
+    }),
+  };
 }
 
 async function bare(): Promise<Result> {
@@ -185,6 +200,11 @@ try {
     'tidewire room, 2 nodes on Redis': row(ours),
     'bare node:net relay, 1 process': row(base),
   });
+  for (const h of ours.byHops ?? []) {
+    console.log(
+      `  tidewire, ${h.hops} mesh hop(s): ${h.count} deliveries, p50 ${h.p50.toFixed(2)} ms, p99 ${h.p99.toFixed(2)} ms`,
+    );
+  }
   console.log(
     `p99 ratio tidewire / bare: ${(ours.p99 / base.p99).toFixed(2)}x; delivered/s ratio: ${(ours.perSecond / base.perSecond).toFixed(2)}x`,
   );
