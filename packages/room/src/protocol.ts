@@ -69,8 +69,16 @@ export const ROOM_ID_SEPARATOR = '~';
 /** The mesh topic of room traffic between nodes. */
 export const ROOM_MESH_TOPIC = 'room';
 
-/** The node a room id names, or null when the id is malformed. */
+const NODE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The node a room id names, or null when the id is malformed: exactly one
+ * `~`, a valid node id (1-128 of `A-Z a-z 0-9 . _ : -`) before it, something after it.
+ */
 export function nodeOfRoom(roomId: string): string | null {
-  const at = roomId.lastIndexOf(ROOM_ID_SEPARATOR);
-  return at <= 0 || at === roomId.length - 1 ? null : roomId.slice(0, at);
+  const at = roomId.indexOf(ROOM_ID_SEPARATOR);
+  if (at <= 0 || at === roomId.length - 1 || roomId.includes(ROOM_ID_SEPARATOR, at + 1))
+    return null;
+  const node = roomId.slice(0, at);
+  return NODE_ID.test(node) ? node : null;
 }

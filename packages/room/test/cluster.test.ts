@@ -102,7 +102,7 @@ function clusterSuite(name: string, meshes: () => MeshFactory, skip = false): vo
       expect((await dan.call(RoomCommand.Members, { roomId })).body.code).toBe(
         'TIDEWIRE_ERR_ROOM_NOT_MEMBER',
       );
-      for (const bad of ['nonsense', 'ghost~123', '~abc', 'a~']) {
+      for (const bad of ['nonsense', 'ghost~123', '~abc', 'a~', 'a~b~c', 'bad node!~1']) {
         expect([bad, (await dan.call(RoomCommand.Join, { roomId: bad })).body.code]).toEqual([
           bad,
           'TIDEWIRE_ERR_ROOM_NOT_FOUND',
