@@ -215,6 +215,38 @@ function clusterSuite(name: string, meshes: () => MeshFactory, skip = false): vo
   });
 }
 
+describe('unreliable broadcasts', () => {
+  it('reach UDP members on the room node and on another node (reliable: false)', async () => {
+    const hub = new MemoryMeshHub();
+    const nodes = [
+      await roomNode(new MemoryMesh({ hub, nodeId: 'a' }), {}, true),
+      await roomNode(new MemoryMesh({ hub, nodeId: 'b' }), {}, true),
+    ];
+    const [a, b] = nodes as [RoomNode, RoomNode];
+    const ann = await playerOn(a, nodes, 'ann');
+    const una = await playerOn(a, nodes, 'una', 'udp');
+    const ubo = await playerOn(b, nodes, 'ubo', 'udp');
+    const roomId = (await ann.call(RoomCommand.Create, {})).body.roomId as string;
+    await una.call(RoomCommand.Join, { roomId });
+    await ubo.call(RoomCommand.Join, { roomId });
+    for (let i = 0; i < 5; i++) {
+      await ann.call(RoomCommand.Broadcast, {
+        roomId,
+        data: Buffer.from(`state ${i}`),
+        reliable: false,
+      });
+    }
+    // Loopback loses nothing: every state arrives, on both nodes.
+    await until(
+      () => una.count(RoomEvent.Message) === 5 && ubo.count(RoomEvent.Message) === 5,
+      'five unreliable states each',
+    );
+    await ubo.call(RoomCommand.Broadcast, { roomId, data: Buffer.from('up'), reliable: false });
+    await una.waitFor(RoomEvent.Message, { roomId, from: 'ubo' });
+    await ann.waitFor(RoomEvent.Message, { roomId, from: 'ubo' });
+  });
+});
+
 clusterSuite('a MemoryMesh hub', () => {
   const hub = new MemoryMeshHub();
   return (nodeId) => new MemoryMesh({ hub, nodeId });

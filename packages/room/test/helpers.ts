@@ -23,14 +23,16 @@ export interface RoomNode {
 export async function roomNode(
   mesh: Mesh | undefined,
   options: RoomServiceOptions = {},
+  udp = false,
 ): Promise<RoomNode> {
   const server = createServer({
-    config: { http: { port: 0 }, tcp: { port: 0 }, debug: true },
+    config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 }, debug: true },
     env: {},
     ...(mesh ? { mesh } : {}),
   });
   servers.push(server);
   await server.setupAsTCPServer();
+  if (udp) await server.setupAsUDPServer();
   const rooms = installRooms(server, { nodeCheckIntervalMs: 100, ...options });
   await server.start();
   return { server, rooms };
@@ -81,6 +83,7 @@ export async function player(
   httpPort: number,
   uid: string,
   placement?: { mesh: Mesh; others: Switchable[]; tcpPort: number },
+  transport: 'tcp' | 'udp' = 'tcp',
 ): Promise<Player> {
   if (placement !== undefined) {
     for (const node of placement.others) await node.taken();
@@ -93,7 +96,12 @@ export async function player(
   }
   let c: TidewireClient;
   try {
-    c = await connect({ endpointUrl: `http://127.0.0.1:${httpPort}`, uid, keepAliveIntervalMs: 0 });
+    c = await connect({
+      endpointUrl: `http://127.0.0.1:${httpPort}`,
+      uid,
+      keepAliveIntervalMs: 0,
+      transport,
+    });
   } finally {
     if (placement !== undefined) for (const node of placement.others) await node.online();
   }
@@ -137,13 +145,20 @@ export async function player(
 }
 
 /** Places `uid` on `target` among the in-process `nodes`. */
-export function playerOn(target: RoomNode, nodes: RoomNode[], uid: string): Promise<Player> {
+export function playerOn(
+  target: RoomNode,
+  nodes: RoomNode[],
+  uid: string,
+  transport: 'tcp' | 'udp' = 'tcp',
+): Promise<Player> {
   const others = nodes.filter((n) => n !== target).map((n) => n.server);
-  return player(target.server.httpPort, uid, {
-    mesh: target.server.mesh,
-    others,
-    tcpPort: target.server.tcpPort,
-  });
+  const port = transport === 'tcp' ? target.server.tcpPort : target.server.udpPort;
+  return player(
+    target.server.httpPort,
+    uid,
+    { mesh: target.server.mesh, others, tcpPort: port },
+    transport,
+  );
 }
 
 /** Drops a server from the cleanup list (the test closed it itself). */
