@@ -1,4 +1,4 @@
-/** Room commands a client sends (ver 1). Payloads and answers are msgpack maps (docs/room.md). */
+/** Room commands a client sends (ver 1). Payloads and answers are msgpack maps (docs/protocol.md section 12). */
 export const RoomCommand = {
   Create: 100,
   Join: 101,
