@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { reflectAddress } from '@tidewire/transport-udp';
+import { parseHostPort } from '@tidewire/wire';
 
 /** The four bytes every direct peer-to-peer datagram starts with ("TWP2"). */
 const MAGIC = Buffer.from('TWP2');
@@ -23,11 +24,6 @@ export interface P2PChannelEvents {
 
 /** How a channel sends: straight to the peer, or relayed by the server. */
 export type P2PMode = 'direct' | 'relay';
-
-function parse(address: string): { host: string; port: number } | null {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
-  return match === null ? null : { host: (match[1] ?? match[2])!, port: Number(match[3]) };
-}
 
 /** This machine's first non-internal IPv4 address (loopback when there is none). */
 export function localAddress(): string {
@@ -98,7 +94,7 @@ export class P2PChannel extends EventEmitter<P2PChannelEvents> {
    */
   async punch(candidates: readonly string[], timeoutMs: number): Promise<P2PMode> {
     const targets = candidates
-      .map(parse)
+      .map(parseHostPort)
       .filter((t): t is { host: string; port: number } => t !== null);
     if (targets.length === 0) return this.#mode;
     const probe = Buffer.concat([MAGIC, Buffer.from([PROBE])]);

@@ -1,3 +1,4 @@
+import { parseHostPort } from '@tidewire/wire';
 import type { NodeInfo, NodeRole } from './types.ts';
 
 /**
@@ -18,9 +19,7 @@ export function servesRole(node: NodeInfo, role: NodeRole): boolean {
 export function endpointFor(node: NodeInfo, role: NodeRole): { host: string; port: number } | null {
   if (node.role === role) return { host: node.publicHost, port: node.publicPort };
   const value = node.meta?.[`endpoint.${role}`];
-  const match = value === undefined ? null : /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
-  if (match === null) return null;
-  return { host: (match[1] ?? match[2])!, port: Number(match[3]) };
+  return value === undefined ? null : parseHostPort(value);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { type EndpointProvider, PROVIDER_NAMES } from '@tidewire/cloud-endpoint';
-import { DEFAULT_MAX_PAYLOAD_LENGTH } from '@tidewire/wire';
+import { DEFAULT_MAX_PAYLOAD_LENGTH, parseHostPort } from '@tidewire/wire';
 import { ServerErrorCode, serverError } from './errors.ts';
 
 /** Settings of the HTTP session endpoint. */
@@ -374,15 +374,14 @@ export async function loadConfig(path: string): Promise<ServerConfig> {
 
 /** Splits "host:port" (IPv6 as "[::1]:7200"). Throws InvalidConfig naming `source`. */
 export function parseEndpoint(value: string, source = 'endpoint'): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
-  const port = match ? Number(match[3]) : Number.NaN;
-  if (!match || port > 65535) {
+  const endpoint = parseHostPort(value);
+  if (endpoint === null) {
     throw serverError(
       ServerErrorCode.InvalidConfig,
       `${source}: endpoint must be "host:port" (IPv6 as "[addr]:port"), got ${JSON.stringify(value)}`,
     );
   }
-  return { host: (match[1] ?? match[2])!, port };
+  return endpoint;
 }
 
 /** Formats host and port as "host:port", bracketing IPv6 addresses. */

@@ -19,6 +19,11 @@ import type { ServerState } from './state.ts';
  * Both need `authorization: Bearer <connector.token>`; without a token only
  * loopback callers are allowed.
  */
+/** The loopback addresses a local caller connects from (IPv4, IPv6, IPv4-mapped). */
+export function isLoopbackAddress(address: string): boolean {
+  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+}
+
 export interface ConnectorOptions {
   /** Public "host:port" of the external server: what players are sent to. */
   endpoint: string;
@@ -153,8 +158,7 @@ export class Connector {
   #authorised(req: IncomingMessage): boolean {
     const { token } = this.#options;
     if (token !== '') return req.headers.authorization === `Bearer ${token}`;
-    const remote = req.socket.remoteAddress ?? '';
-    return remote === '127.0.0.1' || remote === '::1' || remote === '::ffff:127.0.0.1';
+    return isLoopbackAddress(req.socket.remoteAddress ?? '');
   }
 }
 

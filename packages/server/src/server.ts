@@ -53,7 +53,7 @@ import {
   type ServerConfig,
   type ServerConfigInput,
 } from './config.ts';
-import { Connector } from './connector.ts';
+import { Connector, isLoopbackAddress } from './connector.ts';
 import { ServerErrorCode, serverError } from './errors.ts';
 import { type AuthenticateHook, allowAnyUser, HttpEndpoint } from './http-endpoint.ts';
 import { P2PCommand, p2pHandlers } from './p2p.ts';
@@ -496,8 +496,7 @@ export class TidewireServer {
         return false;
       }
     }
-    const address = user.remoteAddress;
-    return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+    return isLoopbackAddress(user.remoteAddress);
   }
 
   /** True once `exposeDebugCommands` was called (or config `debug` is true). */

@@ -38,6 +38,7 @@ export {
   MAX_PAYLOAD_LENGTH_LIMIT,
   writeHeader,
 } from './frame.ts';
+export { parseHostPort } from './host-port.ts';
 export type { Logger } from './logger.ts';
 export { pack, packFrame, unpack } from './msgpack.ts';
 export { openFrame, sealFrame } from './sealed-frames.ts';
