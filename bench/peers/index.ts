@@ -19,6 +19,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
+import { handFramer } from '../shared/net-echo.ts';
 
 const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
 const HZ = Number(process.env.PEERS_HZ ?? 20);
@@ -62,18 +63,10 @@ async function open(
   if (kind === 'bare') {
     const socket: Socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
     await once(socket, 'connect');
-    let pending = Buffer.alloc(0);
-    socket.on('data', (data: Buffer) => {
-      const buffer = pending.length > 0 ? Buffer.concat([pending, data]) : data;
-      let offset = 0;
-      while (buffer.length - offset >= HEADER_SIZE) {
-        const end = offset + HEADER_SIZE + buffer.readUInt32BE(offset + 6);
-        if (end > buffer.length) break;
-        onEcho(buffer.subarray(offset + HEADER_SIZE, end));
-        offset = end;
-      }
-      pending = offset < buffer.length ? Buffer.from(buffer.subarray(offset)) : Buffer.alloc(0);
-    });
+    socket.on(
+      'data',
+      handFramer((chunk, start, end) => onEcho(chunk.subarray(start + HEADER_SIZE, end))),
+    );
     return {
       send: (payload) => socket.write(encodeFrame(2, 1, Status.Request, payload)),
       close: async () => {

@@ -3,11 +3,11 @@
  * are its own. argv[2]: `colyseus`, `tidewire-tcp`, `tidewire-udp` or `bare`.
  * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS.
  */
-import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Room, Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { createServer, Ok } from '@tidewire/server';
-import { HEADER_SIZE, Status, writeHeader } from '@tidewire/wire';
+import { startBareEchoServer } from '../shared/net-echo.ts';
 
 const kind = process.argv[2];
 const send = (message: unknown): void => {
@@ -54,35 +54,8 @@ if (kind === 'colyseus') {
   await server.start();
   send({ type: 'ready', port: server.httpPort });
 } else if (kind === 'bare') {
-  const server = createNetServer({ noDelay: true }, (socket: Socket) => {
-    let pending = Buffer.alloc(0);
-    socket.on('error', () => {});
-    socket.on('data', (data: Buffer) => {
-      let buffer = pending.length > 0 ? Buffer.concat([pending, data]) : data;
-      let offset = 0;
-      while (buffer.length - offset >= HEADER_SIZE) {
-        const end = offset + HEADER_SIZE + buffer.readUInt32BE(offset + 6);
-        if (end > buffer.length) break;
-        const reply = Buffer.allocUnsafe(end - offset);
-        buffer.copy(reply, 0, offset, end);
-        writeHeader(
-          reply,
-          0,
-          reply[2]!,
-          reply.readUInt16BE(3),
-          Status.Ok,
-          end - offset - HEADER_SIZE,
-        );
-        socket.write(reply);
-        offset = end;
-      }
-      pending = offset < buffer.length ? Buffer.from(buffer.subarray(offset)) : Buffer.alloc(0);
-      buffer = pending;
-    });
-  });
-  server.listen(0, '127.0.0.1', () =>
-    send({ type: 'ready', port: (server.address() as AddressInfo).port }),
-  );
+  const server = await startBareEchoServer();
+  send({ type: 'ready', port: server.port });
 } else {
   process.stderr.write(`peers/server: unknown kind ${String(kind)}\n`);
   process.exit(2);
