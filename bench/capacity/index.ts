@@ -23,6 +23,7 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+import { sayHello } from '../shared/net-echo.ts';
 
 const REQUESTED = Number(process.env.CAPACITY_TCP ?? 20_000);
 const REQUESTED_UDP = Number(process.env.CAPACITY_UDP ?? 20_000);
@@ -116,25 +117,6 @@ async function dial(port: number, source: { index: number }): Promise<Socket> {
   }
 }
 
-/** Waits for the hello answer (the first frame) and checks it is Ok. */
-function helloAnswered(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 10) return;
-      if (buffered.length < 10 + buffered.readUInt32BE(6)) return;
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      if (buffered[5] === Status.Ok) resolve();
-      else reject(new Error('hello refused'));
-    };
-    const onClose = (): void => reject(new Error('closed during hello'));
-    socket.on('data', onData);
-    socket.once('close', onClose);
-  });
-}
-
 interface Held {
   sockets: Socket[];
   errors: Map<string, number>;
@@ -193,12 +175,8 @@ async function measure(kind: 'tidewire' | 'bare', target: number): Promise<Measu
       if (!response.ok) throw new Error(`session ${response.status}`);
       const { sid } = (await response.json()) as { sid: string };
       const socket = await dial(child.tcpPort, source);
-      const answered = helloAnswered(socket);
-      socket.write(
-        encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')),
-      );
       try {
-        await answered;
+        await sayHello(socket, sid);
       } catch (err) {
         socket.destroy();
         throw err;

@@ -9,8 +9,8 @@
 
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
-import { handFramer } from '../shared/net-echo.ts';
+import { CoreCommand } from '@tidewire/wire';
+import { handFramer, sayHello } from '../shared/net-echo.ts';
 
 const [endpoint = '', countText = '1000'] = process.argv.slice(2);
 const count = Number(countText);
@@ -33,32 +33,19 @@ async function open(index: number): Promise<void> {
   const socket = connect({ host, port, noDelay: true });
   await once(socket, 'connect');
   sockets.push(socket);
-  let helloDone = sid === null;
+  if (sid !== null) await sayHello(socket, sid);
   let received = false;
-  const ready = new Promise<void>((resolve, reject) => {
-    if (helloDone) resolve();
-    socket.on(
-      'data',
-      handFramer((chunk, start) => {
-        const cmd = (chunk[start + 3]! << 8) | chunk[start + 4]!;
-        if (!helloDone) {
-          helloDone = true;
-          if (chunk[start + 5] === Status.Ok) resolve();
-          else reject(new Error('hello refused'));
-          return;
-        }
-        if (cmd === CoreCommand.Notification && !received) {
-          received = true;
-          arrivals.push(now());
-          if (arrivals.length === count) process.send?.({ arrivals });
-        }
-      }),
-    );
-  });
-  if (sid !== null) {
-    socket.write(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')));
-  }
-  await ready;
+  socket.on(
+    'data',
+    handFramer((chunk, start) => {
+      const cmd = (chunk[start + 3]! << 8) | chunk[start + 4]!;
+      if (cmd === CoreCommand.Notification && !received) {
+        received = true;
+        arrivals.push(now());
+        if (arrivals.length === count) process.send?.({ arrivals });
+      }
+    }),
+  );
 }
 
 // Bounded concurrency: the session endpoint and accept queue are not the subject.

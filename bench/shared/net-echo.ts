@@ -6,7 +6,14 @@
 
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { HEADER_SIZE, Status, writeHeader } from '@tidewire/wire';
+import {
+  CORE_VER,
+  CoreCommand,
+  encodeFrame,
+  HEADER_SIZE,
+  Status,
+  writeHeader,
+} from '@tidewire/wire';
 
 export const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 1000);
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -138,6 +145,31 @@ export async function startBareEcho(clients: number, request: Uint8Array): Promi
       return total;
     },
   };
+}
+
+/**
+ * Says hello on a raw socket with the session id `sid` (hex) and waits for
+ * the answer: resolves on Ok, rejects on a refusal or a close. The server
+ * sends nothing else before the answer, and the caller nothing after the hello
+ * until this resolves.
+ */
+export function sayHello(socket: Socket, sid: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < HEADER_SIZE || buffered.length < HEADER_SIZE + buffered.readUInt32BE(6))
+        return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      if (buffered[5] === Status.Ok) resolve();
+      else reject(new Error('hello refused'));
+    };
+    const onClose = (): void => reject(new Error('closed during hello'));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.write(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')));
+  });
 }
 
 export function median(values: number[]): number {

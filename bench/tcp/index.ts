@@ -10,13 +10,13 @@
 
 import type { Socket } from 'node:net';
 import { createServer, Ok } from '@tidewire/server';
-import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+import { encodeFrame, Status } from '@tidewire/wire';
 import {
   compareEcho,
   DURATION_MS,
-  handFramer,
   ROUNDS,
   type Running,
+  sayHello,
   startBareEcho,
   startEchoClients,
 } from '../shared/net-echo.ts';
@@ -42,16 +42,7 @@ async function startTidewire(clients: number): Promise<Running> {
     const res = await fetch(`${endpoint}/v1/endpoint/tcp/user/bench-${index}`);
     if (!res.ok) throw new Error(`session refused: ${res.status}`);
     const { sid } = (await res.json()) as { sid: string };
-    const answered = new Promise<void>((resolve, reject) => {
-      const onData = handFramer((chunk, start) => {
-        socket.off('data', onData);
-        if (chunk[start + 5] === Status.Ok) resolve();
-        else reject(new Error('hello refused'));
-      });
-      socket.on('data', onData);
-    });
-    socket.write(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')));
-    await answered;
+    await sayHello(socket, sid);
   };
   const running = await startEchoClients(tcpPort, clients, REQUEST, hello);
   return {
