@@ -1,37 +1,49 @@
 import type { Socket } from 'node:net';
 
 /**
- * Per-tick write coalescing shared by every connection of the process.
+ * Write coalescing shared by every connection of the process.
  *
- * The first `send` of a connection in a tick goes to the socket at once (no
- * added latency, no cost for request/response traffic). A second `send` to
- * the same connection in the same tick corks its socket; every corked socket
- * is uncorked at the end of the tick (one `process.nextTick` per tick for the
- * whole process), so a burst of frames leaves in one writev.
+ * A connection's first `send` in an epoch goes to the socket at once (no
+ * added latency). A second `send` to the same connection in the same epoch
+ * corks its socket; corked sockets are uncorked at the end of the tick (one
+ * `process.nextTick` for all of them), so a burst of frames leaves in one
+ * writev.
+ *
+ * An epoch starts with every read callback of any connection (`newEpoch`)
+ * and after every end of tick that uncorked something. That costs nothing
+ * per message when nothing bursts: request/response traffic schedules no
+ * tick callback at all. Sends from other sources (timers, UDP, HTTP) that
+ * repeat a connection's epoch only cork a little early, until the end of
+ * the current tick.
  */
-let tick = 0;
+let epoch = 0;
 let scheduled = false;
 const corked: Socket[] = [];
 
 function endTick(): void {
-  tick++;
+  epoch++;
   scheduled = false;
-  // Uncorking may run user code that sends again: it sees the new tick.
+  // Uncorking may run user code that sends again: it sees the new epoch.
   for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
   corked.length = 0;
 }
 
-/** The current tick number; schedules its end the first time it is asked for in a tick. */
-export function currentTick(): number {
-  if (!scheduled) {
-    scheduled = true;
-    process.nextTick(endTick);
-  }
-  return tick;
+/** Starts a new epoch: called when a read callback begins. */
+export function newEpoch(): void {
+  epoch++;
+}
+
+/** The current epoch number. */
+export function currentEpoch(): number {
+  return epoch;
 }
 
 /** Corks `socket` until the end of the current tick. */
 export function corkUntilEndOfTick(socket: Socket): void {
   socket.cork();
   corked.push(socket);
+  if (!scheduled) {
+    scheduled = true;
+    process.nextTick(endTick);
+  }
 }

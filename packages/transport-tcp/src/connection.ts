@@ -13,7 +13,7 @@ import {
   WireErrorCode,
 } from '@tidewire/wire';
 import { bytesChannel, closeChannel, connectionChannel } from './channels.ts';
-import { corkUntilEndOfTick, currentTick } from './coalesce.ts';
+import { corkUntilEndOfTick, currentEpoch, newEpoch } from './coalesce.ts';
 import { TcpCloseCode, TcpErrorCode } from './errors.ts';
 import {
   CLOSE_TIMEOUT_MS,
@@ -83,8 +83,8 @@ export class TcpConnection {
   #lastFrameAt = 0;
   #framesReceived = 0;
   #waitingDrain = false;
-  #lastSendTick = -1;
-  #corkedTick = -1;
+  #lastSendEpoch = -1;
+  #corkedEpoch = -1;
   #handlerError: unknown = null;
   #handlerThrew = false;
   #gone: ((connection: TcpConnection) => void) | null = null;
@@ -180,11 +180,11 @@ export class TcpConnection {
       bytesChannel.publish({ connection: this, direction: 'out', bytes: frame.length });
     }
     if (this.#options.coalesceWrites) {
-      const tick = currentTick();
-      if (this.#lastSendTick !== tick) {
-        this.#lastSendTick = tick;
-      } else if (this.#corkedTick !== tick) {
-        this.#corkedTick = tick;
+      const epoch = currentEpoch();
+      if (this.#lastSendEpoch !== epoch) {
+        this.#lastSendEpoch = epoch;
+      } else if (this.#corkedEpoch !== epoch) {
+        this.#corkedEpoch = epoch;
         corkUntilEndOfTick(socket);
       }
     }
@@ -261,6 +261,7 @@ export class TcpConnection {
   // --- receive path -------------------------------------------------------
 
   readonly #onData = (chunk: Buffer): void => {
+    newEpoch();
     if (bytesChannel.hasSubscribers) {
       bytesChannel.publish({ connection: this, direction: 'in', bytes: chunk.length });
     }
