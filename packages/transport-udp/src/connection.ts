@@ -13,6 +13,8 @@ import {
   seal,
 } from '@tidewire/wire';
 import { closeChannel, dropChannel, retransmitChannel } from './channels.ts';
+import { Deadline, schedule } from './deadlines.ts';
+import { atEndOfTick } from './end-of-tick.ts';
 import { UdpCloseCode, UdpErrorCode } from './errors.ts';
 import { bodyBudget, type ConnectionTuning } from './options.ts';
 import { DATA_HEADER_SIZE, FLAG_SEALED, writeDataHeader } from './packets.ts';
@@ -102,9 +104,10 @@ export class UdpConnection {
   readonly #maxDatagram: number;
   #address: string;
   #port: number;
-  #timer: NodeJS.Timeout | null = null;
-  #timerAt = Number.POSITIVE_INFINITY;
+  readonly #deadline = new Deadline(() => this.#onTimer());
   #flushHandle: NodeJS.Immediate | null = null;
+  /** A flush of frames sent outside a receive is queued for the end of the tick. */
+  #sendFlushQueued = false;
   #closeInfo: CloseInfo | null = null;
   #closeError: Error | undefined;
   #closeWaiters: (() => void)[] = [];
@@ -307,7 +310,7 @@ export class UdpConnection {
       // waits for the end of the event-loop turn to cover every datagram read
       this.#sentWhileReceiving = false;
       session.flush(now);
-    } else {
+    } else if (session.hasOutput) {
       this.#scheduleFlush();
     }
     this.#arm();
@@ -330,7 +333,10 @@ export class UdpConnection {
     const now = this.#receiving ? this.#receiveTime : performance.now();
     const queued = reliable ? session.sendReliable(frame, now) : session.sendUnreliable(frame, now);
     if (this.#receiving) this.#sentWhileReceiving = true;
-    else if (!session.closed) this.#scheduleFlush();
+    else if (!session.closed && !this.#sendFlushQueued) {
+      this.#sendFlushQueued = true;
+      atEndOfTick(this.#flushSends);
+    }
     return queued;
   }
 
@@ -353,28 +359,23 @@ export class UdpConnection {
     this.#arm();
   };
 
-  /** Keeps one timer at the session's next deadline. */
-  #arm(): void {
+  readonly #flushSends = (): void => {
+    this.#sendFlushQueued = false;
     if (this.#closeInfo !== null) return;
-    const deadline = this.#session.nextDeadline();
-    if (this.#timer !== null) {
-      if (this.#timerAt <= deadline) return; // fires early and re-arms
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
-    if (deadline === Number.POSITIVE_INFINITY) return;
-    this.#timerAt = deadline;
-    // ref'd like the socket it serves (which holds the process anyway), so
-    // leak checks see it; it is cleared when the connection ends
-    this.#timer = setTimeout(this.#onTimer, Math.max(1, Math.ceil(deadline - performance.now())));
-  }
-
-  readonly #onTimer = (): void => {
-    this.#timer = null;
-    this.#timerAt = Number.POSITIVE_INFINITY;
-    this.#session.onTimer(performance.now());
+    this.#session.flush(performance.now());
     this.#arm();
   };
+
+  /** Schedules the session's next deadline on the process-wide timer. */
+  #arm(): void {
+    if (this.#closeInfo !== null) return;
+    schedule(this.#deadline, this.#session.nextDeadline());
+  }
+
+  #onTimer(): void {
+    this.#session.onTimer(performance.now());
+    this.#arm();
+  }
 
   readonly #transmit = (packetNumber: number, scratch: Buffer, length: number): void => {
     let datagram: Buffer;
@@ -455,8 +456,7 @@ export class UdpConnection {
     const info: CloseInfo = { code, reason, remote };
     if (this.#closeError !== undefined) info.error = this.#closeError;
     this.#closeInfo = info;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
+    schedule(this.#deadline, Number.POSITIVE_INFINITY);
     if (this.#flushHandle !== null) clearImmediate(this.#flushHandle);
     this.#flushHandle = null;
     this.#logger?.debug?.('udp connection closed', { id: this.id, code, reason, remote });

@@ -769,6 +769,11 @@ export class RudpSession {
     }
   }
 
+  /** True when `flush` has something to send now: an owed ACK, data within the window, a FIN or a PING. */
+  get hasOutput(): boolean {
+    return this.#ackPending || this.#hasDataToSend() || (this.#state === CLOSING && !this.#finSent);
+  }
+
   #hasDataToSend(): boolean {
     return (
       (this.#inflightCount < this.options.maxInflightPackets &&

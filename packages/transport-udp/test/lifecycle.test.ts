@@ -26,7 +26,8 @@ describe('lifecycle', () => {
     await until(() => s.accepted.length === 20);
     const during = activeUdpAndTimers();
     expect(during.udp).toBe(before.udp + 21);
-    expect(during.timers).toBeGreaterThanOrEqual(before.timers + 40);
+    // every connection's deadlines share one process-wide timer
+    expect(during.timers).toBeGreaterThan(before.timers);
     await Promise.all(clients.slice(0, 10).map((c) => c.close()));
     for (const c of clients.slice(10)) c.destroy();
     await s.listener.close({ graceMs: 50 });

@@ -1,0 +1,24 @@
+/**
+ * Frames an application sends outside a receive leave at the end of the
+ * current tick: every send of one synchronous stretch of code goes out in as
+ * few packets as fit, without waiting for the next event-loop turn. One
+ * `process.nextTick` serves every connection of the process.
+ */
+const pending: Array<() => void> = [];
+let scheduled = false;
+
+function runPending(): void {
+  // Callbacks queued while this runs (a flush that makes a handler send) run in this loop too.
+  for (let i = 0; i < pending.length; i++) pending[i]!();
+  pending.length = 0;
+  scheduled = false;
+}
+
+/** Runs `flush` at the end of the current tick. The caller makes sure it queues one flush at a time. */
+export function atEndOfTick(flush: () => void): void {
+  pending.push(flush);
+  if (!scheduled) {
+    scheduled = true;
+    process.nextTick(runPending);
+  }
+}
