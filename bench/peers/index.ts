@@ -13,18 +13,32 @@
  */
 
 import { type ChildProcess, fork } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
-import { handFramer } from '../shared/net-echo.ts';
+import { handFramer, sayHello } from '../shared/net-echo.ts';
 
 const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
 const HZ = Number(process.env.PEERS_HZ ?? 20);
-const MEASURE_MS = Number(process.env.PEERS_TIME_MS ?? 10_000);
+const MEASURE_MS = Number(process.env.PEERS_TIME_MS ?? 6_000);
 const WARMUP_MS = 2_000;
+/** Each server runs once per round, in a rotating order; the table shows medians over rounds. */
+const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
+/**
+ * Which servers to run (comma-separated). Two diagnostics are not run by
+ * default: `tidewire-transport` (@tidewire/transport-tcp alone, driven by the
+ * bare clients) and `tidewire-tcp-raw` (the Tidewire server driven by the bare
+ * clients after the session step and hello): they show what each layer costs.
+ */
+const KINDS = (process.env.PEERS_KINDS ?? 'bare,bare-udp,tidewire-tcp,tidewire-udp,colyseus').split(
+  ',',
+);
+/** When set, each server process writes a V8 CPU profile into this folder. */
+const PROFILE_DIR = process.env.PEERS_PROFILE_DIR;
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 if (!existsSync(here('./node_modules/@colyseus/core'))) {
@@ -35,7 +49,14 @@ if (!existsSync(here('./node_modules/@colyseus/core'))) {
 }
 const { Client: ColyseusClient } = await import('colyseus.js');
 
-type Kind = 'bare' | 'tidewire-tcp' | 'tidewire-udp' | 'colyseus';
+type Kind =
+  | 'bare'
+  | 'bare-udp'
+  | 'tidewire-transport'
+  | 'tidewire-tcp-raw'
+  | 'tidewire-tcp'
+  | 'tidewire-udp'
+  | 'colyseus';
 
 /** One client as the bench drives it: send a payload, get echoes. */
 interface Driver {
@@ -54,15 +75,32 @@ async function stats(child: ChildProcess): Promise<Stats> {
   return message;
 }
 
+/** Where a server listens: `port` is its only port, or its HTTP port; `tcpPort` Tidewire's TCP port. */
+interface Ports {
+  port: number;
+  tcpPort: number;
+}
+
 async function open(
   kind: Kind,
-  port: number,
+  ports: Ports,
   index: number,
   onEcho: (payload: Buffer) => void,
 ): Promise<Driver> {
-  if (kind === 'bare') {
-    const socket: Socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
+  const { port } = ports;
+  if (kind === 'bare' || kind === 'tidewire-transport' || kind === 'tidewire-tcp-raw') {
+    const socket: Socket = netConnect({
+      host: '127.0.0.1',
+      port: kind === 'tidewire-tcp-raw' ? ports.tcpPort : port,
+      noDelay: true,
+    });
     await once(socket, 'connect');
+    if (kind === 'tidewire-tcp-raw') {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/endpoint/tcp/user/peer-${index}`);
+      if (!res.ok) throw new Error(`session refused: ${res.status}`);
+      const { sid } = (await res.json()) as { sid: string };
+      await sayHello(socket, sid);
+    }
     socket.on(
       'data',
       handFramer((chunk, start, end) => onEcho(chunk.subarray(start + HEADER_SIZE, end))),
@@ -71,6 +109,20 @@ async function open(
       send: (payload) => socket.write(encodeFrame(2, 1, Status.Request, payload)),
       close: async () => {
         socket.destroy();
+      },
+    };
+  }
+  if (kind === 'bare-udp') {
+    const socket = createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    socket.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.on('message', (datagram) => onEcho(datagram.subarray(HEADER_SIZE)));
+    return {
+      send: (payload) => socket.send(encodeFrame(2, 1, Status.Request, payload)),
+      close: async () => {
+        socket.close();
       },
     };
   }
@@ -89,7 +141,7 @@ async function open(
     endpointUrl: `http://127.0.0.1:${port}`,
     uid: `peer-${index}`,
     transport: kind === 'tidewire-udp' ? 'udp' : 'tcp',
-    keepAliveIntervalMs: 3_000,
+    keepAliveIntervalMs: Number(process.env.PEERS_KEEPALIVE_MS ?? 3_000),
   });
   client.on('response', (message) => onEcho(message.payload));
   return {
@@ -106,22 +158,30 @@ interface Result {
   p99: number;
   echoed: number;
   cpuShare: number;
+  /** CPU of this process (every client of the run) over the measured window, as a share of one core. */
+  clientCpuShare: number;
   rssPerClientKB: number;
 }
 
 async function run(kind: Kind): Promise<Result> {
   const child = fork(here('./server.ts'), [kind], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(PROFILE_DIR
+        ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
+        : []),
+    ],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const [ready] = (await once(child, 'message')) as [{ port: number }];
+  const [ready] = (await once(child, 'message')) as [Ports];
   const idle = await stats(child);
   const latencies: number[] = [];
   let measuring = false;
   const drivers: Driver[] = [];
   for (let i = 0; i < CLIENTS; i++) {
     drivers.push(
-      await open(kind, ready.port, i, (payload) => {
+      await open(kind, ready, i, (payload) => {
         if (measuring && payload.length >= 8)
           latencies.push(performance.now() - payload.readDoubleBE(0));
       }),
@@ -142,12 +202,14 @@ async function run(kind: Kind): Promise<Result> {
   );
   await new Promise((r) => setTimeout(r, WARMUP_MS));
   const before = await stats(child);
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   measuring = true;
   await new Promise((r) => setTimeout(r, MEASURE_MS));
   measuring = false;
   const after = await stats(child);
   const elapsed = performance.now() - started;
+  const clientCpu = process.cpuUsage(clientBefore);
   for (const t of timers) clearInterval(t);
   await Promise.all(drivers.map((d) => d.close()));
   child.send('exit');
@@ -161,31 +223,92 @@ async function run(kind: Kind): Promise<Result> {
     p99: pick(99),
     echoed: sorted.length,
     cpuShare: (after.cpuMs - before.cpuMs) / elapsed,
+    clientCpuShare: (clientCpu.user + clientCpu.system) / 1000 / elapsed,
     rssPerClientKB: (connected.rss - idle.rss) / CLIENTS / 1024,
   };
 }
 
-const results: Result[] = [];
-for (const kind of ['bare', 'tidewire-tcp', 'tidewire-udp', 'colyseus'] as const)
-  results.push(await run(kind));
+const kinds = (
+  [
+    'bare',
+    'bare-udp',
+    'tidewire-transport',
+    'tidewire-tcp-raw',
+    'tidewire-tcp',
+    'tidewire-udp',
+    'colyseus',
+  ] as const
+).filter((kind) => KINDS.includes(kind));
+const rounds: Result[][] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  // Rotating the order spreads any drift of the machine over every server.
+  const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]!);
+  const results: Result[] = [];
+  for (const kind of order) results.push(await run(kind));
+  rounds.push(results);
+}
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const of = (kind: Kind): Result[] => rounds.map((results) => results.find((r) => r.kind === kind)!);
+const summary = (kind: Kind): Result => {
+  const runs = of(kind);
+  return {
+    kind,
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    echoed: median(runs.map((r) => r.echoed)),
+    cpuShare: median(runs.map((r) => r.cpuShare)),
+    clientCpuShare: median(runs.map((r) => r.clientCpuShare)),
+    rssPerClientKB: median(runs.map((r) => r.rssPerClientKB)),
+  };
+};
 const expected = (CLIENTS * HZ * MEASURE_MS) / 1000;
 console.log(
-  `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms)`,
+  `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} rounds)`,
 );
 console.table(
-  results.map((r) => ({
+  kinds.map(summary).map((r) => ({
     server: r.kind,
     'p50 ms': r.p50.toFixed(2),
     'p99 ms': r.p99.toFixed(2),
     'echoed/expected': `${r.echoed}/${expected}`,
     'server CPU': `${(r.cpuShare * 100).toFixed(1)}%`,
     'RSS per client': `${r.rssPerClientKB.toFixed(1)} KB`,
+    'clients CPU': `${(r.clientCpuShare * 100).toFixed(0)}%`,
+    'CPU per round': of(r.kind)
+      .map((x) => `${(x.cpuShare * 100).toFixed(1)}`)
+      .join(' / '),
   })),
 );
-const by = (kind: Kind): Result => results.find((r) => r.kind === kind)!;
-for (const kind of ['tidewire-tcp', 'tidewire-udp'] as const) {
-  const r = by(kind);
-  console.log(
-    `${kind}: CPU ${(r.cpuShare / by('bare').cpuShare).toFixed(2)}x bare (goal <= 1.2x), ${(r.cpuShare / by('colyseus').cpuShare).toFixed(2)}x Colyseus; p99 ${(r.p99 / by('colyseus').p99).toFixed(2)}x Colyseus (goal <= 0.4x)`,
+/** The median over rounds of `ours / theirs`, each ratio taken within one round. */
+const ratio = (ours: Kind, theirs: Kind, field: 'cpuShare' | 'p99'): number =>
+  median(
+    rounds.map((results) => {
+      const a = results.find((r) => r.kind === ours)!;
+      const b = results.find((r) => r.kind === theirs)!;
+      return a[field] / b[field];
+    }),
   );
+for (const kind of [
+  'tidewire-transport',
+  'tidewire-tcp-raw',
+  'tidewire-tcp',
+  'tidewire-udp',
+] as const) {
+  if (!kinds.includes(kind)) continue;
+  const parts = [
+    kinds.includes('bare')
+      ? `CPU ${ratio(kind, 'bare', 'cpuShare').toFixed(2)}x bare node:net (goal <= 1.2x)`
+      : '',
+    kind === 'tidewire-udp' && kinds.includes('bare-udp')
+      ? `${ratio(kind, 'bare-udp', 'cpuShare').toFixed(2)}x bare node:dgram`
+      : '',
+    kinds.includes('colyseus')
+      ? `CPU ${ratio(kind, 'colyseus', 'cpuShare').toFixed(2)}x Colyseus, p99 ${ratio(kind, 'colyseus', 'p99').toFixed(2)}x Colyseus (goal <= 0.4x)`
+      : '',
+  ];
+  console.log(`${kind}: ${parts.filter(Boolean).join(', ')}`);
 }

@@ -3,10 +3,14 @@
  * are its own. argv[2]: `colyseus`, `tidewire-tcp`, `tidewire-udp` or `bare`.
  * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS.
  */
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Room, Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { createServer, Ok } from '@tidewire/server';
+import { listenTcp } from '@tidewire/transport-tcp';
+import { Status } from '@tidewire/wire';
 import { startBareEchoServer } from '../shared/net-echo.ts';
 
 const kind = process.argv[2];
@@ -36,7 +40,7 @@ if (kind === 'colyseus') {
     server.transport as unknown as { server: { address(): AddressInfo } }
   ).server.address();
   send({ type: 'ready', port: address.port });
-} else if (kind === 'tidewire-tcp' || kind === 'tidewire-udp') {
+} else if (kind === 'tidewire-tcp' || kind === 'tidewire-tcp-raw' || kind === 'tidewire-udp') {
   const server = createServer({
     config: {
       http: { port: 0 },
@@ -45,14 +49,36 @@ if (kind === 'colyseus') {
     },
     env: {},
   });
-  if (kind === 'tidewire-tcp') await server.setupAsTCPServer();
+  if (kind !== 'tidewire-udp') await server.setupAsTCPServer();
   else await server.setupAsUDPServer();
   server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
     user.send(ver, cmd, payload, Ok);
     next();
   });
   await server.start();
-  send({ type: 'ready', port: server.httpPort });
+  send({
+    type: 'ready',
+    port: server.httpPort,
+    tcpPort: kind === 'tidewire-udp' ? 0 : Number(server.getEndPoint().split(':').pop()),
+  });
+} else if (kind === 'tidewire-transport') {
+  // Diagnostic: @tidewire/transport-tcp alone, no sessions, router or users.
+  const listener = await listenTcp({ idleTimeoutMs: 120_000 }, (connection) => {
+    connection.onFrame = (frame) => {
+      connection.sendFrame(frame.ver, frame.cmd, Status.Ok, frame.payload);
+    };
+  });
+  send({ type: 'ready', port: listener.port });
+} else if (kind === 'bare-udp') {
+  // The UDP floor: a node:dgram echo answering each framed datagram with an Ok frame.
+  const socket = createSocket('udp4');
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  socket.on('message', (datagram, from) => {
+    datagram[5] = Status.Ok;
+    socket.send(datagram, from.port, from.address);
+  });
+  send({ type: 'ready', port: socket.address().port });
 } else if (kind === 'bare') {
   const server = await startBareEchoServer();
   send({ type: 'ready', port: server.port });
