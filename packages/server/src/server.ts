@@ -178,6 +178,7 @@ export class TidewireServer {
   #running = false;
   #shutdown: Promise<void> | null = null;
   readonly #stopListeners: (() => void | Promise<void>)[] = [];
+  readonly #shutdownListeners: (() => void | Promise<void>)[] = [];
   #notifier: Notifier<User> | null = null;
   #roomDump: (() => unknown[]) | null = null;
   #connectorMode = false;
@@ -815,6 +816,27 @@ export class TidewireServer {
     this.#stopListeners.push(listener);
   }
 
+  /**
+   * Registers a listener run when shutdown begins: the server is already
+   * OFFLINE, users are still connected and the mesh is open, so this is the
+   * moment to tell other nodes (rooms announce that they are stopping). Runs
+   * before the reconnect push; async listeners are awaited (keep them short:
+   * the drain waits for them), one that fails is logged and the others still run.
+   */
+  onShutdown(listener: () => void | Promise<void>): void {
+    this.#shutdownListeners.push(listener);
+  }
+
+  async #runListeners(listeners: (() => void | Promise<void>)[], what: string): Promise<void> {
+    for (const listener of listeners) {
+      try {
+        await listener();
+      } catch (err) {
+        this.#logger.error?.(`${what} listener failed`, { error: String(err) });
+      }
+    }
+  }
+
   // ---- notifications -------------------------------------------------------
 
   /** Turns notifications on (the engine's `EnableNotifications`); call once, before start. */
@@ -880,6 +902,7 @@ export class TidewireServer {
     if (this.#takenPoll !== null) clearInterval(this.#takenPoll);
     this.#takenPoll = null;
     const timeoutMs = options.timeoutMs ?? this.#config.shutdownTimeout * 1000;
+    await this.#runListeners(this.#shutdownListeners, 'shutdown');
     if (options.reconnectElsewhere !== false && this.#usersBySid.size > 0) {
       this.broadcastCore(CoreCommand.Reconnect, { reason: 'server is shutting down' });
     }
@@ -902,13 +925,7 @@ export class TidewireServer {
       this.#logger.warn?.('mesh close failed', { error: String(err) });
     });
     this.#running = false;
-    for (const listener of this.#stopListeners) {
-      try {
-        await listener();
-      } catch (err) {
-        this.#logger.error?.('stop listener failed', { error: String(err) });
-      }
-    }
+    await this.#runListeners(this.#stopListeners, 'stop');
   }
 
   /** Closes everything at once (tests, second SIGTERM): no drain. */

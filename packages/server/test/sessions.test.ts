@@ -297,8 +297,22 @@ describe('debug commands', () => {
         void c.close();
       });
     }
+    // onShutdown runs first, OFFLINE already, users still connected, before the reconnect push
+    const atShutdown: { state: string; ccu: number; reconnects: number }[] = [];
+    server.onShutdown(() => {
+      atShutdown.push({ state: server!.state, ccu: server!.ccu, reconnects: reconnects.length });
+      throw new Error('a failing listener does not stop the drain');
+    });
+    server.onShutdown(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      atShutdown.push({ state: server!.state, ccu: server!.ccu, reconnects: reconnects.length });
+    });
     a.send(0, 903);
     await stopped;
+    expect(atShutdown).toEqual([
+      { state: 'OFFLINE', ccu: 2, reconnects: 0 },
+      { state: 'OFFLINE', ccu: 2, reconnects: 0 },
+    ]);
     expect(reconnects).toHaveLength(2);
     expect(server.state).toBe('OFFLINE');
     expect(server.ccu).toBe(0);
