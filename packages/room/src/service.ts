@@ -106,6 +106,8 @@ const nodeGoneChannel = channel('tidewire:room:node-gone');
 
 const NODE_UNKNOWN = 'TIDEWIRE_ERR_NODE_UNKNOWN';
 const USER_NOT_FOUND = 'TIDEWIRE_ERR_USER_NOT_FOUND';
+/** How long `close` waits for the closing events to reach the mesh. */
+const CLOSE_SEND_WAIT_MS = 1_000;
 const OPS: ReadonlySet<string> = new Set<Op>([
   'join',
   'leave',
@@ -116,6 +118,18 @@ const OPS: ReadonlySet<string> = new Set<Op>([
   'update',
   'members',
 ]);
+
+/** Resolves when every promise settled or after `ms`, whichever comes first. */
+function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  if (promises.length === 0) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void Promise.allSettled(promises).then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 function snapshot(room: Room): RoomSnapshot {
   return {
@@ -152,6 +166,8 @@ export class RoomService {
   #tickTimer: NodeJS.Timeout | null = null;
   #checking = false;
   #closed: Promise<void> | null = null;
+  /** While destroying every room: the mesh sends of the closing events, waited for (bounded). */
+  #closingSends: Promise<unknown>[] | null = null;
 
   constructor(server: TidewireServer, options: RoomServiceOptions = {}) {
     this.#server = server;
@@ -265,29 +281,46 @@ export class RoomService {
   }
 
   /**
-   * Stops the timers, destroys this node's rooms (local members get event 114
-   * `stopping`), and rejects operations still waiting for another node. Idempotent.
+   * Stops the timers, destroys this node's rooms (members here and on other
+   * nodes get event 114 `stopping`), and rejects operations still waiting for
+   * another node. Resolves when the events for other nodes have been handed
+   * to the mesh (at most `CLOSE_SEND_WAIT_MS`). Idempotent.
    */
   close(): Promise<void> {
     if (this.#closed === null) {
       this.#closed = Promise.resolve();
-      this.#stop();
+      if (this.#watchTimer !== null) clearInterval(this.#watchTimer);
+      if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
+      this.#watchTimer = null;
+      this.#tickTimer = null;
+      const destroyed = this.#destroyAll();
+      this.#calls.rejectAll(
+        new CommandError(RoomErrorCode.ServiceClosed, 'the room service is closed', Status.Err),
+      );
+      this.#unsubscribe?.();
+      this.#unsubscribe = null;
+      this.#joined.clear();
+      this.#closed = destroyed;
     }
     return this.#closed;
   }
 
-  #stop(): void {
-    if (this.#watchTimer !== null) clearInterval(this.#watchTimer);
-    if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
-    this.#watchTimer = null;
-    this.#tickTimer = null;
-    for (const room of [...this.#rooms.values()]) this.#destroy(room, RoomClosedReason.Stopping);
-    this.#calls.rejectAll(
-      new CommandError(RoomErrorCode.ServiceClosed, 'the room service is closed', Status.Err),
-    );
-    this.#unsubscribe?.();
-    this.#unsubscribe = null;
-    this.#joined.clear();
+  /**
+   * Destroys this node's rooms with reason `stopping` and waits (at most
+   * `CLOSE_SEND_WAIT_MS`) for the events to other nodes to reach the mesh.
+   * Runs when the server's shutdown begins, while the mesh is open; the
+   * service itself stays up, so users leaving later still leave other
+   * nodes' rooms.
+   */
+  #destroyAll(): Promise<void> {
+    const sends: Promise<unknown>[] = [];
+    this.#closingSends = sends;
+    try {
+      for (const room of [...this.#rooms.values()]) this.#destroy(room, RoomClosedReason.Stopping);
+    } finally {
+      this.#closingSends = null;
+    }
+    return settleWithin(sends, CLOSE_SEND_WAIT_MS);
   }
 
   // ---- wiring -------------------------------------------------------------
@@ -341,6 +374,8 @@ export class RoomService {
         });
       }
     });
+    // At the start of a shutdown the mesh is still open: other nodes hear 'stopping' at once.
+    server.onShutdown(() => this.#destroyAll());
     server.onStop(() => this.close());
     this.#watchTimer = setInterval(() => {
       this.#checkNodes().catch((err: unknown) => {
@@ -662,10 +697,13 @@ export class RoomService {
     for (const [node, users] of remote) {
       const push: MeshBody = { t: 'push', users, cmd: event, payload, reliable };
       if (gone !== undefined) push.gone = gone;
-      this.#server.mesh.sendToNode(node, ROOM_MESH_TOPIC, pack(push)).catch((err: unknown) => {
-        // The node is gone: the node check removes its members.
-        this.#logger?.debug?.('room: event not sent', { node, error: String(err) });
-      });
+      const sent = this.#server.mesh
+        .sendToNode(node, ROOM_MESH_TOPIC, pack(push))
+        .catch((err: unknown) => {
+          // The node is gone: the node check removes its members.
+          this.#logger?.debug?.('room: event not sent', { node, error: String(err) });
+        });
+      this.#closingSends?.push(sent);
     }
   }
 
