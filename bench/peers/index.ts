@@ -1,26 +1,32 @@
 /**
  * bench/peers: the same game-like workload against Colyseus 0.16, Tidewire
- * (TCP and UDP) and a bare node:net echo, in the same run: PEERS_CLIENTS
- * clients (500) each sending a 64-byte message PEERS_HZ times a second (20)
- * that the server echoes; round-trip p50/p99, and the server's CPU (share
- * of one core) and RSS per client, each server in its own process.
+ * (TCP and UDP) and bare node:net and node:dgram echoes, in the same run:
+ * PEERS_CLIENTS clients (500) each sending a 64-byte message PEERS_HZ times a
+ * second (20) that the server echoes; round-trip p50/p99, the server's CPU
+ * (share of one core) and RSS per client, each server in its own process,
+ * PEERS_ROUNDS rounds (3) in a rotating order, medians reported.
  *
  *   pnpm install --ignore-workspace --dir bench/peers   (once: the peer frameworks)
  *   node scripts/bench.mjs peers
  *
+ * Sweep mode: PEERS_SWEEP=100,250,500,1000 runs each server once per client
+ * count; with PEERS_SVG_DIR=docs/img it writes charts of p99 and server CPU
+ * against clients (and the data as JSON) for docs/benchmarks.md.
+ *
  * The peer frameworks live in this folder's own package.json, outside the
- * workspace, so no Tidewire package ever depends on them.
- */
+ * workspace, so no Tidewire package ever depends on them. */
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
 import { handFramer, sayHello } from '../shared/net-echo.ts';
+import { lineChart, type Series } from '../shared/svg-chart.ts';
 
 const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
 const HZ = Number(process.env.PEERS_HZ ?? 20);
@@ -39,6 +45,13 @@ const KINDS = (process.env.PEERS_KINDS ?? 'bare,bare-udp,tidewire-tcp,tidewire-u
 );
 /** When set, each server process writes a V8 CPU profile into this folder. */
 const PROFILE_DIR = process.env.PEERS_PROFILE_DIR;
+/** Client counts for the sweep mode (e.g. `100,500,1000`); empty: the one-count rounds. */
+const SWEEP = (process.env.PEERS_SWEEP ?? '')
+  .split(',')
+  .filter((x) => x.trim() !== '')
+  .map(Number);
+/** Where the sweep writes its SVG charts and JSON data; not written when unset. */
+const SVG_DIR = process.env.PEERS_SVG_DIR;
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 if (!existsSync(here('./node_modules/@colyseus/core'))) {
@@ -74,6 +87,16 @@ async function stats(child: ChildProcess): Promise<Stats> {
   const [message] = (await once(child, 'message')) as [Stats];
   return message;
 }
+
+const LABELS: Record<Kind, string> = {
+  bare: 'bare node:net',
+  'bare-udp': 'bare node:dgram',
+  'tidewire-transport': 'transport-tcp alone',
+  'tidewire-tcp-raw': 'Tidewire TCP (raw clients)',
+  'tidewire-tcp': 'Tidewire TCP',
+  'tidewire-udp': 'Tidewire UDP',
+  colyseus: 'Colyseus 0.16',
+};
 
 /** Where a server listens: `port` is its only port, or its HTTP port; `tcpPort` Tidewire's TCP port. */
 interface Ports {
@@ -163,7 +186,7 @@ interface Result {
   rssPerClientKB: number;
 }
 
-async function run(kind: Kind): Promise<Result> {
+async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
   const child = fork(here('./server.ts'), [kind], {
     execArgv: [
       '--import',
@@ -179,7 +202,7 @@ async function run(kind: Kind): Promise<Result> {
   const latencies: number[] = [];
   let measuring = false;
   const drivers: Driver[] = [];
-  for (let i = 0; i < CLIENTS; i++) {
+  for (let i = 0; i < clients; i++) {
     drivers.push(
       await open(kind, ready, i, (payload) => {
         if (measuring && payload.length >= 8)
@@ -197,7 +220,7 @@ async function run(kind: Kind): Promise<Result> {
           driver.send(payload);
         }, 1000 / HZ);
       },
-      (i * 1000) / HZ / CLIENTS,
+      (i * 1000) / HZ / clients,
     ),
   );
   await new Promise((r) => setTimeout(r, WARMUP_MS));
@@ -224,7 +247,7 @@ async function run(kind: Kind): Promise<Result> {
     echoed: sorted.length,
     cpuShare: (after.cpuMs - before.cpuMs) / elapsed,
     clientCpuShare: (clientCpu.user + clientCpu.system) / 1000 / elapsed,
-    rssPerClientKB: (connected.rss - idle.rss) / CLIENTS / 1024,
+    rssPerClientKB: (connected.rss - idle.rss) / clients / 1024,
   };
 }
 
@@ -239,6 +262,96 @@ const kinds = (
     'colyseus',
   ] as const
 ).filter((kind) => KINDS.includes(kind));
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Medians of several runs of one server. */
+function summarize(runs: Result[]): Result {
+  return {
+    kind: runs[0]!.kind,
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    echoed: median(runs.map((r) => r.echoed)),
+    cpuShare: median(runs.map((r) => r.cpuShare)),
+    clientCpuShare: median(runs.map((r) => r.clientCpuShare)),
+    rssPerClientKB: median(runs.map((r) => r.rssPerClientKB)),
+  };
+}
+
+if (SWEEP.length > 0) {
+  await sweep();
+  process.exit(0);
+}
+
+/**
+ * Latency and CPU against the number of clients: each server once per client
+ * count (PEERS_SWEEP), a table, and with PEERS_SVG_DIR two charts (p99 and
+ * server CPU against clients) and the data behind them as JSON.
+ */
+async function sweep(): Promise<void> {
+  const rows: Array<Result & { clients: number }> = [];
+  for (const clients of SWEEP) {
+    const runs: Result[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < kinds.length; i++) {
+        runs.push(await run(kinds[(i + round) % kinds.length]!, clients));
+      }
+    }
+    for (const kind of kinds) {
+      rows.push({ ...summarize(runs.filter((r) => r.kind === kind)), clients });
+    }
+  }
+  console.log(
+    `peers sweep (node ${process.version}, ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} runs per point)`,
+  );
+  console.table(
+    rows.map((r) => ({
+      clients: r.clients,
+      server: r.kind,
+      'p50 ms': r.p50.toFixed(2),
+      'p99 ms': r.p99.toFixed(2),
+      'echoed/expected': `${r.echoed}/${(r.clients * HZ * MEASURE_MS) / 1000}`,
+      'server CPU': `${(r.cpuShare * 100).toFixed(1)}%`,
+      'clients CPU': `${(r.clientCpuShare * 100).toFixed(0)}%`,
+    })),
+  );
+  if (SVG_DIR === undefined) return;
+  mkdirSync(SVG_DIR, { recursive: true });
+  const series = (field: (r: Result) => number): Series[] =>
+    kinds.map((kind) => ({
+      name: LABELS[kind],
+      points: rows.filter((r) => r.kind === kind).map((r) => [r.clients, field(r)]),
+    }));
+  const subtitle = `${HZ} Hz, 64 B echo, 2 cores, Node ${process.version}`;
+  writeFileSync(
+    join(SVG_DIR, 'peers-p99.svg'),
+    lineChart(
+      series((r) => r.p99),
+      {
+        title: `Round-trip p99 against clients (${subtitle})`,
+        xLabel: 'clients',
+        yLabel: 'p99 (ms)',
+      },
+    ),
+  );
+  writeFileSync(
+    join(SVG_DIR, 'peers-cpu.svg'),
+    lineChart(
+      series((r) => r.cpuShare * 100),
+      {
+        title: `Server CPU against clients (${subtitle})`,
+        xLabel: 'clients',
+        yLabel: 'server CPU (% of one core)',
+      },
+    ),
+  );
+  writeFileSync(join(SVG_DIR, 'peers-sweep.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  console.log(`charts and data written to ${SVG_DIR}`);
+}
+
 const rounds: Result[][] = [];
 for (let round = 0; round < ROUNDS; round++) {
   // Rotating the order spreads any drift of the machine over every server.
@@ -247,24 +360,8 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const kind of order) results.push(await run(kind));
   rounds.push(results);
 }
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const of = (kind: Kind): Result[] => rounds.map((results) => results.find((r) => r.kind === kind)!);
-const summary = (kind: Kind): Result => {
-  const runs = of(kind);
-  return {
-    kind,
-    p50: median(runs.map((r) => r.p50)),
-    p99: median(runs.map((r) => r.p99)),
-    echoed: median(runs.map((r) => r.echoed)),
-    cpuShare: median(runs.map((r) => r.cpuShare)),
-    clientCpuShare: median(runs.map((r) => r.clientCpuShare)),
-    rssPerClientKB: median(runs.map((r) => r.rssPerClientKB)),
-  };
-};
+const summary = (kind: Kind): Result => summarize(of(kind));
 const expected = (CLIENTS * HZ * MEASURE_MS) / 1000;
 console.log(
   `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} rounds)`,
