@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type Logger, SESSION_KEY_LENGTH } from '@tidewire/wire';
+import { SESSION_KEY_LENGTH } from '@tidewire/wire';
 import { connectionChannel } from './channels.ts';
 import { type ConnectionLink, UdpConnection } from './connection.ts';
 import {
@@ -12,7 +12,12 @@ import {
   UdpErrorCode,
   udpError,
 } from './errors.ts';
-import { checkInteger, growSocketBuffers, resolveTuning } from './options.ts';
+import {
+  checkInteger,
+  growSocketBuffers,
+  resolveTuning,
+  type UdpTuningOptions,
+} from './options.ts';
 import {
   answerNonce,
   dataConnectionId,
@@ -22,7 +27,7 @@ import {
   SID_LENGTH,
 } from './packets.ts';
 
-export interface UdpDialOptions {
+export interface UdpDialOptions extends UdpTuningOptions {
   host: string;
   port: number;
   /** The 16-byte session id from `GET /v1/endpoint/udp/user/{uid}`. */
@@ -31,22 +36,11 @@ export interface UdpDialOptions {
   key?: Buffer | null;
   /** Ask for sealed packets. Must match the server. Default false. */
   encryption?: boolean;
-  mtu?: number;
-  maxPayloadLength?: number;
-  idleTimeoutMs?: number;
-  keepAliveMs?: number;
-  maxRetries?: number;
-  maxBufferedBytes?: number;
-  maxInflightPackets?: number;
   /** Socket send and receive buffer size asked of the kernel. Default 1 MiB (capped by the OS). */
   socketBufferBytes?: number;
-  minRtoMs?: number;
-  maxRtoMs?: number;
-  fragmentMemory?: number;
   /** Give up the handshake after this long. Default 5000. */
   connectTimeoutMs?: number;
   signal?: AbortSignal;
-  logger?: Logger;
 }
 
 /** First INIT retry after this long; each next wait 1.5 times longer, at most `HANDSHAKE_RETRY_MAX_MS`. */

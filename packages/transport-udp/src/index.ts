@@ -23,6 +23,7 @@ export {
   type UdpListenerOptions,
   type UdpRemote,
 } from './listener.ts';
+export type { UdpTuningOptions } from './options.ts';
 export {
   decodeReflect,
   decodeReflected,

@@ -13,6 +13,7 @@ import {
   checkInteger,
   growSocketBuffers,
   resolveTuning,
+  type UdpTuningOptions,
 } from './options.ts';
 import {
   dataConnectionId,
@@ -32,33 +33,13 @@ export interface UdpRemote {
 
 export type AuthenticateResult = { key: Buffer | null } | null;
 
-export interface UdpListenerOptions {
+export interface UdpListenerOptions extends UdpTuningOptions {
   /** Default '127.0.0.1'. */
   host?: string;
   /** Default 0 (any free port). */
   port?: number;
-  /** Datagram payload budget after the 10-byte DATA header. Default 1200. */
-  mtu?: number;
-  /** Largest frame payload, after reassembly. Default 64 KiB. */
-  maxPayloadLength?: number;
-  /** A connection that received nothing valid for this long closes. Default 10 000. */
-  idleTimeoutMs?: number;
-  /** PING after this long without sending anything ack-eliciting. Default idleTimeoutMs / 4. */
-  keepAliveMs?: number;
-  /** Retransmissions of one reliable piece before the peer is declared gone. Default 10. */
-  maxRetries?: number;
-  /** Send queue cap per connection. Default 1 MiB. */
-  maxBufferedBytes?: number;
-  /** Packets with reliable data unacknowledged at once per connection (flight window). Default 128. */
-  maxInflightPackets?: number;
   /** Socket send and receive buffer size asked of the kernel. Default 4 MiB (capped by the OS). */
   socketBufferBytes?: number;
-  /** Lower bound of the retransmission timeout. Default 20. */
-  minRtoMs?: number;
-  /** Upper bound of the retransmission timeout (and its backoff). Default 2000. */
-  maxRtoMs?: number;
-  /** Reassembly memory for unreliable fragments per connection. Default 1 MiB. */
-  fragmentMemory?: number;
   /** Seal every DATA packet with AES-128-GCM under the key `authenticate` returns. Default false. */
   encryption?: boolean;
   /**
@@ -90,7 +71,6 @@ export interface UdpListenerOptions {
   /** Apply `handshakeRateLimitPerSource` to loopback sources too (they are exempt by default: this machine's own tools). */
   limitLoopbackHandshakes?: boolean;
   signal?: AbortSignal;
-  logger?: Logger;
 }
 
 export interface UdpListenerCloseOptions {

@@ -14,16 +14,27 @@ export interface ConnectionTuning {
   fragmentMemory: number;
 }
 
-export interface TuningInput {
+/** Per-connection tuning, the same for dialed and accepted connections. */
+export interface UdpTuningOptions {
+  /** Datagram payload budget after the 10-byte DATA header. Default 1200. */
   mtu?: number;
+  /** Largest frame payload, after reassembly. Default 64 KiB. */
   maxPayloadLength?: number;
+  /** A connection that received nothing valid for this long closes. Default 10 000. */
   idleTimeoutMs?: number;
+  /** PING after this long without sending anything ack-eliciting. Default idleTimeoutMs / 4. */
   keepAliveMs?: number;
+  /** Retransmissions of one reliable piece before the peer is declared gone. Default 10. */
   maxRetries?: number;
+  /** Send queue cap per connection. Default 1 MiB. */
   maxBufferedBytes?: number;
+  /** Packets with reliable data unacknowledged at once per connection (flight window). Default 128. */
   maxInflightPackets?: number;
+  /** Lower bound of the retransmission timeout. Default 20. */
   minRtoMs?: number;
+  /** Upper bound of the retransmission timeout (and its backoff). Default 2000. */
   maxRtoMs?: number;
+  /** Reassembly memory for unreliable fragments per connection. Default 1 MiB. */
   fragmentMemory?: number;
   logger?: Logger;
 }
@@ -41,7 +52,7 @@ export function checkInteger(name: string, value: number, min: number, max: numb
   return value;
 }
 
-export function resolveTuning(input: TuningInput): ConnectionTuning {
+export function resolveTuning(input: UdpTuningOptions): ConnectionTuning {
   const idleTimeoutMs = checkInteger(
     'idleTimeoutMs',
     input.idleTimeoutMs ?? 10_000,
