@@ -1,5 +1,5 @@
 import { CommandError } from '@tidewire/server';
-import { Status, unpack } from '@tidewire/wire';
+import { isMsgpackMap, Status, unpackMap } from '@tidewire/wire';
 import { RoomErrorCode } from './protocol.ts';
 
 /** Room properties: a msgpack map. */
@@ -39,25 +39,9 @@ export function fail(
   throw new CommandError(code, message, status);
 }
 
-export function isMap(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !(value instanceof Uint8Array)
-  );
-}
-
 export function parseBody(payload: Uint8Array): Args {
   if (payload.length === 0) return {};
-  let value: unknown;
-  try {
-    value = unpack(payload);
-  } catch {
-    return fail(RoomErrorCode.Invalid, 'payload must be a msgpack map');
-  }
-  if (!isMap(value)) fail(RoomErrorCode.Invalid, 'payload must be a msgpack map');
-  return value;
+  return unpackMap(payload) ?? fail(RoomErrorCode.Invalid, 'payload must be a msgpack map');
 }
 
 export function textOf(value: unknown, name: string): string {
@@ -95,7 +79,7 @@ export function parseCreate(b: Args): Required<Omit<CreateOptions, 'properties'>
   const allowJoin = b.allowJoin ?? true;
   if (typeof allowJoin !== 'boolean') fail(RoomErrorCode.Invalid, 'allowJoin must be a boolean');
   const properties = b.properties ?? {};
-  if (!isMap(properties)) fail(RoomErrorCode.Invalid, 'properties must be a map');
+  if (!isMsgpackMap(properties)) fail(RoomErrorCode.Invalid, 'properties must be a map');
   return { maxMembers, emptyTtlMs, allowJoin, properties };
 }
 
@@ -103,11 +87,12 @@ export function parseCreate(b: Args): Required<Omit<CreateOptions, 'properties'>
 export function parseUpdate(b: Args): PropertyUpdate {
   const update: PropertyUpdate = {};
   if (b.set !== undefined) {
-    if (!isMap(b.set)) fail(RoomErrorCode.Invalid, 'set must be a map');
+    if (!isMsgpackMap(b.set)) fail(RoomErrorCode.Invalid, 'set must be a map');
     update.set = b.set;
   }
   if (b.increment !== undefined) {
-    if (!isMap(b.increment)) fail(RoomErrorCode.Invalid, 'increment must be a map of numbers');
+    if (!isMsgpackMap(b.increment))
+      fail(RoomErrorCode.Invalid, 'increment must be a map of numbers');
     for (const [key, delta] of Object.entries(b.increment)) {
       if (typeof delta !== 'number' || !Number.isFinite(delta))
         fail(RoomErrorCode.Invalid, `increment.${key} must be a finite number`);
@@ -116,7 +101,7 @@ export function parseUpdate(b: Args): PropertyUpdate {
   }
   if (b.compareAndSet !== undefined) {
     const cas = b.compareAndSet;
-    if (!isMap(cas) || typeof cas.key !== 'string')
+    if (!isMsgpackMap(cas) || typeof cas.key !== 'string')
       fail(RoomErrorCode.Invalid, 'compareAndSet must be { key, expected, value }');
     update.compareAndSet = { key: cas.key, expected: cas.expected, value: cas.value };
   }

@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import type { MeshMessage } from '@tidewire/mesh';
 import { CommandError, Ok, type TidewireServer, type User } from '@tidewire/server';
-import { BUILTIN_VER, type Logger, pack, Status, unpack } from '@tidewire/wire';
+import { BUILTIN_VER, isMsgpackMap, type Logger, pack, Status, unpack } from '@tidewire/wire';
 import {
   type Args,
   bytesOf,
   type CreateOptions,
   fail,
-  isMap,
   type Properties,
   type PropertyUpdate,
   parseBody,
@@ -450,7 +449,7 @@ export class RoomService {
     } catch {
       return;
     }
-    if (!isMap(m)) return;
+    if (!isMsgpackMap(m)) return;
     if (m.t === 'push') {
       if (!Array.isArray(m.users) || !(m.payload instanceof Uint8Array)) return;
       for (const userId of m.users) {
@@ -482,7 +481,7 @@ export class RoomService {
       typeof m.userId === 'string' &&
       typeof m.op === 'string' &&
       OPS.has(m.op) &&
-      isMap(m.args)
+      isMsgpackMap(m.args)
     ) {
       void this.#answer(message.from, m.id, m.op, m.userId, m.args);
     }

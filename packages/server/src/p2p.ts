@@ -1,6 +1,6 @@
 import type { CommandHandler } from '@tidewire/command-router';
 import { CommandError } from '@tidewire/command-router';
-import { BUILTIN_VER, pack, Status, unpack } from '@tidewire/wire';
+import { BUILTIN_VER, pack, Status, unpackMap } from '@tidewire/wire';
 import type { User } from './user.ts';
 
 /**
@@ -29,13 +29,8 @@ const ADDRESS = /^(?:\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/;
 const MAX_RELAY_BYTES = 4096;
 
 function body(payload: Buffer): Record<string, unknown> {
-  try {
-    const value = unpack(payload);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value))
-      return value as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
+  const value = unpackMap(payload);
+  if (value !== undefined) return value;
   throw new CommandError(
     'TIDEWIRE_ERR_INVALID_ARGUMENT',
     'payload must be a msgpack map',

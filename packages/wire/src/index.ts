@@ -40,5 +40,5 @@ export {
 } from './frame.ts';
 export { parseHostPort } from './host-port.ts';
 export type { Logger } from './logger.ts';
-export { pack, packFrame, unpack } from './msgpack.ts';
+export { isMsgpackMap, pack, packFrame, unpack, unpackMap } from './msgpack.ts';
 export { openFrame, sealFrame } from './sealed-frames.ts';

@@ -37,6 +37,30 @@ export function unpack<T = unknown>(data: Uint8Array): T {
 }
 
 /**
+ * True for what a msgpack map decodes to: a plain object. Arrays, bytes and
+ * msgpackr's own marker objects (0xc1) have other prototypes.
+ */
+export function isMsgpackMap(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * Decodes a msgpack map. Returns undefined when `data` is not valid msgpack
+ * or holds anything but a map, so that each caller answers with its own error.
+ */
+export function unpackMap(data: Uint8Array): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = packr.unpack(data);
+  } catch {
+    return undefined;
+  }
+  return isMsgpackMap(value) ? value : undefined;
+}
+
+/**
  * Encodes a frame whose payload is `value` as msgpack, in one buffer and with
  * no copy: the payload is packed after a reserved header.
  */

@@ -7,6 +7,7 @@ import {
   packFrame,
   Status,
   unpack,
+  unpackMap,
   WireErrorCode,
 } from '../src/index.ts';
 
@@ -74,5 +75,18 @@ describe('msgpack helpers', () => {
     const copy = Buffer.from(first);
     for (let i = 0; i < 2000; i++) packFrame(2, 1, 0, { i, filler: 'x'.repeat(64) });
     expect(first.equals(copy)).toBe(true);
+  });
+});
+
+describe('unpackMap', () => {
+  it('returns a decoded map and undefined for anything else', () => {
+    expect(unpackMap(pack({ a: 1, b: 'x' }))).toEqual({ a: 1, b: 'x' });
+    expect(unpackMap(pack({}))).toEqual({});
+    expect(unpackMap(pack([1, 2]))).toBeUndefined();
+    expect(unpackMap(pack(Buffer.from('bytes')))).toBeUndefined();
+    expect(unpackMap(pack(null))).toBeUndefined();
+    expect(unpackMap(pack('text'))).toBeUndefined();
+    expect(unpackMap(Buffer.from([0xc1]))).toBeUndefined(); // never-used byte: not msgpack
+    expect(unpackMap(new Uint8Array(0))).toBeUndefined();
   });
 });
