@@ -36,6 +36,7 @@ let firedThrough = Number.NEGATIVE_INFINITY;
 
 /** Schedules `entry` to fire at `at` (ms on the `performance.now()` clock); Infinity cancels it. */
 export function schedule(entry: Deadline, at: number): void {
+  if (Number.isNaN(at)) throw new TypeError('deadline is NaN');
   const slot = at === Number.POSITIVE_INFINITY ? at : Math.max(Math.ceil(at), firedThrough + 1);
   if (slot === entry.slot) return;
   if (entry.slot !== Number.POSITIVE_INFINITY) unlink(entry);
@@ -95,17 +96,33 @@ function onTimer(): void {
   timerSlot = Number.POSITIVE_INFINITY;
   const due = Math.floor(performance.now());
   firedThrough = due;
+  let failed = false;
+  let failure: unknown;
   while (heap.length > 0 && heap[0]! <= due) {
     const slot = heapPop();
     let entry = slots.get(slot);
     // Entries a callback schedules land after `due` (firedThrough), never in this list.
     while (entry !== undefined) {
       unlink(entry);
-      entry.fire();
+      try {
+        entry.fire();
+      } catch (err) {
+        // One callback's error (an application handler it ran) must not
+        // stop the other connections' timeouts: it is rethrown afterwards.
+        if (!failed) {
+          failed = true;
+          failure = err;
+        }
+      }
       entry = slots.get(slot);
     }
   }
   firedThrough = Number.NEGATIVE_INFINITY;
+  if (failed) {
+    process.nextTick(() => {
+      throw failure;
+    });
+  }
   if (scheduledCount === 0) {
     reset();
     return;

@@ -8,10 +8,24 @@ const pending: Array<() => void> = [];
 let scheduled = false;
 
 function runPending(): void {
+  let failed = false;
+  let failure: unknown;
   // Callbacks queued while this runs (a flush that makes a handler send) run in this loop too.
-  for (let i = 0; i < pending.length; i++) pending[i]!();
+  for (let i = 0; i < pending.length; i++) {
+    try {
+      pending[i]!();
+    } catch (err) {
+      // An application handler a flush ran (onDrain) threw: the other
+      // connections still flush, and the error is rethrown afterwards.
+      if (!failed) {
+        failed = true;
+        failure = err;
+      }
+    }
+  }
   pending.length = 0;
   scheduled = false;
+  if (failed) throw failure;
 }
 
 /** Runs `flush` at the end of the current tick. The caller makes sure it queues one flush at a time. */

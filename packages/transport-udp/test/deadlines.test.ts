@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Deadline, schedule } from '../src/deadlines.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -79,5 +79,54 @@ describe('process-wide deadlines', () => {
     expect(timers()).toBe(before + 1);
     for (const entry of many) schedule(entry, Number.POSITIVE_INFINITY);
     expect(timers()).toBe(before);
+  });
+});
+
+describe('process-wide deadlines: a callback that throws', () => {
+  it('does not stop the others, and its error is rethrown on the next tick', async () => {
+    // Every tick callback runs as usual; the one that rethrows our error is caught here.
+    const rethrown: unknown[] = [];
+    const realNextTick = process.nextTick.bind(process);
+    const spy = vi.spyOn(process, 'nextTick').mockImplementation(((
+      fn: (...args: unknown[]) => void,
+      ...args: unknown[]
+    ) => {
+      realNextTick(() => {
+        try {
+          fn(...args);
+        } catch (err) {
+          if ((err as Error).message !== 'handler failed') throw err;
+          rethrown.push(err);
+        }
+      });
+    }) as typeof process.nextTick);
+    try {
+      const fired: string[] = [];
+      const at = performance.now() + 2;
+      schedule(
+        track(() => fired.push('first')),
+        at,
+      );
+      schedule(
+        track(() => {
+          fired.push('thrower');
+          throw new Error('handler failed');
+        }),
+        at,
+      );
+      schedule(
+        track(() => fired.push('last')),
+        at,
+      );
+      schedule(
+        track(() => fired.push('later')),
+        at + 20,
+      );
+      await sleep(50);
+      expect([...fired].sort()).toEqual(['first', 'last', 'later', 'thrower']);
+      expect(rethrown).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
