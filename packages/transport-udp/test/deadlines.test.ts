@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Deadline, schedule } from '../src/deadlines.ts';
+import { catchTickErrors } from './helpers.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const timers = (): number =>
@@ -84,23 +85,7 @@ describe('process-wide deadlines', () => {
 
 describe('process-wide deadlines: a callback that throws', () => {
   it('does not stop the others, and its error is rethrown on the next tick', async () => {
-    // Every tick callback runs as usual; the one that rethrows our error is caught here.
-    const rethrown: unknown[] = [];
-    const realNextTick = process.nextTick.bind(process);
-    const spy = vi.spyOn(process, 'nextTick').mockImplementation(((
-      fn: (...args: unknown[]) => void,
-      ...args: unknown[]
-    ) => {
-      realNextTick(() => {
-        try {
-          fn(...args);
-        } catch (err) {
-          if ((err as Error).message !== 'handler failed') throw err;
-          rethrown.push(err);
-        }
-      });
-    }) as typeof process.nextTick);
-    try {
+    const rethrown = await catchTickErrors('handler failed', async () => {
       const fired: string[] = [];
       const at = performance.now() + 2;
       schedule(
@@ -124,9 +109,7 @@ describe('process-wide deadlines: a callback that throws', () => {
       );
       await sleep(50);
       expect([...fired].sort()).toEqual(['first', 'last', 'later', 'thrower']);
-      expect(rethrown).toHaveLength(1);
-    } finally {
-      spy.mockRestore();
-    }
+    });
+    expect(rethrown).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { encodeFrame, type Frame } from '@tidewire/wire';
+import { vi } from 'vitest';
 import {
   type CloseInfo,
   dialUdp,
@@ -113,4 +114,36 @@ export async function rawSocket(address = '127.0.0.1'): Promise<{
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Runs `body` while every `process.nextTick` callback that throws an Error
+ * with `message` has that error collected instead of thrown (how the shared
+ * timer and end-of-tick flush rethrow a handler's error); returns them.
+ */
+export async function catchTickErrors(
+  message: string,
+  body: () => Promise<void>,
+): Promise<unknown[]> {
+  const caught: unknown[] = [];
+  const realNextTick = process.nextTick.bind(process);
+  const spy = vi.spyOn(process, 'nextTick').mockImplementation(((
+    fn: (...args: unknown[]) => void,
+    ...args: unknown[]
+  ) => {
+    realNextTick(() => {
+      try {
+        fn(...args);
+      } catch (err) {
+        if ((err as Error).message !== message) throw err;
+        caught.push(err);
+      }
+    });
+  }) as typeof process.nextTick);
+  try {
+    await body();
+  } finally {
+    spy.mockRestore();
+  }
+  return caught;
 }
