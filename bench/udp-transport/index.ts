@@ -109,9 +109,12 @@ async function dialMany(
 
 // --- 1. round trips ----------------------------------------------------------
 
-async function tidewireRoundTrips(clients: number): Promise<number> {
-  const listener = await startServer();
-  const { connections } = await dialMany(clients, listener.port);
+/**
+ * Each connection keeps one REQUEST in flight (the next leaves when the echo
+ * arrives); after 200 ms of warm-up, round trips per second over
+ * DURATION_MS. Closes the connections.
+ */
+async function echoRate(connections: UdpConnection[]): Promise<number> {
   let count = 0;
   let running = true;
   for (const c of connections) {
@@ -120,7 +123,6 @@ async function tidewireRoundTrips(clients: number): Promise<number> {
       if (running) c.send(REQUEST);
     };
   }
-  await sleep(100);
   for (const c of connections) c.send(REQUEST);
   await sleep(200); // warm-up
   const start = count;
@@ -129,6 +131,14 @@ async function tidewireRoundTrips(clients: number): Promise<number> {
   const rate = ((count - start) * 1000) / (performance.now() - t0);
   running = false;
   await Promise.all(connections.map((c) => c.close()));
+  return rate;
+}
+
+async function tidewireRoundTrips(clients: number): Promise<number> {
+  const listener = await startServer();
+  const { connections } = await dialMany(clients, listener.port);
+  await sleep(100);
+  const rate = await echoRate(connections);
   await listener.close({ graceMs: 200 });
   return rate;
 }
@@ -173,22 +183,7 @@ async function serverRoundTrips(clients: number): Promise<number> {
       return c;
     }),
   );
-  let count = 0;
-  let running = true;
-  for (const c of connections) {
-    c.onFrame = () => {
-      count++;
-      if (running) c.send(REQUEST);
-    };
-  }
-  for (const c of connections) c.send(REQUEST);
-  await sleep(200); // warm-up
-  const start = count;
-  const t0 = performance.now();
-  await sleep(DURATION_MS);
-  const rate = ((count - start) * 1000) / (performance.now() - t0);
-  running = false;
-  await Promise.all(connections.map((c) => c.close()));
+  const rate = await echoRate(connections);
   await server.close();
   return rate;
 }
