@@ -23,7 +23,7 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
-import { sayHello } from '../shared/net-echo.ts';
+import { fetchTcpSession, sayHello } from '../shared/net-echo.ts';
 
 const REQUESTED = Number(process.env.CAPACITY_TCP ?? 20_000);
 const REQUESTED_UDP = Number(process.env.CAPACITY_UDP ?? 20_000);
@@ -171,9 +171,7 @@ async function measure(kind: 'tidewire' | 'bare', target: number): Promise<Measu
     const endpoint = `http://127.0.0.1:${child.httpPort}`;
     const openOne = async (index: number, source: { index: number }): Promise<Socket> => {
       if (kind === 'bare') return dial(child.tcpPort, source);
-      const response = await fetch(`${endpoint}/v1/endpoint/tcp/user/cap-${index}`);
-      if (!response.ok) throw new Error(`session ${response.status}`);
-      const { sid } = (await response.json()) as { sid: string };
+      const sid = await fetchTcpSession(endpoint, `cap-${index}`);
       const socket = await dial(child.tcpPort, source);
       try {
         await sayHello(socket, sid);

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
-import { handFramer, sayHello } from '../shared/net-echo.ts';
+import { fetchTcpSession, handFramer, sayHello } from '../shared/net-echo.ts';
 import { lineChart, type Series } from '../shared/svg-chart.ts';
 
 const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
@@ -119,10 +119,7 @@ async function open(
     });
     await once(socket, 'connect');
     if (kind === 'tidewire-tcp-raw') {
-      const res = await fetch(`http://127.0.0.1:${port}/v1/endpoint/tcp/user/peer-${index}`);
-      if (!res.ok) throw new Error(`session refused: ${res.status}`);
-      const { sid } = (await res.json()) as { sid: string };
-      await sayHello(socket, sid);
+      await sayHello(socket, await fetchTcpSession(`http://127.0.0.1:${port}`, `peer-${index}`));
     }
     socket.on(
       'data',

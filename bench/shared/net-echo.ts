@@ -148,6 +148,18 @@ export async function startBareEcho(clients: number, request: Uint8Array): Promi
 }
 
 /**
+ * The session step over HTTP: asks the server at `endpoint` (e.g.
+ * `http://127.0.0.1:7000`) for a TCP session for user `uid`; resolves the
+ * session id (hex), rejects when the server refuses.
+ */
+export async function fetchTcpSession(endpoint: string, uid: string): Promise<string> {
+  const res = await fetch(`${endpoint}/v1/endpoint/tcp/user/${uid}`);
+  if (!res.ok) throw new Error(`session refused: ${res.status}`);
+  const { sid } = (await res.json()) as { sid: string };
+  return sid;
+}
+
+/**
  * Says hello on a raw socket with the session id `sid` (hex) and waits for
  * the answer: resolves on Ok, rejects on a refusal or a close. The server
  * sends nothing else before the answer, and the caller nothing after the hello

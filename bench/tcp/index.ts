@@ -14,6 +14,7 @@ import { encodeFrame, Status } from '@tidewire/wire';
 import {
   compareEcho,
   DURATION_MS,
+  fetchTcpSession,
   ROUNDS,
   type Running,
   sayHello,
@@ -39,10 +40,7 @@ async function startTidewire(clients: number): Promise<Running> {
   const tcpPort = Number(server.getEndPoint().split(':').pop());
   // The session step and the hello happen before the clock starts.
   const hello = async (socket: Socket, index: number): Promise<void> => {
-    const res = await fetch(`${endpoint}/v1/endpoint/tcp/user/bench-${index}`);
-    if (!res.ok) throw new Error(`session refused: ${res.status}`);
-    const { sid } = (await res.json()) as { sid: string };
-    await sayHello(socket, sid);
+    await sayHello(socket, await fetchTcpSession(endpoint, `bench-${index}`));
   };
   const running = await startEchoClients(tcpPort, clients, REQUEST, hello);
   return {
