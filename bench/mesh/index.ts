@@ -15,21 +15,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { type NodeRegistration, RedisMesh } from '@tidewire/mesh';
 import { startRedis } from '../../packages/mesh/test/redis-server.ts';
+import { median, percentile } from '../shared/stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
 const WINDOW = 256;
 const PAYLOAD_BYTES = 100;
 const UNLOADED = 3000;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
 
 const redis = await startRedis();
 const nodeInfo = (id: string): NodeRegistration => ({
@@ -160,8 +152,8 @@ try {
       if (which === 'mesh') {
         const { rate, lat } = await meshRun(MESSAGES, WINDOW);
         meshRates.push(rate);
-        meshP50.push(percentile(lat, 0.5));
-        meshP99.push(percentile(lat, 0.99));
+        meshP50.push(percentile(lat, 50));
+        meshP99.push(percentile(lat, 99));
       } else {
         const { rate, p99 } = await redisBenchmark(MESSAGES * 2);
         baseRates.push(rate);
@@ -187,8 +179,8 @@ try {
     {
       what: 'RedisMesh sendToNode A→B (1 in flight)',
       'msgs/s': Math.round(unloaded.rate).toLocaleString('en-US'),
-      'p50 ms': percentile(unloaded.lat, 0.5).toFixed(3),
-      'p99 ms': percentile(unloaded.lat, 0.99).toFixed(3),
+      'p50 ms': percentile(unloaded.lat, 50).toFixed(3),
+      'p99 ms': percentile(unloaded.lat, 99).toFixed(3),
     },
     {
       what: `RedisMesh sendToUser, acked (${WINDOW} in flight)`,

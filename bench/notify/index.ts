@@ -22,7 +22,7 @@ import { RedisMesh } from '@tidewire/mesh';
 import { createServer, type TidewireServer } from '@tidewire/server';
 import { CORE_VER, CoreCommand, encodeFrame, pack, Status } from '@tidewire/wire';
 import { startRedis } from '../../packages/mesh/test/redis-server.ts';
-import { median } from '../shared/net-echo.ts';
+import { median, percentile } from '../shared/stats.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -33,10 +33,6 @@ interface Result {
   p50: number;
   p99: number;
   max: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function runClients(endpoint: string, send: () => Promise<void> | void): Promise<Result> {

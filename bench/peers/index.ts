@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
 import { fetchTcpSession, handFramer, sayHello } from '../shared/net-echo.ts';
+import { percentile } from '../shared/stats.ts';
 import { lineChart, type Series } from '../shared/svg-chart.ts';
 
 const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
@@ -235,12 +236,10 @@ async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
   child.send('exit');
   await once(child, 'exit');
   const sorted = latencies.sort((a, b) => a - b);
-  const pick = (p: number): number =>
-    sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
   return {
     kind,
-    p50: pick(50),
-    p99: pick(99),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
     echoed: sorted.length,
     cpuShare: (after.cpuMs - before.cpuMs) / elapsed,
     clientCpuShare: (clientCpu.user + clientCpu.system) / 1000 / elapsed,

@@ -26,16 +26,13 @@ import { createServer, type TidewireServer } from '@tidewire/server';
 import { encodeFrame, pack, Status, unpack } from '@tidewire/wire';
 import { startRedis } from '../../packages/mesh/test/redis-server.ts';
 import { handFramer } from '../shared/net-echo.ts';
+import { median, percentile } from '../shared/stats.ts';
 
 const MEMBERS = 16;
 const HZ = 20;
 const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const now = (): number => performance.now();
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
 
 interface Result {
   delivered: number;
@@ -190,11 +187,6 @@ async function bare(): Promise<Result> {
 }
 
 /** The per-round results, field by field, reduced to their medians. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
 function medianResult(results: Result[]): Result {
   const pick = (f: (r: Result) => number): number => median(results.map(f));
   const merged: Result = {

@@ -11,6 +11,7 @@
 
 import { CommandRouter, type Next } from '@tidewire/command-router';
 import { Bench } from 'tinybench';
+import { median } from '../shared/stats.ts';
 
 const time = Number(process.env.BENCH_TIME_MS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -67,11 +68,6 @@ const tasks: Record<string, () => void | Promise<void>> = {
     for (const user of users) router.dispatch(user, 2, 1, payload);
   },
 };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 const samples = new Map<string, number[]>();
 for (let round = 0; round < ROUNDS; round++) {

@@ -14,6 +14,7 @@ import {
   Status,
   writeHeader,
 } from '@tidewire/wire';
+import { median } from './stats.ts';
 
 export const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 1000);
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -182,11 +183,6 @@ export function sayHello(socket: Socket, sid: string): Promise<void> {
     socket.once('close', onClose);
     socket.write(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')));
   });
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** Runs one implementation for DURATION_MS and returns its round trips per second. */

@@ -23,11 +23,11 @@ import {
   DURATION_MS,
   handFramer,
   measure,
-  median,
   ROUNDS,
   type Running,
   startBareEcho,
 } from '../shared/net-echo.ts';
+import { median } from '../shared/stats.ts';
 
 const PAYLOAD = new Uint8Array(32).fill(7);
 const REQUEST = encodeFrame(2, 1, Status.Request, PAYLOAD);

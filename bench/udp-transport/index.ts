@@ -40,6 +40,7 @@ import { createServer, Ok } from '@tidewire/server';
 import { dialUdp, listenUdp, type UdpConnection, type UdpListener } from '@tidewire/transport-udp';
 import { encodeFrame, Status } from '@tidewire/wire';
 import { LossyProxy } from '../../packages/transport-udp/test/lossy-proxy.ts';
+import { median, percentile } from '../shared/stats.ts';
 
 const DURATION_MS = Number(process.env.BENCH_TIME_MS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -48,16 +49,6 @@ const LOSSY_MS = Number(process.env.LOSSY_TIME_MS ?? 5000);
 const LOSSY_ROUNDS = Number(process.env.LOSSY_ROUNDS ?? 3);
 const PAYLOAD = new Uint8Array(64).fill(7);
 const REQUEST = encodeFrame(2, 1, Status.Request, PAYLOAD);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -10,6 +10,7 @@
 import { type Frame, FrameDecoder, packFrame, unpack } from '@tidewire/wire';
 import { Packr } from 'msgpackr';
 import { Bench } from 'tinybench';
+import { median } from '../shared/stats.ts';
 
 const raw = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
@@ -23,10 +24,6 @@ function payloadOf(bytes: number): Record<string, unknown> {
 const time = Number(process.env.BENCH_TIME_MS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 const rows: { size: string; tidewire: number; msgpackr: number; ratio: number }[] = [];
 
 for (const [label, size] of [
