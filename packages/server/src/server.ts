@@ -137,6 +137,17 @@ const CCU_REPORT_INTERVAL_MS = 1_000;
  * One Tidewire server node: the seed engine's `server` package as an object.
  * Create it, set it up as a TCP server, register handlers, then `start()`.
  */
+/** A lifecycle listener must be a function: refused at registration, not when the server stops. */
+function checkListener(
+  what: string,
+  listener: () => void | Promise<void>,
+): () => void | Promise<void> {
+  if (typeof listener !== 'function') {
+    throw serverError(ServerErrorCode.InvalidArgument, `${what} needs a function`);
+  }
+  return listener;
+}
+
 export class TidewireServer {
   readonly #router: CommandRouter<User>;
   readonly #logger: Logger;
@@ -813,7 +824,7 @@ export class TidewireServer {
    * one that fails is logged and the others still run.
    */
   onStop(listener: () => void | Promise<void>): void {
-    this.#stopListeners.push(listener);
+    this.#stopListeners.push(checkListener('onStop', listener));
   }
 
   /**
@@ -824,7 +835,7 @@ export class TidewireServer {
    * the drain waits for them), one that fails is logged and the others still run.
    */
   onShutdown(listener: () => void | Promise<void>): void {
-    this.#shutdownListeners.push(listener);
+    this.#shutdownListeners.push(checkListener('onShutdown', listener));
   }
 
   async #runListeners(listeners: (() => void | Promise<void>)[], what: string): Promise<void> {

@@ -303,6 +303,11 @@ describe('debug commands', () => {
       atShutdown.push({ state: server!.state, ccu: server!.ccu, reconnects: reconnects.length });
       throw new Error('a failing listener does not stop the drain');
     });
+    for (const register of [server.onShutdown, server.onStop]) {
+      expect(() => register.call(server, 'not a function' as never)).toThrow(
+        expect.objectContaining({ code: 'TIDEWIRE_ERR_INVALID_ARGUMENT' }),
+      );
+    }
     server.onShutdown(async () => {
       await new Promise((r) => setTimeout(r, 20));
       atShutdown.push({ state: server!.state, ccu: server!.ccu, reconnects: reconnects.length });
