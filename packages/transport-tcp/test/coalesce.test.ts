@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { encodeFrame } from '@tidewire/wire';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { listenTcp, TcpConnection, type TcpListener } from '../src/index.ts';
 import { nextTick, rawClient, waitFor } from './helpers.ts';
 
@@ -67,6 +67,40 @@ describe('write coalescing', () => {
     connection.send(frame);
     expect(socket.writableCorked).toBe(0);
     await cleanup();
+  });
+
+  it('costs request/response traffic no tick callback: one answer per read is written at once', async () => {
+    /** Tick callbacks scheduled while the answer to each of 20 requests is sent, and the bytes left queued after it. */
+    async function answer(coalesceWrites: boolean): Promise<{ ticks: number[]; queued: number[] }> {
+      const ticks: number[] = [];
+      const queued: number[] = [];
+      const server = await listenTcp({ coalesceWrites }, (connection) => {
+        connection.onFrame = (f) => {
+          const spy = vi.spyOn(process, 'nextTick');
+          try {
+            connection.sendFrame(f.ver, f.cmd, 1, f.payload);
+            ticks.push(spy.mock.calls.length);
+          } finally {
+            spy.mockRestore();
+          }
+          queued.push(connection.bufferedBytes);
+        };
+      });
+      const client = await rawClient(server.port);
+      for (let i = 0; i < 20; i++) {
+        client.socket.write(encodeFrame(2, i, 0, new Uint8Array(8)));
+        await waitFor(() => client.frames.length === i + 1);
+      }
+      client.socket.destroy();
+      await server.close({ graceMs: 100 });
+      return { ticks, queued };
+    }
+    const coalesced = await answer(true);
+    const plain = await answer(false);
+    // the same tick callbacks as without coalescing (Node's own write bookkeeping)
+    expect(coalesced.ticks).toEqual(plain.ticks);
+    // and nothing held back: each answer went to the kernel at once
+    expect(coalesced.queued).toEqual(new Array(20).fill(0));
   });
 
   it('never corks with coalesceWrites: false', async () => {

@@ -32,6 +32,25 @@ function header(f: Frame): Buffer {
 }
 
 describe('listenUdp / dialUdp', () => {
+  it('puts frames sent outside a receive on the wire at the end of the tick, packed together', async () => {
+    const s = await server();
+    const client = await dialTo(s);
+    cleanups.push(() => client.destroy());
+    await new Promise((r) => setTimeout(r, 20)); // nothing left from the handshake
+    const before = client.stats().packetsSent;
+    let atImmediate = -1;
+    setImmediate(() => {
+      atImmediate = client.stats().packetsSent - before;
+    });
+    for (let i = 0; i < 3; i++) client.send(frame(i));
+    expect(client.stats().packetsSent - before).toBe(0); // still queued in this tick
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    // one packet for the three frames, before the event loop turned
+    expect(client.stats().packetsSent - before).toBe(1);
+    await until(() => atImmediate >= 0);
+    expect(atImmediate).toBe(1);
+  });
+
   it('handshakes and echoes reliable and unreliable frames', async () => {
     const s = await server();
     const client = await dialTo(s);
