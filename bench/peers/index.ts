@@ -53,6 +53,18 @@ const SWEEP = (process.env.PEERS_SWEEP ?? '')
   .map(Number);
 /** Where the sweep writes its SVG charts and JSON data; not written when unset. */
 const SVG_DIR = process.env.PEERS_SVG_DIR;
+for (const [name, values] of [
+  ['PEERS_CLIENTS', [CLIENTS]],
+  ['PEERS_HZ', [HZ]],
+  ['PEERS_TIME_MS', [MEASURE_MS]],
+  ['PEERS_ROUNDS', [ROUNDS]],
+  ['PEERS_SWEEP', SWEEP],
+] as const) {
+  if (values.some((v) => !Number.isInteger(v) || v <= 0)) {
+    console.error(`bench/peers: ${name} must be positive integers, got ${process.env[name]}`);
+    process.exit(2);
+  }
+}
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 if (!existsSync(here('./node_modules/@colyseus/core'))) {
@@ -98,6 +110,13 @@ const LABELS: Record<Kind, string> = {
   'tidewire-udp': 'Tidewire UDP',
   colyseus: 'Colyseus 0.16',
 };
+const unknownKinds = KINDS.filter((k) => !(k in LABELS));
+if (unknownKinds.length > 0) {
+  console.error(
+    `bench/peers: unknown PEERS_KINDS ${unknownKinds.join(', ')}; known: ${Object.keys(LABELS).join(', ')}`,
+  );
+  process.exit(2);
+}
 
 /** Where a server listens: `port` is its only port, or its HTTP port; `tcpPort` Tidewire's TCP port. */
 interface Ports {
