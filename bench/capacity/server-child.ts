@@ -39,7 +39,7 @@ if (kind === 'tidewire') {
   send({
     type: 'ready',
     httpPort: server.httpPort,
-    tcpPort: Number(server.getEndPoint().split(':').pop()),
+    tcpPort: server.tcpPort,
     udpPort: server.udpPort,
   });
 } else if (kind === 'bare') {

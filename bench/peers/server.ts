@@ -59,7 +59,7 @@ if (kind === 'colyseus') {
   send({
     type: 'ready',
     port: server.httpPort,
-    tcpPort: kind === 'tidewire-udp' ? 0 : Number(server.getEndPoint().split(':').pop()),
+    tcpPort: kind === 'tidewire-udp' ? 0 : server.tcpPort,
   });
 } else if (kind === 'tidewire-transport') {
   // Diagnostic: @tidewire/transport-tcp alone, no sessions, router or users.

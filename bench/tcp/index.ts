@@ -37,7 +37,7 @@ async function startTidewire(clients: number): Promise<Running> {
   });
   await server.start();
   const endpoint = `http://127.0.0.1:${server.httpPort}`;
-  const tcpPort = Number(server.getEndPoint().split(':').pop());
+  const tcpPort = server.tcpPort;
   // The session step and the hello happen before the clock starts.
   const hello = async (socket: Socket, index: number): Promise<void> => {
     await sayHello(socket, await fetchTcpSession(endpoint, `bench-${index}`));
