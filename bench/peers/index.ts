@@ -16,11 +16,12 @@
  * The peer frameworks live in this folder's own package.json, outside the
  * workspace, so no Tidewire package ever depends on them. */
 
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
@@ -53,6 +54,25 @@ const SWEEP = (process.env.PEERS_SWEEP ?? '')
   .map(Number);
 /** Where the sweep writes its SVG charts and JSON data; not written when unset. */
 const SVG_DIR = process.env.PEERS_SVG_DIR;
+/**
+ * Pinning (default on Linux with taskset and 2+ CPUs; PEERS_PIN=0 turns it
+ * off): the load generator runs on CPU 0 and each server on CPU 1. Unpinned,
+ * the scheduler moves both processes across the two cores and a server's CPU
+ * time depends on what the load generator does beside it (a client library
+ * that does more work on the client side made the same server cost ~1.5
+ * points more), so servers driven by different clients were not compared on
+ * equal terms.
+ */
+const PIN = process.env.PEERS_PIN !== '0' && canPin();
+function canPin(): boolean {
+  if (process.platform !== 'linux' || availableParallelism() < 2) return false;
+  try {
+    execFileSync('taskset', ['-a', '-c', '-p', '0', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 for (const [name, values] of [
   ['PEERS_CLIENTS', [CLIENTS]],
   ['PEERS_HZ', [HZ]],
@@ -204,16 +224,21 @@ interface Result {
 }
 
 async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
-  const child = fork(here('./server.ts'), [kind], {
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(PROFILE_DIR
-        ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
-        : []),
-    ],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const nodeArgs = [
+    '--import',
+    'tsx',
+    ...(PROFILE_DIR
+      ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
+      : []),
+  ];
+  const child = PIN
+    ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, here('./server.ts'), kind], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      })
+    : fork(here('./server.ts'), [kind], {
+        execArgv: nodeArgs,
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
   const [ready] = (await once(child, 'message')) as [Ports];
   const idle = await stats(child);
   const latencies: number[] = [];
@@ -320,7 +345,7 @@ async function sweep(): Promise<void> {
     }
   }
   console.log(
-    `peers sweep (node ${process.version}, ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} runs per point)`,
+    `peers sweep (node ${process.version}, ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} runs per point, ${PIN ? 'clients on CPU 0, server on CPU 1' : 'unpinned'})`,
   );
   console.table(
     rows.map((r) => ({
@@ -379,7 +404,7 @@ const of = (kind: Kind): Result[] => rounds.map((results) => results.find((r) =>
 const summary = (kind: Kind): Result => summarize(of(kind));
 const expected = (CLIENTS * HZ * MEASURE_MS) / 1000;
 console.log(
-  `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} rounds)`,
+  `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} rounds, ${PIN ? 'clients on CPU 0, server on CPU 1' : 'unpinned'})`,
 );
 console.table(
   kinds.map(summary).map((r) => ({
