@@ -30,7 +30,7 @@ export interface UdpTuningOptions {
   maxBufferedBytes?: number;
   /** Packets with reliable data unacknowledged at once per connection (flight window). Default 128. */
   maxInflightPackets?: number;
-  /** Lower bound of the retransmission timeout. Default 20. */
+  /** Lower bound of the retransmission timeout. Default 10. */
   minRtoMs?: number;
   /** Upper bound of the retransmission timeout (and its backoff). Default 2000. */
   maxRtoMs?: number;
@@ -59,7 +59,7 @@ export function resolveTuning(input: UdpTuningOptions): ConnectionTuning {
     100,
     86_400_000,
   );
-  const minRtoMs = checkInteger('minRtoMs', input.minRtoMs ?? 20, 1, 60_000);
+  const minRtoMs = checkInteger('minRtoMs', input.minRtoMs ?? 10, 1, 60_000);
   return {
     mtu: checkInteger('mtu', input.mtu ?? 1200, MIN_MTU, MAX_MTU),
     maxPayloadLength: checkInteger(

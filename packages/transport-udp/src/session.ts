@@ -70,7 +70,7 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
   maxInflightPackets: 128,
   idleTimeoutMs: 10_000,
   keepAliveMs: 2500,
-  minRtoMs: 20,
+  minRtoMs: 10,
   maxRtoMs: 2000,
   initialRtoMs: 200,
   initialRttMs: -1,

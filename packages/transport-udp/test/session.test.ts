@@ -101,6 +101,20 @@ describe('RudpSession over a simulated lossy link', () => {
     expect(a.session.stats.retransmits).toBe(0);
   });
 
+  it('keeps the RTO at the 10 ms floor on a short, steady link', () => {
+    // 2 ms each way: SRTT + 4 RTTVAR falls to about 5 ms, below the default floor
+    const net = new SimNet(2, { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 });
+    const [a, b] = net.peers;
+    for (let i = 0; i < 50; i++) {
+      a.session.sendReliable(message(i, 20), net.now);
+      net.touch(0);
+      net.run(() => b.reliable.length === i + 1 && a.session.bufferedBytes === 0, 1000);
+    }
+    expect(a.session.rttMs).toBeLessThanOrEqual(5);
+    expect(a.session.rtoMs).toBe(10);
+    expect(a.session.stats.retransmits).toBe(0);
+  });
+
   it('fast-retransmits a lost packet before its RTO', () => {
     // drop only the first data packet: later ones are acknowledged and reveal the gap
     const net = new SimNet(3, { loss: 0, duplicate: 0, delayMs: 5, jitterMs: 0 });
