@@ -41,6 +41,8 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * default: `tidewire-transport` (@tidewire/transport-tcp alone, driven by the
  * bare clients) and `tidewire-tcp-raw` (the Tidewire server driven by the bare
  * clients after the session step and hello): they show what each layer costs.
+ * `tidewire-udp-unreliable` sends and answers on the unreliable channel (no
+ * ACKs), as a 20 Hz state stream would.
  */
 const KINDS = (process.env.PEERS_KINDS ?? 'bare,bare-udp,tidewire-tcp,tidewire-udp,colyseus').split(
   ',',
@@ -102,6 +104,7 @@ type Kind =
   | 'tidewire-tcp-raw'
   | 'tidewire-tcp'
   | 'tidewire-udp'
+  | 'tidewire-udp-unreliable'
   | 'colyseus';
 
 /** One client as the bench drives it: send a payload, get echoes. */
@@ -128,6 +131,7 @@ const LABELS: Record<Kind, string> = {
   'tidewire-tcp-raw': 'Tidewire TCP (raw clients)',
   'tidewire-tcp': 'Tidewire TCP',
   'tidewire-udp': 'Tidewire UDP',
+  'tidewire-udp-unreliable': 'Tidewire UDP, unreliable channel',
   colyseus: 'Colyseus 0.16',
 };
 const unknownKinds = KINDS.filter((k) => !(k in LABELS));
@@ -200,13 +204,14 @@ async function open(
   const client: TidewireClient = await connect({
     endpointUrl: `http://127.0.0.1:${port}`,
     uid: `peer-${index}`,
-    transport: kind === 'tidewire-udp' ? 'udp' : 'tcp',
+    transport: kind.startsWith('tidewire-udp') ? 'udp' : 'tcp',
     keepAliveIntervalMs: Number(process.env.PEERS_KEEPALIVE_MS ?? 3_000),
   });
   client.on('response', (message) => onEcho(message.payload));
+  const sendOptions = { reliable: kind !== 'tidewire-udp-unreliable' };
   return {
     send: (payload) => {
-      client.send(2, 1, payload);
+      client.send(2, 1, payload, sendOptions);
     },
     close: () => client.close(),
   };
@@ -291,17 +296,8 @@ async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
   };
 }
 
-const kinds = (
-  [
-    'bare',
-    'bare-udp',
-    'tidewire-transport',
-    'tidewire-tcp-raw',
-    'tidewire-tcp',
-    'tidewire-udp',
-    'colyseus',
-  ] as const
-).filter((kind) => KINDS.includes(kind));
+/** The chosen servers, in the order of LABELS. */
+const kinds = (Object.keys(LABELS) as Kind[]).filter((kind) => KINDS.includes(kind));
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -429,18 +425,13 @@ const ratio = (ours: Kind, theirs: Kind, field: 'cpuShare' | 'p99'): number =>
       return a[field] / b[field];
     }),
   );
-for (const kind of [
-  'tidewire-transport',
-  'tidewire-tcp-raw',
-  'tidewire-tcp',
-  'tidewire-udp',
-] as const) {
-  if (!kinds.includes(kind)) continue;
+for (const kind of kinds) {
+  if (!kind.startsWith('tidewire')) continue;
   const parts = [
     kinds.includes('bare')
       ? `CPU ${ratio(kind, 'bare', 'cpuShare').toFixed(2)}x bare node:net (goal <= 1.2x)`
       : '',
-    kind === 'tidewire-udp' && kinds.includes('bare-udp')
+    kind.startsWith('tidewire-udp') && kinds.includes('bare-udp')
       ? `${ratio(kind, 'bare-udp', 'cpuShare').toFixed(2)}x bare node:dgram`
       : '',
     kinds.includes('colyseus')

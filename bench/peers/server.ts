@@ -1,6 +1,6 @@
 /**
  * The server side of bench/peers, in its own process so that its CPU and RSS
- * are its own. argv[2]: `colyseus`, `tidewire-tcp`, `tidewire-udp` or `bare`.
+ * are its own. argv[2]: the kind of server (see LABELS in index.ts).
  * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS.
  */
 import { createSocket } from 'node:dgram';
@@ -40,7 +40,15 @@ if (kind === 'colyseus') {
     server.transport as unknown as { server: { address(): AddressInfo } }
   ).server.address();
   send({ type: 'ready', port: address.port });
-} else if (kind === 'tidewire-tcp' || kind === 'tidewire-tcp-raw' || kind === 'tidewire-udp') {
+} else if (
+  kind === 'tidewire-tcp' ||
+  kind === 'tidewire-tcp-raw' ||
+  kind === 'tidewire-udp' ||
+  kind === 'tidewire-udp-unreliable'
+) {
+  const udp = kind.startsWith('tidewire-udp');
+  // The unreliable kind answers on the unreliable channel, as a 20 Hz state stream would.
+  const sendOptions = { reliable: kind !== 'tidewire-udp-unreliable' };
   const server = createServer({
     config: {
       http: { port: 0 },
@@ -49,17 +57,17 @@ if (kind === 'colyseus') {
     },
     env: {},
   });
-  if (kind !== 'tidewire-udp') await server.setupAsTCPServer();
+  if (!udp) await server.setupAsTCPServer();
   else await server.setupAsUDPServer();
   server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
-    user.send(ver, cmd, payload, Ok);
+    user.send(ver, cmd, payload, Ok, sendOptions);
     next();
   });
   await server.start();
   send({
     type: 'ready',
     port: server.httpPort,
-    tcpPort: kind === 'tidewire-udp' ? 0 : server.tcpPort,
+    tcpPort: udp ? 0 : server.tcpPort,
   });
 } else if (kind === 'tidewire-transport') {
   // Diagnostic: @tidewire/transport-tcp alone, no sessions, router or users.
