@@ -44,9 +44,10 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * `tidewire-udp-unreliable` sends and answers on the unreliable channel (no
  * ACKs), as a 20 Hz state stream would.
  */
-const KINDS = (process.env.PEERS_KINDS ?? 'bare,bare-udp,tidewire-tcp,tidewire-udp,colyseus').split(
-  ',',
-);
+const KINDS = (
+  process.env.PEERS_KINDS ??
+  'bare,bare-udp,tidewire-tcp,tidewire-udp,tidewire-udp-unreliable,colyseus'
+).split(',');
 /** When set, each server process writes a V8 CPU profile into this folder. */
 const PROFILE_DIR = process.env.PEERS_PROFILE_DIR;
 /** Client counts for the sweep mode (e.g. `100,500,1000`); empty: the one-count rounds. */
