@@ -11,7 +11,8 @@
  *
  * Sweep mode: PEERS_SWEEP=100,250,500,1000 runs each server once per client
  * count; with PEERS_SVG_DIR=docs/img it writes charts of p99 and server CPU
- * against clients (and the data as JSON) for docs/benchmarks.md.
+ * against clients (and the data as JSON) for docs/benchmarks.md;
+ * PEERS_REDRAW=1 with PEERS_SVG_DIR redraws them from that JSON.
  *
  * The peer frameworks live in this folder's own package.json, outside the
  * workspace, so no Tidewire package ever depends on them. */
@@ -19,7 +20,7 @@
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
 import { fetchTcpSession, handFramer, sayHello } from '../shared/net-echo.ts';
-import { percentile } from '../shared/stats.ts';
+import { median, percentile } from '../shared/stats.ts';
 import { lineChart, type Series } from '../shared/svg-chart.ts';
 
 const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
@@ -299,11 +300,6 @@ async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
 
 /** The chosen servers, in the order of LABELS. */
 const kinds = (Object.keys(LABELS) as Kind[]).filter((kind) => KINDS.includes(kind));
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 /** Medians of several runs of one server. */
 function summarize(runs: Result[]): Result {
@@ -318,6 +314,18 @@ function summarize(runs: Result[]): Result {
   };
 }
 
+if (process.env.PEERS_REDRAW === '1') {
+  // Charts again from the data of an earlier sweep (after a change of the chart code).
+  if (SVG_DIR === undefined) {
+    console.error(
+      'bench/peers: PEERS_REDRAW=1 needs PEERS_SVG_DIR (the folder of peers-sweep.json)',
+    );
+    process.exit(2);
+  }
+  writeCharts(SVG_DIR, JSON.parse(readFileSync(join(SVG_DIR, 'peers-sweep.json'), 'utf8')));
+  console.log(`charts redrawn in ${SVG_DIR}`);
+  process.exit(0);
+}
 if (SWEEP.length > 0) {
   await sweep();
   process.exit(0);
@@ -356,15 +364,25 @@ async function sweep(): Promise<void> {
     })),
   );
   if (SVG_DIR === undefined) return;
-  mkdirSync(SVG_DIR, { recursive: true });
+  writeCharts(SVG_DIR, rows);
+  writeFileSync(join(SVG_DIR, 'peers-sweep.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  console.log(`charts and data written to ${SVG_DIR}`);
+}
+
+/** The p99 and CPU charts of sweep rows (every kind in them, in the order of LABELS). */
+function writeCharts(dir: string, rows: Array<Result & { clients: number }>): void {
+  mkdirSync(dir, { recursive: true });
+  const charted = (Object.keys(LABELS) as Kind[]).filter((kind) =>
+    rows.some((r) => r.kind === kind),
+  );
   const series = (field: (r: Result) => number): Series[] =>
-    kinds.map((kind) => ({
+    charted.map((kind) => ({
       name: LABELS[kind],
       points: rows.filter((r) => r.kind === kind).map((r) => [r.clients, field(r)]),
     }));
   const subtitle = `${HZ} Hz, 64 B echo, 2 cores, Node ${process.version}`;
   writeFileSync(
-    join(SVG_DIR, 'peers-p99.svg'),
+    join(dir, 'peers-p99.svg'),
     lineChart(
       series((r) => r.p99),
       {
@@ -375,7 +393,7 @@ async function sweep(): Promise<void> {
     ),
   );
   writeFileSync(
-    join(SVG_DIR, 'peers-cpu.svg'),
+    join(dir, 'peers-cpu.svg'),
     lineChart(
       series((r) => r.cpuShare * 100),
       {
@@ -385,8 +403,6 @@ async function sweep(): Promise<void> {
       },
     ),
   );
-  writeFileSync(join(SVG_DIR, 'peers-sweep.json'), `${JSON.stringify(rows, null, 2)}\n`);
-  console.log(`charts and data written to ${SVG_DIR}`);
 }
 
 const rounds: Result[][] = [];

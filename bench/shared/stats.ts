@@ -1,9 +1,11 @@
 /** Small statistics shared by the benchmarks. */
 
-/** The middle value (the upper one of an even count); NaN when there is none. */
+/** The middle value (the mean of the two middle ones of an even count); NaN when there is none. */
 export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** The `p`th percentile (0-100) of values sorted ascending; NaN when there are none. */

@@ -39,7 +39,9 @@ function label(value: number): string {
 export function lineChart(series: Series[], options: ChartOptions): string {
   const width = options.width ?? 720;
   const height = options.height ?? 400;
-  const margin = { top: 40, right: 170, bottom: 50, left: 60 };
+  // The legend sits right of the plot: wide enough for the longest name (about 7 px a character at 12 px).
+  const longest = Math.max(0, ...series.map((s) => s.name.length));
+  const margin = { top: 40, right: Math.max(170, 60 + 7 * longest), bottom: 50, left: 60 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const finite = series.flatMap((s) =>
