@@ -351,8 +351,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     }
     const key = keyOf(frame.ver, frame.cmd);
     const queue = this.#pending.get(key);
+    // An emptied queue stays in the map: deleting and re-adding it on every
+    // request/response made the map reallocate its table each time, and a
+    // long-lived map allocates that table in the old generation (garbage that
+    // only a full GC frees: 7-16 ms pauses every few seconds at 500 clients).
     const entry = queue?.shift();
-    if (queue !== undefined && queue.length === 0) this.#pending.delete(key);
     const response: Response = {
       status: frame.status,
       ok: frame.status === Status.Ok,
