@@ -67,8 +67,10 @@ const SVG_DIR = process.env.PEERS_SVG_DIR;
  * points more), so servers driven by different clients were not compared on
  * equal terms.
  */
-const PIN = process.env.PEERS_PIN !== '0' && canPin();
-function canPin(): boolean {
+const PIN = process.env.PEERS_PIN !== '0' && pinSelfToCpu0();
+const PLACEMENT = PIN ? 'clients on CPU 0, server on CPU 1' : 'unpinned';
+/** Moves this process (every thread) to CPU 0; false when that cannot be done here. */
+function pinSelfToCpu0(): boolean {
   if (process.platform !== 'linux' || availableParallelism() < 2) return false;
   try {
     execFileSync('taskset', ['-a', '-c', '-p', '0', String(process.pid)], { stdio: 'ignore' });
@@ -230,6 +232,22 @@ interface Result {
   rssPerClientKB: number;
 }
 
+/** The server's ports, or an error when it exits first (it failed to start, or taskset refused CPU 1). */
+function whenReady(kind: Kind, child: ChildProcess): Promise<Ports> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null, signal: string | null): void => {
+      reject(
+        new Error(`bench/peers: the ${kind} server exited before it was ready (${signal ?? code})`),
+      );
+    };
+    child.once('exit', onExit);
+    child.once('message', (message) => {
+      child.off('exit', onExit);
+      resolve(message as Ports);
+    });
+  });
+}
+
 async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
   const nodeArgs = [
     '--import',
@@ -246,7 +264,7 @@ async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
         execArgv: nodeArgs,
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
-  const [ready] = (await once(child, 'message')) as [Ports];
+  const ready = await whenReady(kind, child);
   const idle = await stats(child);
   const latencies: number[] = [];
   let measuring = false;
@@ -350,7 +368,7 @@ async function sweep(): Promise<void> {
     }
   }
   console.log(
-    `peers sweep (node ${process.version}, ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} runs per point, ${PIN ? 'clients on CPU 0, server on CPU 1' : 'unpinned'})`,
+    `peers sweep (node ${process.version}, ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} runs per point, ${PLACEMENT})`,
   );
   console.table(
     rows.map((r) => ({
@@ -417,7 +435,7 @@ const of = (kind: Kind): Result[] => rounds.map((results) => results.find((r) =>
 const summary = (kind: Kind): Result => summarize(of(kind));
 const expected = (CLIENTS * HZ * MEASURE_MS) / 1000;
 console.log(
-  `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} rounds, ${PIN ? 'clients on CPU 0, server on CPU 1' : 'unpinned'})`,
+  `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} rounds, ${PLACEMENT})`,
 );
 console.table(
   kinds.map(summary).map((r) => ({
