@@ -10,6 +10,17 @@ function message(index: number, size: number): Buffer {
   return out;
 }
 
+/** Sends `count` reliable messages from the first peer, each once the previous one is delivered and acknowledged; returns that peer. */
+function oneAtATime(net: SimNet, count: number): SimNet['peers'][0] {
+  const [a, b] = net.peers;
+  for (let i = 0; i < count; i++) {
+    a.session.sendReliable(message(i, 20), net.now);
+    net.touch(0);
+    net.run(() => b.reliable.length === i + 1 && a.session.bufferedBytes === 0, 1000);
+  }
+  return a;
+}
+
 describe('RudpSession over a simulated lossy link', () => {
   it('delivers reliable messages of any size exactly once and in order (property)', () => {
     fc.assert(
@@ -87,13 +98,7 @@ describe('RudpSession over a simulated lossy link', () => {
   });
 
   it('estimates the RTT and backs the RTO off on timeouts', () => {
-    const net = new SimNet(1, { loss: 0, duplicate: 0, delayMs: 20, jitterMs: 0 });
-    const [a, b] = net.peers;
-    for (let i = 0; i < 50; i++) {
-      a.session.sendReliable(message(i, 20), net.now);
-      net.touch(0);
-      net.run(() => b.reliable.length === i + 1 && a.session.bufferedBytes === 0, 1000);
-    }
+    const a = oneAtATime(new SimNet(1, { loss: 0, duplicate: 0, delayMs: 20, jitterMs: 0 }), 50);
     expect(a.session.rttMs).toBeGreaterThanOrEqual(39);
     expect(a.session.rttMs).toBeLessThanOrEqual(45);
     expect(a.session.rtoMs).toBeGreaterThanOrEqual(40);
@@ -103,13 +108,7 @@ describe('RudpSession over a simulated lossy link', () => {
 
   it('keeps the RTO at the 10 ms floor on a short, steady link', () => {
     // 2 ms each way: SRTT + 4 RTTVAR falls to about 5 ms, below the default floor
-    const net = new SimNet(2, { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 });
-    const [a, b] = net.peers;
-    for (let i = 0; i < 50; i++) {
-      a.session.sendReliable(message(i, 20), net.now);
-      net.touch(0);
-      net.run(() => b.reliable.length === i + 1 && a.session.bufferedBytes === 0, 1000);
-    }
+    const a = oneAtATime(new SimNet(2, { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 }), 50);
     expect(a.session.rttMs).toBeLessThanOrEqual(5);
     expect(a.session.rtoMs).toBe(10);
     expect(a.session.stats.retransmits).toBe(0);
