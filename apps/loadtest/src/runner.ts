@@ -4,8 +4,8 @@ import { Status, TidewireError, unpack } from '@tidewire/wire';
 import { tcpTransport } from './client-transport.ts';
 import { errorKind, LoadtestErrorCode, loadtestError } from './errors.ts';
 import { LatencyHistogram, type LatencySummary } from './histogram.ts';
+import { InFlightRequests } from './in-flight.ts';
 import { type ServerSample, scrapeServer } from './metrics.ts';
-import { TimestampQueue } from './timestamp-queue.ts';
 import type { LoadConnection, LoadTransport } from './transport.ts';
 
 export interface LoadOptions {
@@ -115,7 +115,7 @@ export interface LoadReport {
 interface SimClient {
   index: number;
   conn: LoadConnection | null;
-  sentAt: TimestampQueue;
+  sentAt: InFlightRequests;
   timer: NodeJS.Timeout | null;
   /** When the next request is due, performance.now() ms. */
   next: number;
@@ -221,6 +221,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const interval = options.rate > 0 ? 1000 / options.rate : Number.POSITIVE_INFINITY;
   const payload = Buffer.alloc(options.payloadSize);
   for (let i = 0; i < payload.length; i++) payload[i] = (i * 31 + 7) & 0xff;
+  // A payload of 4 bytes or more starts with the request's number (per
+  // client), so that an echo finds its request even when requests are lost
+  // (the unreliable channel); shorter payloads are matched in order.
+  const numbered = payload.length >= 4;
   const allowHost = (host: string): boolean => host === targetHost || isLoopback(host);
 
   const connectHistogram = new LatencyHistogram();
@@ -255,18 +259,23 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const start = performance.now();
   const endAt = start + options.durationMs;
 
+  /** Counts `lost` of `client`'s requests as unanswered (already removed from its in-flight set). */
+  const countLost = (client: SimClient, lost: number): void => {
+    inFlight -= lost;
+    unanswered += lost;
+    countError(
+      LoadtestErrorCode.Unanswered,
+      lost,
+      `client ${client.index}: ${lost} request(s) unanswered`,
+    );
+    if (inFlight === 0) onDrained?.();
+  };
+
   const settle = (client: SimClient): void => {
     const lost = client.sentAt.size;
     if (lost > 0) {
-      inFlight -= lost;
-      unanswered += lost;
-      countError(
-        LoadtestErrorCode.Unanswered,
-        lost,
-        `client ${client.index}: ${lost} request(s) unanswered`,
-      );
       client.sentAt.clear();
-      if (inFlight === 0) onDrained?.();
+      countLost(client, lost);
     }
   };
 
@@ -285,7 +294,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           `client ${client.index}: ${maxInFlight} requests unanswered, send skipped`,
         );
       } else {
-        client.sentAt.push(performance.now());
+        const number = client.sentAt.push(performance.now());
+        if (numbered) payload.writeUInt32BE(number >>> 0, 0);
         inFlight++;
         sent++;
         conn.send(ver, cmd, payload);
@@ -304,7 +314,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     status: number,
     body: Buffer,
   ): void => {
-    const sentAt = rVer === ver && rCmd === cmd ? client.sentAt.shift() : undefined;
+    let sentAt: number | undefined;
+    if (rVer === ver && rCmd === cmd) {
+      if (numbered && status === Status.Ok && body.length === payload.length) {
+        const number = body.readUInt32BE(0);
+        // Unanswered requests older than an answered one were lost on the way.
+        const lost = client.sentAt.dropBefore(number);
+        if (lost > 0) countLost(client, lost);
+        sentAt = client.sentAt.take(number);
+      } else {
+        sentAt = client.sentAt.shift();
+      }
+    }
     if (sentAt === undefined) {
       countError(
         LoadtestErrorCode.UnexpectedResponse,
@@ -368,7 +389,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   };
 
   for (let i = 0; i < options.clients; i++) {
-    clients.push({ index: i, conn: null, sentAt: new TimestampQueue(), timer: null, next: 0 });
+    clients.push({ index: i, conn: null, sentAt: new InFlightRequests(), timer: null, next: 0 });
   }
 
   // The first client alone: an unreachable target fails fast and clearly.

@@ -1,8 +1,8 @@
 /**
  * What the load tester needs from a transport: open a session-backed
  * connection, send requests without waiting, hear responses in order and the
- * close. One implementation per wire transport (`tcp` today; `udp` reliable
- * and unreliable when @tidewire/transport-udp is there).
+ * close. One implementation per `--transport` name (`tcp`, `udp`,
+ * `udp-unreliable`: client-transport.ts); tests use one without a network.
  */
 export interface LoadTransport {
   /** The name given to `--transport`. */
@@ -34,7 +34,11 @@ export type CloseHandler = (code: string, remote: boolean) => void;
 export interface LoadConnection {
   /** The session's `host:port`. */
   readonly remote: string;
-  /** Sends a request; its response comes to `onResponse`. False under backpressure (still sent) or when closed (dropped). */
+  /**
+   * Sends a request; its response comes to `onResponse`. False under
+   * backpressure (still sent) or when closed (dropped). `payload` is reused
+   * by the tester once this returns: copy it to keep it.
+   */
   send(ver: number, cmd: number, payload: Uint8Array): boolean;
   onResponse: ResponseHandler | null;
   /** Called once, when the connection ends for any reason but `close()`. */

@@ -1,7 +1,10 @@
+import { Status } from '@tidewire/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../src/cli.ts';
+import { LoadtestErrorCode } from '../src/errors.ts';
 import { readMetric } from '../src/metrics.ts';
 import { isLoopback, type Progress, runLoad } from '../src/runner.ts';
+import type { LoadConnection, LoadTransport } from '../src/transport.ts';
 import { type EchoServer, startEchoServer } from './helpers.ts';
 
 describe('runLoad', () => {
@@ -80,6 +83,73 @@ describe('runLoad', () => {
     expect(report.elapsedMs).toBeLessThan(1000);
     expect(report.messages.sent).toBeGreaterThan(0);
     expect(report.messages.received + report.messages.unanswered).toBe(report.messages.sent);
+  });
+});
+
+/**
+ * A transport without a network: it answers each request with its echo after
+ * `delayMs`, except every `loseEvery`th request (1-based), which it loses, as
+ * the unreliable channel may.
+ */
+function lossyEchoTransport(loseEvery: number, delayMs: number): LoadTransport & { lost: number } {
+  const transport = {
+    name: 'lossy-echo',
+    lost: 0,
+    open: async (): Promise<LoadConnection> => {
+      let requests = 0;
+      let closed = false;
+      const timers = new Set<NodeJS.Timeout>();
+      const conn: LoadConnection = {
+        remote: 'memory',
+        onResponse: null,
+        onClose: null,
+        get closed() {
+          return closed;
+        },
+        send(ver, cmd, payload) {
+          requests++;
+          if (requests % loseEvery === 0) {
+            transport.lost++;
+            return true;
+          }
+          const echo = Buffer.from(payload);
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            conn.onResponse?.(ver, cmd, Status.Ok, echo);
+          }, delayMs);
+          timers.add(timer);
+          return true;
+        },
+        close: async () => {
+          closed = true;
+          for (const timer of timers) clearTimeout(timer);
+        },
+      };
+      return conn;
+    },
+  };
+  return transport;
+}
+
+describe('runLoad on a channel that loses requests', () => {
+  it('matches each echo to its own request: a lost one neither shifts later round trips nor goes uncounted', async () => {
+    const transport = lossyEchoTransport(5, 3);
+    const report = await runLoad({
+      target: 'http://127.0.0.1:1',
+      transport,
+      clients: 2,
+      rate: 50, // one request every 20 ms: an echo matched to the request before it would show ~23 ms
+      payloadSize: 16,
+      durationMs: 600,
+      drainTimeoutMs: 300,
+      metricsUrl: null,
+    });
+    expect(transport.lost).toBeGreaterThan(5);
+    expect(report.messages.unanswered).toBe(transport.lost);
+    expect(report.messages.received + report.messages.unanswered).toBe(report.messages.sent);
+    expect(report.messages.ok).toBe(report.messages.received);
+    expect(Object.keys(report.errors)).toEqual([LoadtestErrorCode.Unanswered]);
+    expect(report.roundTrip.max).toBeLessThan(15_000); // µs
   });
 });
 
