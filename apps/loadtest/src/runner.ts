@@ -318,10 +318,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     if (rVer === ver && rCmd === cmd) {
       if (numbered && status === Status.Ok && body.length === payload.length) {
         const number = body.readUInt32BE(0);
-        // Unanswered requests older than an answered one were lost on the way.
-        const lost = client.sentAt.dropBefore(number);
-        if (lost > 0) countLost(client, lost);
         sentAt = client.sentAt.take(number);
+        if (sentAt !== undefined) {
+          // Unanswered requests older than an answered one were lost on the way.
+          const lost = client.sentAt.dropBefore(number);
+          if (lost > 0) countLost(client, lost);
+        }
       } else {
         sentAt = client.sentAt.shift();
       }

@@ -89,12 +89,17 @@ describe('runLoad', () => {
 /**
  * A transport without a network: it answers each request with its echo after
  * `delayMs`, except every `loseEvery`th request (1-based), which it loses, as
- * the unreliable channel may.
+ * the unreliable channel may, and every `mangleEvery`th, whose number it changes.
  */
-function lossyEchoTransport(loseEvery: number, delayMs: number): LoadTransport & { lost: number } {
+function lossyEchoTransport(
+  loseEvery: number,
+  delayMs: number,
+  mangleEvery = 0,
+): LoadTransport & { lost: number; mangled: number } {
   const transport = {
     name: 'lossy-echo',
     lost: 0,
+    mangled: 0,
     open: async (): Promise<LoadConnection> => {
       let requests = 0;
       let closed = false;
@@ -113,6 +118,11 @@ function lossyEchoTransport(loseEvery: number, delayMs: number): LoadTransport &
             return true;
           }
           const echo = Buffer.from(payload);
+          if (mangleEvery > 0 && requests % mangleEvery === 0) {
+            // a server that changes the payload: same length, another number
+            echo.writeUInt32BE(0xffff_fff0, 0);
+            transport.mangled++;
+          }
           const timer = setTimeout(() => {
             timers.delete(timer);
             conn.onResponse?.(ver, cmd, Status.Ok, echo);
@@ -150,6 +160,25 @@ describe('runLoad on a channel that loses requests', () => {
     expect(report.messages.ok).toBe(report.messages.received);
     expect(Object.keys(report.errors)).toEqual([LoadtestErrorCode.Unanswered]);
     expect(report.roundTrip.max).toBeLessThan(15_000); // µs
+  });
+
+  it('counts an echo whose number matches no request as unexpected, and its request as unanswered', async () => {
+    // several requests in flight (one every 2 ms, echoed after 6 ms): a bad number must not take them along
+    const transport = lossyEchoTransport(1_000_000, 6, 7);
+    const report = await runLoad({
+      target: 'http://127.0.0.1:1',
+      transport,
+      clients: 1,
+      rate: 500,
+      payloadSize: 8,
+      durationMs: 400,
+      drainTimeoutMs: 300,
+      metricsUrl: null,
+    });
+    expect(transport.mangled).toBeGreaterThan(3);
+    expect(report.errors[LoadtestErrorCode.UnexpectedResponse]).toBe(transport.mangled);
+    expect(report.messages.unanswered).toBe(transport.mangled);
+    expect(report.messages.ok).toBe(report.messages.sent - transport.mangled);
   });
 });
 
