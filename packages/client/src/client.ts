@@ -209,7 +209,9 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
    * Sends a command without waiting; a response to it is emitted as
    * `response`. False under backpressure or when closed. Over UDP,
    * `{ reliable: false }` uses the unreliable channel (state updates that a
-   * newer one replaces); TCP is always reliable.
+   * newer one replaces); TCP is always reliable. Answers carry no request id:
+   * do not mix unreliable sends and `request` on the same (ver, cmd), whose
+   * answers could not be told apart.
    */
   send(
     ver: number,
@@ -219,7 +221,14 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   ): boolean {
     if (this.closed) return false;
     const frame = this.#encode(ver, cmd, payload);
-    this.#queue(ver, cmd).push(null);
+    // A reliable send holds its place among the answers of (ver, cmd), which
+    // come in order. An unreliable one may be lost and its answer never come:
+    // it holds none (else a later request would get an older send's answer,
+    // or none), and an answer to it comes as a 'response' event when no
+    // request of that command is waiting.
+    if (options.reliable !== false || this.session.serverType === 'tcp') {
+      this.#queue(ver, cmd).push(null);
+    }
     return this.#conn.send(frame, options);
   }
 

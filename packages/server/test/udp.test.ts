@@ -82,6 +82,25 @@ describe('UDP sessions', () => {
     expect(res.payload.equals(big)).toBe(true);
   });
 
+  it('an unreliable send that gets no answer does not take the answer of a later request', async () => {
+    server = await udpServer();
+    // answers only what starts with "answer": the others are like unreliable messages lost on the way
+    server.handleCommand(2, 4, (ver, cmd, payload, user, next) => {
+      if (payload.toString().startsWith('answer')) user.send(ver, cmd, payload, Ok);
+      next();
+    });
+    const c = await udpClient('ann');
+    const events: string[] = [];
+    c.on('response', (r) => events.push(r.payload.toString()));
+    for (let i = 0; i < 5; i++) c.send(2, 4, Buffer.from(`skip ${i}`), { reliable: false });
+    const res = await c.request(2, 4, Buffer.from('answer 1'), { timeoutMs: 2_000 });
+    expect(res.payload.toString()).toBe('answer 1');
+    // an unreliable send that is answered still comes as a 'response' event
+    c.send(2, 4, Buffer.from('answer 2'), { reliable: false });
+    await waitFor(() => events.length === 1, 2_000, 'response event');
+    expect(events).toEqual(['answer 2']);
+  });
+
   it('refuses a reused sid and a hello naming another sid than the handshake', async () => {
     server = await udpServer();
     const session = await requestSession({
