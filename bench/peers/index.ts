@@ -51,6 +51,9 @@ const KINDS = (
 ).split(',');
 /** When set, each server process writes a V8 CPU profile into this folder. */
 const PROFILE_DIR = process.env.PEERS_PROFILE_DIR;
+/** Extra node flags for every server process (e.g. `--trace-deopt`); their stdout is shown then. */
+const SERVER_NODE_ARGS = (process.env.PEERS_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const serverStdout = SERVER_NODE_ARGS.length > 0 ? 'inherit' : 'ignore';
 /** Client counts for the sweep mode (e.g. `100,500,1000`); empty: the one-count rounds. */
 const SWEEP = (process.env.PEERS_SWEEP ?? '')
   .split(',')
@@ -255,14 +258,15 @@ async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
     ...(PROFILE_DIR
       ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
       : []),
+    ...SERVER_NODE_ARGS,
   ];
   const child = PIN
     ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, here('./server.ts'), kind], {
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        stdio: ['ignore', serverStdout, 'inherit', 'ipc'],
       })
     : fork(here('./server.ts'), [kind], {
         execArgv: nodeArgs,
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        stdio: ['ignore', serverStdout, 'inherit', 'ipc'],
       });
   const ready = await whenReady(kind, child);
   const idle = await stats(child);
@@ -451,26 +455,32 @@ console.table(
       .join(' / '),
   })),
 );
-/** The median over rounds of `ours / theirs`, each ratio taken within one round. */
-const ratio = (ours: Kind, theirs: Kind, field: 'cpuShare' | 'p99'): number =>
-  median(
-    rounds.map((results) => {
-      const a = results.find((r) => r.kind === ours)!;
-      const b = results.find((r) => r.kind === theirs)!;
-      return a[field] / b[field];
-    }),
-  );
+/**
+ * `ours / theirs` taken within each round: the median over rounds, with the
+ * lowest and highest round beside it (absolute CPU moves between rounds, the
+ * spread says how far one figure can be trusted).
+ */
+const ratio = (ours: Kind, theirs: Kind, field: 'cpuShare' | 'p99'): string => {
+  const perRound = rounds.map((results) => {
+    const a = results.find((r) => r.kind === ours)!;
+    const b = results.find((r) => r.kind === theirs)!;
+    return a[field] / b[field];
+  });
+  const middle = `${median(perRound).toFixed(2)}x`;
+  if (perRound.length < 2) return middle;
+  return `${middle} (rounds ${Math.min(...perRound).toFixed(2)}-${Math.max(...perRound).toFixed(2)})`;
+};
 for (const kind of kinds) {
   if (!kind.startsWith('tidewire')) continue;
   const parts = [
     kinds.includes('bare')
-      ? `CPU ${ratio(kind, 'bare', 'cpuShare').toFixed(2)}x bare node:net (goal <= 1.2x)`
+      ? `CPU ${ratio(kind, 'bare', 'cpuShare')} bare node:net (goal <= 1.2x)`
       : '',
     kind.startsWith('tidewire-udp') && kinds.includes('bare-udp')
-      ? `${ratio(kind, 'bare-udp', 'cpuShare').toFixed(2)}x bare node:dgram`
+      ? `${ratio(kind, 'bare-udp', 'cpuShare')} bare node:dgram`
       : '',
     kinds.includes('colyseus')
-      ? `CPU ${ratio(kind, 'colyseus', 'cpuShare').toFixed(2)}x Colyseus, p99 ${ratio(kind, 'colyseus', 'p99').toFixed(2)}x Colyseus (goal <= 0.4x)`
+      ? `CPU ${ratio(kind, 'colyseus', 'cpuShare')} Colyseus, p99 ${ratio(kind, 'colyseus', 'p99')} Colyseus (goal <= 0.4x)`
       : '',
   ];
   console.log(`${kind}: ${parts.filter(Boolean).join(', ')}`);
