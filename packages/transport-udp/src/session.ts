@@ -30,6 +30,12 @@ const UNITS_BEYOND_WINDOW = 2;
 const MAX_REMEMBERED_LOST = 2048;
 /** A packet number this far past the highest received is not from a live peer: dropped. */
 export const MAX_PACKET_NUMBER_JUMP = 65_536;
+/**
+ * Packets carrying data that repeat the ACK ranges after an ack-eliciting
+ * packet arrived or a packet opened a gap (redundancy against lost ACKs);
+ * after that, data packets carry no ACK until there is news to report.
+ */
+export const ACK_REPEATS = 4;
 
 /** Tunables of one RUDP session; `resolveSessionOptions` fills the defaults. */
 export interface SessionOptions {
@@ -242,6 +248,8 @@ export class RudpSession {
   #ranges: number[] = [];
   #largestReceivedTime = 0;
   #ackPending = false;
+  /** Data packets that still carry the ranges unasked (see ACK_REPEATS). */
+  #ackRepeats = 0;
   #nextExpected = 0;
   /** Reliable pieces received out of order; made on the first gap. */
   #received: Map<number, ReceivedPiece> | null = null;
@@ -525,7 +533,10 @@ export class RudpSession {
     }
     this.#deliverInOrder();
     if (this.#state === CLOSED) return true;
-    if (eliciting) this.#ackPending = true;
+    if (eliciting) {
+      this.#ackPending = true;
+      this.#ackRepeats = ACK_REPEATS;
+    }
     if (fin !== null) {
       this.flush(now);
       this.#terminate(fin.code || UdpCloseCode.Normal, fin.reason, true);
@@ -551,11 +562,13 @@ export class RudpSession {
     const scratch = this.#scratch;
     for (;;) {
       let offset = 0;
-      // Every packet carries the latest ranges (redundancy against lost ACKs);
-      // a packet with only an ACK is sent when something asked for one.
+      // An owed ACK goes out, alone if need be; the next ACK_REPEATS packets
+      // with data repeat the latest ranges (redundancy against lost ACKs).
+      // Unreliable streams thus stop carrying ACKs when nothing is new.
       const data = this.#hasDataToSend();
-      if (this.#ackPending || (data && this.#ranges.length > 0)) {
+      if (this.#ackPending || (data && this.#ackRepeats > 0 && this.#ranges.length > 0)) {
         offset = this.#writeAck(now, data ? ACK_RANGES_WITH_DATA : MAX_ACK_RANGES);
+        if (this.#ackRepeats > 0) this.#ackRepeats--;
       }
       let firstSeq = -1;
       let seqs: number[] | null = null;
@@ -1060,7 +1073,9 @@ export class RudpSession {
       const high = r[i]!;
       const low = r[i + 1]!;
       if (pn > high + 1) {
+        // a gap: packets went missing (or come late); the sender should hear of it
         r.splice(i, 0, pn, pn);
+        this.#ackRepeats = ACK_REPEATS;
         break;
       }
       if (pn === high + 1) {
@@ -1077,7 +1092,10 @@ export class RudpSession {
         break;
       }
     }
-    if (i >= r.length) r.push(pn, pn);
+    if (i >= r.length) {
+      if (r.length > 0) this.#ackRepeats = ACK_REPEATS;
+      r.push(pn, pn);
+    }
     if (r.length > 2 * MAX_ACK_RANGES) r.length = 2 * MAX_ACK_RANGES;
   }
 

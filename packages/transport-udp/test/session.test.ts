@@ -1,7 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { expandNear } from '../src/session.ts';
+import { ACK_REPEATS, expandNear } from '../src/session.ts';
+import { ACK_RANGE_SIZE, ACK_UNIT_OVERHEAD, UnitKind } from '../src/units.ts';
 import { SimNet } from './sim.ts';
+
+/** An unreliable message easy to spot inside a packet. */
+const UNRELIABLE_MARK = Buffer.from('unreliable-stream-mark');
 
 function message(index: number, size: number): Buffer {
   const out = Buffer.alloc(size);
@@ -135,6 +139,57 @@ describe('RudpSession over a simulated lossy link', () => {
     expect(a.session.stats.retransmits).toBe(1);
     // recovered within a couple of RTTs, well before the 200 ms initial RTO
     expect(net.now).toBeLessThan(60);
+  });
+
+  it('stops repeating ACK ranges on unreliable streams once nothing is new, and reports a gap', () => {
+    const net = new SimNet(4, { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 });
+    const [a, b] = net.peers;
+    /** Per receiving side: packets carrying unreliable data, and how many of them began with an ACK. */
+    const seen = [
+      { data: 0, acked: 0 },
+      { data: 0, acked: 0 },
+    ];
+    let dropReliable = false;
+    net.onTransmit = (to, body) => {
+      const start = body[0] === UnitKind.Ack ? ACK_UNIT_OVERHEAD + body[3]! * ACK_RANGE_SIZE : 0;
+      if (dropReliable && to === 1 && body[start] === UnitKind.Reliable) {
+        dropReliable = false;
+        return false;
+      }
+      if (body.includes(UNRELIABLE_MARK, start)) {
+        seen[to]!.data++;
+        if (start > 0) seen[to]!.acked++;
+      }
+      return true;
+    };
+    const stream = (rounds: number): void => {
+      for (let i = 0; i < rounds; i++) {
+        a.session.sendUnreliable(UNRELIABLE_MARK, net.now);
+        b.session.sendUnreliable(UNRELIABLE_MARK, net.now);
+        net.touch(0);
+        net.touch(1);
+        net.step(5);
+      }
+    };
+    // one reliable message: b owes an ACK and repeats it on its next data packets
+    a.session.sendReliable(message(0, 20), net.now);
+    net.touch(0);
+    expect(net.run(() => b.reliable.length === 1 && a.session.bufferedBytes === 0, 100)).toBe(true);
+    stream(20);
+    net.step(5); // the last round's packets arrive
+    expect(a.unreliable.length).toBe(20);
+    expect(b.unreliable.length).toBe(20);
+    // b sent the owed ACK alone, then repeated it ACK_REPEATS - 1 times; a never owed one
+    expect(seen[0]).toEqual({ data: 20, acked: ACK_REPEATS - 1 });
+    expect(seen[1]).toEqual({ data: 20, acked: 0 });
+    // a packet lost before more arrive opens a gap: b reports it on its data packets again
+    dropReliable = true;
+    a.session.sendReliable(message(1, 20), net.now);
+    net.touch(0);
+    net.step(1);
+    stream(3);
+    expect(seen[0]!.acked).toBeGreaterThan(ACK_REPEATS - 1);
+    expect(net.run(() => b.reliable.length === 2, 200)).toBe(true);
   });
 
   it('declares the peer gone after maxRetries retransmissions', () => {
