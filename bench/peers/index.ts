@@ -30,6 +30,7 @@ import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
 import { fetchTcpSession, handFramer, sayHello } from '../shared/net-echo.ts';
 import { median, percentile } from '../shared/stats.ts';
 import { lineChart, type Series } from '../shared/svg-chart.ts';
+import { compileServer } from './compile-server.ts';
 
 const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
 const HZ = Number(process.env.PEERS_HZ ?? 20);
@@ -103,6 +104,8 @@ if (!existsSync(here('./node_modules/@colyseus/core'))) {
   process.exit(0);
 }
 const { Client: ColyseusClient } = await import('colyseus.js');
+/** The servers run as plain JavaScript: no TypeScript loader thread beside them. */
+const SERVER_JS = compileServer();
 
 type Kind =
   | 'bare'
@@ -253,18 +256,16 @@ function whenReady(kind: Kind, child: ChildProcess): Promise<Ports> {
 
 async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
   const nodeArgs = [
-    '--import',
-    'tsx',
     ...(PROFILE_DIR
       ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
       : []),
     ...SERVER_NODE_ARGS,
   ];
   const child = PIN
-    ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, here('./server.ts'), kind], {
+    ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, SERVER_JS, kind], {
         stdio: ['ignore', serverStdout, 'inherit', 'ipc'],
       })
-    : fork(here('./server.ts'), [kind], {
+    : fork(SERVER_JS, [kind], {
         execArgv: nodeArgs,
         stdio: ['ignore', serverStdout, 'inherit', 'ipc'],
       });
