@@ -1067,15 +1067,14 @@ export class RudpSession {
 
   #recordReceived(pn: number, now: number): void {
     const r = this.#ranges;
+    const before = r.length;
     if (r.length === 0 || pn > r[0]!) this.#largestReceivedTime = now;
     let i = 0;
     for (; i < r.length; i += 2) {
       const high = r[i]!;
       const low = r[i + 1]!;
       if (pn > high + 1) {
-        // a gap: packets went missing (or come late); the sender should hear of it
         r.splice(i, 0, pn, pn);
-        this.#ackRepeats = ACK_REPEATS;
         break;
       }
       if (pn === high + 1) {
@@ -1092,10 +1091,9 @@ export class RudpSession {
         break;
       }
     }
-    if (i >= r.length) {
-      if (r.length > 0) this.#ackRepeats = ACK_REPEATS;
-      r.push(pn, pn);
-    }
+    if (i >= r.length) r.push(pn, pn);
+    // a new range beside earlier ones is a gap (packets missing or late): the sender should hear of it
+    if (before > 0 && r.length > before) this.#ackRepeats = ACK_REPEATS;
     if (r.length > 2 * MAX_ACK_RANGES) r.length = 2 * MAX_ACK_RANGES;
   }
 
