@@ -35,22 +35,19 @@ const DEFAULT_MAX_QUEUED_COMMANDS = 512;
 const MIN_SWEEP_MS = 5;
 const MAX_SWEEP_MS = 1_000;
 
+const EMPTY_STEPS: readonly never[] = [];
+const EMPTY_PAYLOAD = Buffer.alloc(0);
+
 const KIND_COMMAND = 0;
 const KIND_KEEP_ALIVE = 1;
 
-interface Job {
-  readonly kind: typeof KIND_COMMAND | typeof KIND_KEEP_ALIVE;
-  readonly ver: number;
-  readonly cmd: number;
-  readonly payload: Buffer;
-}
-
-type Step<U extends RouterUser> = (job: Job, user: U, next: Next) => void | Promise<void>;
+/** Every step of a chain is called as a command handler: hooks and keep-alive handlers are adapted at registration. */
+type Step<U extends RouterUser> = CommandHandler<U>;
 
 /** One user's serial queue. It exists only while the user has work. */
 interface UserQueue<U extends RouterUser> {
   readonly user: U;
-  readonly waiting: Job[];
+  readonly waiting: Chain<U>[];
   head: number;
   running: Chain<U> | null;
   /** True while `#drain` loops over this queue: completions then return to the loop. */
@@ -62,25 +59,44 @@ interface UserQueue<U extends RouterUser> {
   filledAt: number;
 }
 
-/** One command (or keep-alive) going through its hooks and handlers. */
-interface Chain<U extends RouterUser> {
+/**
+ * One command (or keep-alive): what arrived and how far its hooks and handlers
+ * have got. Created when the command is dispatched; waits in its user's queue
+ * when the user is busy.
+ */
+class Chain<U extends RouterUser> {
   readonly queue: UserQueue<U>;
-  readonly job: Job;
-  readonly hooks: readonly Step<U>[];
-  readonly handlers: readonly Step<U>[];
+  readonly kind: typeof KIND_COMMAND | typeof KIND_KEEP_ALIVE;
+  readonly ver: number;
+  readonly cmd: number;
+  readonly payload: Buffer;
+  hooks: readonly Step<U>[] = EMPTY_STEPS;
+  handlers: readonly Step<U>[] = EMPTY_STEPS;
   /** performance.now() at start; 0 until measured (only when observed or when the chain goes async). */
-  startedAt: number;
+  startedAt = 0;
   /** In `#running` (the stall sweep's set): only chains that did not complete synchronously. */
-  tracked: boolean;
-  readonly responsesBefore: number;
-  index: number;
-  done: boolean;
-  warned: boolean;
-  stalled: boolean;
-}
+  tracked = false;
+  /** The user's `responsesSent` when the chain started. */
+  responsesBefore = 0;
+  index = 0;
+  done = false;
+  warned = false;
+  stalled = false;
 
-const EMPTY_STEPS: readonly never[] = [];
-const EMPTY_PAYLOAD = Buffer.alloc(0);
+  constructor(
+    queue: UserQueue<U>,
+    kind: typeof KIND_COMMAND | typeof KIND_KEEP_ALIVE,
+    ver: number,
+    cmd: number,
+    payload: Buffer,
+  ) {
+    this.queue = queue;
+    this.kind = kind;
+    this.ver = ver;
+    this.cmd = cmd;
+    this.payload = payload;
+  }
+}
 
 function commandKey(ver: number, cmd: number): number {
   return ver * 0x10000 + cmd;
@@ -210,23 +226,19 @@ export class CommandRouter<U extends RouterUser> {
     return true;
   }
 
-  #rateLimited(queue: UserQueue<U>, job: Job): void {
+  #rateLimited(queue: UserQueue<U>, ver: number, cmd: number): void {
     const { user } = queue;
     if (rateChannel.hasSubscribers) {
-      rateChannel.publish({ user, ver: job.ver, cmd: job.cmd, action: this.#rateAction });
+      rateChannel.publish({ user, ver, cmd, action: this.#rateAction });
     }
     if (this.#rateAction === 'bad') {
       const body = {
         code: RouterErrorCode.RateLimited,
         message: `more than ${this.#rate} commands per second`,
       };
-      this.#callSafely('sendResponse', () =>
-        user.sendResponse(job.ver, job.cmd, Status.Bad, pack(body)),
-      );
+      this.#callSafely('sendResponse', () => user.sendResponse(ver, cmd, Status.Bad, pack(body)));
     } else if (this.#rateAction === 'disconnect') {
-      this.#callSafely('onRateLimited', () =>
-        this.#onRateLimited?.(user, { ver: job.ver, cmd: job.cmd }),
-      );
+      this.#callSafely('onRateLimited', () => this.#onRateLimited?.(user, { ver, cmd }));
     }
   }
 
@@ -279,7 +291,7 @@ export class CommandRouter<U extends RouterUser> {
   hookAllCommands(hook: CommandHook<U>): void {
     if (typeof hook !== 'function')
       throw new TidewireError(RouterErrorCode.InvalidArgument, 'hook must be a function');
-    this.#hooks.push((job, user, next) => hook(user, next, job));
+    this.#hooks.push((ver, cmd, payload, user, next) => hook(user, next, { ver, cmd, payload }));
   }
 
   /** Registers a handler that runs on every keep-alive, in the user's queue. */
@@ -287,7 +299,7 @@ export class CommandRouter<U extends RouterUser> {
     if (typeof handler !== 'function') {
       throw new TidewireError(RouterErrorCode.InvalidArgument, 'handler must be a function');
     }
-    this.#keepAlive.push((_job, user, next) => handler(user, next));
+    this.#keepAlive.push((_ver, _cmd, _payload, user, next) => handler(user, next));
   }
 
   /** True when a handler is already registered for (ver, cmd). */
@@ -307,24 +319,19 @@ export class CommandRouter<U extends RouterUser> {
       list = [];
       this.#handlers.set(key, list);
     }
-    list.push((job, user, next) => handler(job.ver, job.cmd, job.payload, user, next));
+    list.push(handler);
   }
 
   // ---- dispatch ----------------------------------------------------------
 
   /** Queues a command for `user`; it runs after the user's earlier commands. Returns at once. */
   dispatch(user: U, ver: number, cmd: number, payload: Buffer): void {
-    this.#enqueue(user, { kind: KIND_COMMAND, ver, cmd, payload });
+    this.#enqueue(user, KIND_COMMAND, ver, cmd, payload);
   }
 
   /** Queues the keep-alive chain for `user`, in the same queue as commands. */
   dispatchKeepAlive(user: U): void {
-    this.#enqueue(user, {
-      kind: KIND_KEEP_ALIVE,
-      ver: CORE_VER,
-      cmd: CoreCommand.KeepAlive,
-      payload: EMPTY_PAYLOAD,
-    });
+    this.#enqueue(user, KIND_KEEP_ALIVE, CORE_VER, CoreCommand.KeepAlive, EMPTY_PAYLOAD);
   }
 
   /** Commands (and keep-alives) of `user` waiting behind the running one. */
@@ -371,13 +378,15 @@ export class CommandRouter<U extends RouterUser> {
     this.#queues.delete(queue.user);
   }
 
-  #enqueue(user: U, job: Job): void {
+  #enqueue(
+    user: U,
+    kind: typeof KIND_COMMAND | typeof KIND_KEEP_ALIVE,
+    ver: number,
+    cmd: number,
+    payload: Buffer,
+  ): void {
     if (this.#closed) {
-      this.#logger.debug?.('router closed: command dropped', {
-        userId: user.id,
-        ver: job.ver,
-        cmd: job.cmd,
-      });
+      this.#logger.debug?.('router closed: command dropped', { userId: user.id, ver, cmd });
       return;
     }
     let queue = this.#queues.get(user);
@@ -395,21 +404,21 @@ export class CommandRouter<U extends RouterUser> {
       };
       this.#queues.set(user, queue);
     }
-    if (this.#rate > 0 && job.kind === KIND_COMMAND && !this.#takeToken(queue)) {
-      this.#rateLimited(queue, job);
+    if (this.#rate > 0 && kind === KIND_COMMAND && !this.#takeToken(queue)) {
+      this.#rateLimited(queue, ver, cmd);
       return;
     }
     if (queue.running === null && !queue.draining && queue.head === queue.waiting.length) {
       // Idle user: run at once, no queueing.
-      this.#runNow(queue, job);
+      this.#runNow(queue, new Chain(queue, kind, ver, cmd, payload));
       return;
     }
     const waiting = queue.waiting.length - queue.head;
     if (waiting >= this.#maxQueued) {
       this.#logger.warn?.('command queue overflow: command dropped', {
         userId: user.id,
-        ver: job.ver,
-        cmd: job.cmd,
+        ver,
+        cmd,
         queued: waiting,
       });
       if (!queue.overflowReported) {
@@ -418,25 +427,25 @@ export class CommandRouter<U extends RouterUser> {
       }
       return;
     }
-    queue.waiting.push(job);
+    queue.waiting.push(new Chain(queue, kind, ver, cmd, payload));
     if (queue.running === null && !queue.draining) this.#drain(queue);
   }
 
-  /** Runs one job for an idle user; a synchronous chain completes before this returns. */
-  #runNow(queue: UserQueue<U>, job: Job): void {
+  /** Runs one chain for an idle user; a synchronous chain completes before this returns. */
+  #runNow(queue: UserQueue<U>, chain: Chain<U>): void {
     queue.draining = true;
-    this.#start(queue, job);
+    this.#start(chain);
     queue.draining = false;
     if (queue.running === null && queue.head < queue.waiting.length) this.#drain(queue);
   }
 
-  /** Starts waiting jobs one after another while chains complete synchronously. */
+  /** Starts waiting chains one after another while chains complete synchronously. */
   #drain(queue: UserQueue<U>): void {
     queue.draining = true;
     while (queue.running === null && !queue.removed && queue.head < queue.waiting.length) {
-      const job = queue.waiting[queue.head]!;
+      const chain = queue.waiting[queue.head]!;
       queue.head++;
-      this.#start(queue, job);
+      this.#start(chain);
     }
     queue.draining = false;
     if (queue.head === queue.waiting.length) {
@@ -450,23 +459,16 @@ export class CommandRouter<U extends RouterUser> {
     }
   }
 
-  #start(queue: UserQueue<U>, job: Job): void {
-    const isCommand = job.kind === KIND_COMMAND;
-    const chain: Chain<U> = {
-      queue,
-      job,
-      hooks: isCommand ? this.#hooks : EMPTY_STEPS,
-      handlers: isCommand
-        ? (this.#handlers.get(commandKey(job.ver, job.cmd)) ?? EMPTY_STEPS)
-        : this.#keepAlive,
-      startedAt: commandChannel.hasSubscribers ? performance.now() : 0,
-      tracked: false,
-      responsesBefore: queue.user.responsesSent,
-      index: 0,
-      done: false,
-      warned: false,
-      stalled: false,
-    };
+  #start(chain: Chain<U>): void {
+    const queue = chain.queue;
+    if (chain.kind === KIND_COMMAND) {
+      chain.hooks = this.#hooks;
+      chain.handlers = this.#handlers.get(commandKey(chain.ver, chain.cmd)) ?? EMPTY_STEPS;
+    } else {
+      chain.handlers = this.#keepAlive;
+    }
+    if (commandChannel.hasSubscribers) chain.startedAt = performance.now();
+    chain.responsesBefore = queue.user.responsesSent;
     queue.running = chain;
     this.#runStep(chain);
     if (chain.done) return;
@@ -481,10 +483,10 @@ export class CommandRouter<U extends RouterUser> {
   }
 
   #runStep(chain: Chain<U>): void {
-    const { hooks, handlers, job, queue } = chain;
+    const { hooks, handlers, queue } = chain;
     const index = chain.index;
     if (index >= hooks.length + handlers.length) {
-      if (job.kind === KIND_COMMAND && handlers.length === 0) this.#respondUnknown(chain);
+      if (chain.kind === KIND_COMMAND && handlers.length === 0) this.#respondUnknown(chain);
       this.#complete(chain, true);
       return;
     }
@@ -495,8 +497,8 @@ export class CommandRouter<U extends RouterUser> {
         if (!chain.done) {
           this.#logger.warn?.('next() called more than once: ignored', {
             userId: queue.user.id,
-            ver: job.ver,
-            cmd: job.cmd,
+            ver: chain.ver,
+            cmd: chain.cmd,
           });
         }
         return;
@@ -505,7 +507,7 @@ export class CommandRouter<U extends RouterUser> {
       this.#advance(chain, err);
     };
     try {
-      const result = step(job, queue.user, next);
+      const result = step(chain.ver, chain.cmd, chain.payload, queue.user, next);
       if (isPromiseLike(result)) {
         result.then(
           () => {
@@ -535,19 +537,18 @@ export class CommandRouter<U extends RouterUser> {
   }
 
   #fail(chain: Chain<U>, err: unknown): void {
-    const { job, queue } = chain;
+    const { ver, cmd, queue } = chain;
     const user = queue.user;
     const response = errorResponse(err);
     this.#logger.warn?.('command chain failed', {
       userId: user.id,
-      ver: job.ver,
-      cmd: job.cmd,
+      ver,
+      cmd,
       code: response.code,
       error: describeError(err),
     });
-    if (errorChannel.hasSubscribers)
-      errorChannel.publish({ user, ver: job.ver, cmd: job.cmd, error: err });
-    if (job.kind === KIND_COMMAND && user.responsesSent === chain.responsesBefore) {
+    if (errorChannel.hasSubscribers) errorChannel.publish({ user, ver, cmd, error: err });
+    if (chain.kind === KIND_COMMAND && user.responsesSent === chain.responsesBefore) {
       this.#respond(chain, response.status, { code: response.code, message: response.message });
     }
     this.#complete(chain, false);
@@ -556,15 +557,15 @@ export class CommandRouter<U extends RouterUser> {
   #lateError(chain: Chain<U>, err: unknown): void {
     this.#logger.warn?.('handler failed after calling next(): error ignored', {
       userId: chain.queue.user.id,
-      ver: chain.job.ver,
-      cmd: chain.job.cmd,
+      ver: chain.ver,
+      cmd: chain.cmd,
       error: describeError(err),
     });
   }
 
   #respondUnknown(chain: Chain<U>): void {
     if (chain.queue.user.responsesSent !== chain.responsesBefore) return;
-    const { ver, cmd } = chain.job;
+    const { ver, cmd } = chain;
     this.#respond(chain, Status.Bad, {
       code: RouterErrorCode.UnknownCommand,
       message: `no handler for command (${ver}, ${cmd})`,
@@ -572,27 +573,25 @@ export class CommandRouter<U extends RouterUser> {
   }
 
   #respond(chain: Chain<U>, status: number, body: { code: string; message: string }): void {
-    const { job, queue } = chain;
-    this.#callSafely('sendResponse', () =>
-      queue.user.sendResponse(job.ver, job.cmd, status, pack(body)),
-    );
+    const { ver, cmd, queue } = chain;
+    this.#callSafely('sendResponse', () => queue.user.sendResponse(ver, cmd, status, pack(body)));
   }
 
   #complete(chain: Chain<U>, ok: boolean): void {
     chain.done = true;
-    const { queue, job } = chain;
+    const { queue } = chain;
     if (chain.tracked) this.#running.delete(chain);
     if (queue.running === chain) queue.running = null;
     if (commandChannel.hasSubscribers && chain.startedAt !== 0) {
       commandChannel.publish({
         user: queue.user,
-        ver: job.ver,
-        cmd: job.cmd,
+        ver: chain.ver,
+        cmd: chain.cmd,
         durationMs: performance.now() - chain.startedAt,
         ok,
       });
     }
-    if (job.kind === KIND_KEEP_ALIVE)
+    if (chain.kind === KIND_KEEP_ALIVE)
       this.#callSafely('onKeepAliveDone', () => this.#onKeepAliveDone?.(queue.user));
     if (!queue.draining && !queue.removed) this.#drain(queue);
   }
@@ -617,8 +616,8 @@ export class CommandRouter<U extends RouterUser> {
       if (elapsedMs < this.#stallWarningMs && elapsedMs < this.#stallTimeoutMs) continue;
       const { user } = chain.queue;
       const info: StallInfo = {
-        ver: chain.job.ver,
-        cmd: chain.job.cmd,
+        ver: chain.ver,
+        cmd: chain.cmd,
         elapsedMs: Math.round(elapsedMs),
       };
       if (!chain.warned && elapsedMs >= this.#stallWarningMs) {
