@@ -33,12 +33,14 @@ function compile(source: string, target: string): void {
 }
 
 /**
- * Writes .compiled/peers/server.js and .compiled/shared/*.js (the layout keeps
- * server.ts's `../shared/` imports, and package names resolve from
- * bench/peers/node_modules and the root's); returns the server's path.
+ * Writes `<peersDir>/.compiled/peers/server.js` and `.compiled/shared/*.js`
+ * from this folder's server.ts and bench/shared (the layout keeps server.ts's
+ * `../shared/` imports, and package names resolve from `<peersDir>`'s
+ * node_modules and its checkout's root); returns the server's path.
+ * `peersDir` is this folder, or bench/peers of another checkout (A/B runs).
  */
-export function compileServer(): string {
-  const out = here('./.compiled');
+export function compileServer(peersDir: string): string {
+  const out = join(peersDir, '.compiled');
   mkdirSync(join(out, 'peers'), { recursive: true });
   mkdirSync(join(out, 'shared'), { recursive: true });
   const shared = here('../shared');

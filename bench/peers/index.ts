@@ -14,6 +14,12 @@
  * against clients (and the data as JSON) for docs/benchmarks.md;
  * PEERS_REDRAW=1 with PEERS_SVG_DIR redraws them from that JSON.
  *
+ * A/B mode: PEERS_AB_DIR=<another checkout, installed and built> runs each
+ * chosen Tidewire server a second time on that checkout's packages (the same
+ * server.ts, compiled into that checkout), as `<kind>@ab`, in the same
+ * rounds, and prints `<kind>` against `<kind>@ab`. Separate invocations move
+ * 10-30% on this machine; one invocation compares two versions fairly.
+ *
  * The peer frameworks live in this folder's own package.json, outside the
  * workspace, so no Tidewire package ever depends on them. */
 
@@ -72,7 +78,17 @@ const SVG_DIR = process.env.PEERS_SVG_DIR;
  * equal terms.
  */
 const PIN = process.env.PEERS_PIN !== '0' && pinSelfToCpu0();
-const PLACEMENT = PIN ? 'clients on CPU 0, server on CPU 1' : 'unpinned';
+/**
+ * PEERS_TOGETHER=1: in each round every chosen server runs at the same time
+ * (each with its own PEERS_CLIENTS clients, all servers on CPU 1 when
+ * pinned), measured over one shared window. The machine's drift then hits
+ * every server alike: the CPU of one server against another moves far less
+ * from round to round than when they run one after another. Latencies are
+ * then those of servers sharing a core; keep the chosen servers' CPU well
+ * under one core together (two or three servers at the default load).
+ */
+const TOGETHER = process.env.PEERS_TOGETHER === '1';
+const PLACEMENT = `${PIN ? 'clients on CPU 0, servers on CPU 1' : 'unpinned'}${TOGETHER ? ', servers running together' : ''}`;
 /** Moves this process (every thread) to CPU 0; false when that cannot be done here. */
 function pinSelfToCpu0(): boolean {
   if (process.platform !== 'linux' || availableParallelism() < 2) return false;
@@ -105,7 +121,24 @@ if (!existsSync(here('./node_modules/@colyseus/core'))) {
 }
 const { Client: ColyseusClient } = await import('colyseus.js');
 /** The servers run as plain JavaScript: no TypeScript loader thread beside them. */
-const SERVER_JS = compileServer();
+const SERVER_JS = compileServer(here('.'));
+const AB_DIR = process.env.PEERS_AB_DIR;
+/** With PEERS_AB_DIR: this server.ts compiled into the other checkout, so it imports that checkout's packages. */
+const AB_SERVER_JS = AB_DIR === undefined ? undefined : compileAbServer(AB_DIR);
+function compileAbServer(dir: string): string {
+  for (const needed of [
+    'node_modules/@tidewire/server',
+    'bench/peers/node_modules/@colyseus/core',
+  ]) {
+    if (!existsSync(join(dir, needed))) {
+      console.error(
+        `bench/peers: PEERS_AB_DIR ${dir} lacks ${needed}: run \`pnpm install\`, \`pnpm build\` and \`pnpm install --ignore-workspace --dir bench/peers\` there`,
+      );
+      process.exit(2);
+    }
+  }
+  return compileServer(join(dir, 'bench/peers'));
+}
 
 type Kind =
   | 'bare'
@@ -116,6 +149,12 @@ type Kind =
   | 'tidewire-udp'
   | 'tidewire-udp-unreliable'
   | 'colyseus';
+
+/** A server to run: a kind, or with PEERS_AB_DIR a Tidewire kind on the other checkout. */
+type Server = Kind | `${Kind}@ab`;
+const kindOf = (server: Server): Kind => server.replace(/@ab$/, '') as Kind;
+const labelOf = (server: Server): string =>
+  server.endsWith('@ab') ? `${LABELS[kindOf(server)]} (${AB_DIR})` : LABELS[kindOf(server)];
 
 /** One client as the bench drives it: send a payload, get echoes. */
 interface Driver {
@@ -228,7 +267,7 @@ async function open(
 }
 
 interface Result {
-  kind: Kind;
+  kind: Server;
   p50: number;
   p99: number;
   echoed: number;
@@ -239,7 +278,7 @@ interface Result {
 }
 
 /** The server's ports, or an error when it exits first (it failed to start, or taskset refused CPU 1). */
-function whenReady(kind: Kind, child: ChildProcess): Promise<Ports> {
+function whenReady(kind: Server, child: ChildProcess): Promise<Ports> {
   return new Promise((resolve, reject) => {
     const onExit = (code: number | null, signal: string | null): void => {
       reject(
@@ -254,7 +293,17 @@ function whenReady(kind: Kind, child: ChildProcess): Promise<Ports> {
   });
 }
 
-async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
+/** A server running with its clients sending; its measured window is opened and closed from outside. */
+interface Running {
+  openWindow(): Promise<void>;
+  /** The server's figures over the window (clients' CPU is the caller's to add). */
+  closeWindow(): Promise<Omit<Result, 'clientCpuShare'>>;
+  stop(): Promise<void>;
+}
+
+async function start(server: Server, clients: number): Promise<Running> {
+  const kind = kindOf(server);
+  const serverJs = server.endsWith('@ab') ? AB_SERVER_JS! : SERVER_JS;
   const nodeArgs = [
     ...(PROFILE_DIR
       ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
@@ -262,14 +311,14 @@ async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
     ...SERVER_NODE_ARGS,
   ];
   const child = PIN
-    ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, SERVER_JS, kind], {
+    ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, serverJs, kind], {
         stdio: ['ignore', serverStdout, 'inherit', 'ipc'],
       })
-    : fork(SERVER_JS, [kind], {
+    : fork(serverJs, [kind], {
         execArgv: nodeArgs,
         stdio: ['ignore', serverStdout, 'inherit', 'ipc'],
       });
-  const ready = await whenReady(kind, child);
+  const ready = await whenReady(server, child);
   const idle = await stats(child);
   const latencies: number[] = [];
   let measuring = false;
@@ -295,34 +344,80 @@ async function run(kind: Kind, clients: number = CLIENTS): Promise<Result> {
       (i * 1000) / HZ / clients,
     ),
   );
-  await new Promise((r) => setTimeout(r, WARMUP_MS));
-  const before = await stats(child);
-  const clientBefore = process.cpuUsage();
-  const started = performance.now();
-  measuring = true;
-  await new Promise((r) => setTimeout(r, MEASURE_MS));
-  measuring = false;
-  const after = await stats(child);
-  const elapsed = performance.now() - started;
-  const clientCpu = process.cpuUsage(clientBefore);
-  for (const t of timers) clearInterval(t);
-  await Promise.all(drivers.map((d) => d.close()));
-  child.send('exit');
-  await once(child, 'exit');
-  const sorted = latencies.sort((a, b) => a - b);
+  let before: Stats = idle;
+  let started = 0;
   return {
-    kind,
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    echoed: sorted.length,
-    cpuShare: (after.cpuMs - before.cpuMs) / elapsed,
-    clientCpuShare: (clientCpu.user + clientCpu.system) / 1000 / elapsed,
-    rssPerClientKB: (connected.rss - idle.rss) / clients / 1024,
+    async openWindow() {
+      before = await stats(child);
+      started = performance.now();
+      measuring = true;
+    },
+    async closeWindow() {
+      measuring = false;
+      const after = await stats(child);
+      const elapsed = performance.now() - started;
+      const sorted = latencies.sort((a, b) => a - b);
+      return {
+        kind: server,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        echoed: sorted.length,
+        cpuShare: (after.cpuMs - before.cpuMs) / elapsed,
+        rssPerClientKB: (connected.rss - idle.rss) / clients / 1024,
+      };
+    },
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      await Promise.all(drivers.map((d) => d.close()));
+      child.send('exit');
+      await once(child, 'exit');
+    },
   };
 }
 
-/** The chosen servers, in the order of LABELS. */
-const kinds = (Object.keys(LABELS) as Kind[]).filter((kind) => KINDS.includes(kind));
+/**
+ * Runs `servers` with `clients` clients each and measures them over the same
+ * window: one after another (the default), or all at once with
+ * PEERS_TOGETHER=1 (then the clients' CPU is that of all of them).
+ */
+async function runRound(servers: readonly Server[], clients: number = CLIENTS): Promise<Result[]> {
+  const groups = TOGETHER ? [servers] : servers.map((server) => [server]);
+  const results: Result[] = [];
+  for (const group of groups) {
+    const running: Running[] = [];
+    for (const server of group) running.push(await start(server, clients));
+    await new Promise((r) => setTimeout(r, WARMUP_MS));
+    await Promise.all(running.map((r) => r.openWindow()));
+    const clientBefore = process.cpuUsage();
+    const started = performance.now();
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    const clientCpu = process.cpuUsage(clientBefore);
+    const clientCpuShare =
+      (clientCpu.user + clientCpu.system) / 1000 / (performance.now() - started);
+    const measured = await Promise.all(running.map((r) => r.closeWindow()));
+    for (const m of measured) results.push({ ...m, clientCpuShare });
+    const together = measured.reduce((sum, m) => sum + m.cpuShare, 0);
+    if (group.length > 1 && PIN && together > 0.8) {
+      console.warn(
+        `bench/peers: servers running together used ${(together * 100).toFixed(0)}% of CPU 1: they waited for each other; choose fewer servers or clients`,
+      );
+    }
+    await Promise.all(running.map((r) => r.stop()));
+  }
+  return results;
+}
+
+/** Rotating the order from round to round spreads any drift of the machine over every server. */
+function rotate<T>(items: readonly T[], round: number): T[] {
+  return items.map((_, i) => items[(i + round) % items.length]!);
+}
+
+/** The chosen servers, in the order of LABELS; with PEERS_AB_DIR each Tidewire kind twice. */
+const kinds: Server[] = (Object.keys(LABELS) as Kind[])
+  .filter((kind) => KINDS.includes(kind))
+  .flatMap((kind): Server[] =>
+    AB_DIR !== undefined && kind.startsWith('tidewire') ? [kind, `${kind}@ab`] : [kind],
+  );
 
 /** Medians of several runs of one server. */
 function summarize(runs: Result[]): Result {
@@ -364,9 +459,7 @@ async function sweep(): Promise<void> {
   for (const clients of SWEEP) {
     const runs: Result[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      for (let i = 0; i < kinds.length; i++) {
-        runs.push(await run(kinds[(i + round) % kinds.length]!, clients));
-      }
+      runs.push(...(await runRound(rotate(kinds, round), clients)));
     }
     for (const kind of kinds) {
       rows.push({ ...summarize(runs.filter((r) => r.kind === kind)), clients });
@@ -395,12 +488,10 @@ async function sweep(): Promise<void> {
 /** The p99 and CPU charts of sweep rows (every kind in them, in the order of LABELS). */
 function writeCharts(dir: string, rows: Array<Result & { clients: number }>): void {
   mkdirSync(dir, { recursive: true });
-  const charted = (Object.keys(LABELS) as Kind[]).filter((kind) =>
-    rows.some((r) => r.kind === kind),
-  );
+  const charted = kinds.filter((kind) => rows.some((r) => r.kind === kind));
   const series = (field: (r: Result) => number): Series[] =>
     charted.map((kind) => ({
-      name: LABELS[kind],
+      name: labelOf(kind),
       points: rows.filter((r) => r.kind === kind).map((r) => [r.clients, field(r)]),
     }));
   const subtitle = `${HZ} Hz, 64 B echo, 2 cores, Node ${process.version}`;
@@ -430,14 +521,11 @@ function writeCharts(dir: string, rows: Array<Result & { clients: number }>): vo
 
 const rounds: Result[][] = [];
 for (let round = 0; round < ROUNDS; round++) {
-  // Rotating the order spreads any drift of the machine over every server.
-  const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]!);
-  const results: Result[] = [];
-  for (const kind of order) results.push(await run(kind));
-  rounds.push(results);
+  rounds.push(await runRound(rotate(kinds, round)));
 }
-const of = (kind: Kind): Result[] => rounds.map((results) => results.find((r) => r.kind === kind)!);
-const summary = (kind: Kind): Result => summarize(of(kind));
+const of = (kind: Server): Result[] =>
+  rounds.map((results) => results.find((r) => r.kind === kind)!);
+const summary = (kind: Server): Result => summarize(of(kind));
 const expected = (CLIENTS * HZ * MEASURE_MS) / 1000;
 console.log(
   `peers bench (node ${process.version}, ${CLIENTS} clients at ${HZ} Hz, 64 B, ${MEASURE_MS} ms measured after ${WARMUP_MS} ms, median of ${ROUNDS} rounds, ${PLACEMENT})`,
@@ -461,7 +549,7 @@ console.table(
  * lowest and highest round beside it (absolute CPU moves between rounds, the
  * spread says how far one figure can be trusted).
  */
-const ratio = (ours: Kind, theirs: Kind, field: 'cpuShare' | 'p99'): string => {
+const ratio = (ours: Server, theirs: Server, field: 'cpuShare' | 'p50' | 'p99'): string => {
   const perRound = rounds.map((results) => {
     const a = results.find((r) => r.kind === ours)!;
     const b = results.find((r) => r.kind === theirs)!;
@@ -482,6 +570,9 @@ for (const kind of kinds) {
       : '',
     kinds.includes('colyseus')
       ? `CPU ${ratio(kind, 'colyseus', 'cpuShare')} Colyseus, p99 ${ratio(kind, 'colyseus', 'p99')} Colyseus (goal <= 0.4x)`
+      : '',
+    kinds.includes(`${kindOf(kind)}@ab`) && !kind.endsWith('@ab')
+      ? `CPU ${ratio(kind, `${kindOf(kind)}@ab`, 'cpuShare')}, p50 ${ratio(kind, `${kindOf(kind)}@ab`, 'p50')} the same server on PEERS_AB_DIR`
       : '',
   ];
   console.log(`${kind}: ${parts.filter(Boolean).join(', ')}`);
