@@ -159,6 +159,11 @@ class Listener implements UdpListener, ConnectionLink {
   readonly #logger: Logger | undefined;
   readonly #encryption: boolean;
   readonly #cookies = new CookieJar();
+  /**
+   * Connections by the low 30 bits of their id (see `idKey`); ids are chosen
+   * so that no two connections share a key, and a datagram must match the
+   * whole id.
+   */
   readonly #byId = new Map<number, UdpConnection>();
   /** `nonce|address|port` of accepted connections, to answer a repeated INIT_ECHO with the same ACCEPT. */
   readonly #byNonce = new Map<string, UdpConnection>();
@@ -246,7 +251,7 @@ class Listener implements UdpListener, ConnectionLink {
   }
 
   gone(connection: UdpConnection): void {
-    this.#byId.delete(connection.id);
+    this.#byId.delete(idKey(connection.id));
     this.#connections.delete(connection);
     const nonce = this.#nonceOf.get(connection);
     if (nonce !== undefined) {
@@ -258,8 +263,9 @@ class Listener implements UdpListener, ConnectionLink {
   readonly #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
     const type = msg[0];
     if (type === PacketType.Data) {
-      const connection = this.#byId.get(dataConnectionId(msg));
-      if (connection === undefined) {
+      const id = dataConnectionId(msg);
+      const connection = this.#byId.get(idKey(id));
+      if (connection === undefined || connection.id !== id) {
         this.#drop('unknown-connection', rinfo);
         return;
       }
@@ -373,7 +379,7 @@ class Listener implements UdpListener, ConnectionLink {
     }
     let id = 0;
     do id = randomBytes(4).readUInt32BE(0);
-    while (id === 0 || this.#byId.has(id));
+    while (id === 0 || this.#byId.has(idKey(id)));
     const connection = new UdpConnection({
       id,
       role: 'server',
@@ -385,7 +391,7 @@ class Listener implements UdpListener, ConnectionLink {
       link: this,
       logger: this.#logger,
     });
-    this.#byId.set(id, connection);
+    this.#byId.set(idKey(id), connection);
     this.#byNonce.set(nonceKey, connection);
     this.#nonceOf.set(connection, nonceKey);
     this.#connections.add(connection);
@@ -477,4 +483,13 @@ class TokenBucket {
     this.#tokens -= 1;
     return true;
   }
+}
+
+/**
+ * The key of a 32-bit connection id in the listener's map: its low 30 bits,
+ * a small integer V8 hashes and compares directly (most whole 32-bit ids are
+ * heap numbers, slower to hash and compare, and one was made per datagram).
+ */
+function idKey(id: number): number {
+  return id & 0x3fff_ffff;
 }

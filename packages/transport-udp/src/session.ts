@@ -28,6 +28,8 @@ const UNITS_MALFORMED = 1;
 const UNITS_BEYOND_WINDOW = 2;
 /** Packets declared lost that are remembered in case their ACK comes late. */
 const MAX_REMEMBERED_LOST = 2048;
+/** An emptied unreliable queue keeps its array up to this many slots (a burst's bigger one is let go). */
+const MAX_KEPT_UNRELIABLE_SLOTS = 64;
 /** A packet number this far past the highest received is not from a live peer: dropped. */
 export const MAX_PACKET_NUMBER_JUMP = 65_536;
 /**
@@ -214,8 +216,15 @@ export class RudpSession {
   #nextNew = 0;
   #resend: number[] = [];
   #resendHead = 0;
+  /**
+   * Unreliable units waiting to be sent: `#unreliable[head..tail)`. Emptied by
+   * moving both indexes back to 0, not by truncating the array: truncating
+   * frees its storage, and a 20 Hz stream would allocate it again on every
+   * message. Sent slots hold EMPTY.
+   */
   #unreliable: Buffer[] = [];
   #unreliableHead = 0;
+  #unreliableTail = 0;
   #nextMessageId = 0;
   #buffered = 0;
   #needDrain = false;
@@ -406,7 +415,7 @@ export class RudpSession {
       unit[0] = UnitKind.Unreliable;
       unit.writeUInt16BE(length, 1);
       unit.set(message, UNRELIABLE_UNIT_OVERHEAD);
-      this.#unreliable.push(unit);
+      this.#unreliable[this.#unreliableTail++] = unit;
     } else {
       const count = Math.ceil(length / this.#fragmentMax);
       const id = this.#nextMessageId;
@@ -421,7 +430,7 @@ export class RudpSession {
         unit.writeUInt16BE(count, 5);
         unit.writeUInt16BE(part.length, 7);
         unit.set(part, FRAGMENT_UNIT_OVERHEAD);
-        this.#unreliable.push(unit);
+        this.#unreliable[this.#unreliableTail++] = unit;
       }
     }
     this.#buffered += length;
@@ -554,7 +563,7 @@ export class RudpSession {
       this.#state === CLOSING &&
       !this.#finSent &&
       this.#sendBase === this.#nextSeq &&
-      this.#unreliableHead === this.#unreliable.length
+      this.#unreliableHead === this.#unreliableTail
     ) {
       this.#finPending = true;
     }
@@ -622,7 +631,7 @@ export class RudpSession {
       }
       // unreliable units
       let unreliableUnits = 0;
-      while (this.#unreliableHead < this.#unreliable.length) {
+      while (this.#unreliableHead < this.#unreliableTail) {
         const unit = this.#unreliable[this.#unreliableHead]!;
         if (offset + unit.length > budget) break;
         scratch.set(unit, offset);
@@ -631,9 +640,8 @@ export class RudpSession {
         this.#unreliable[this.#unreliableHead++] = EMPTY;
         this.#buffered -= unit.length - unitOverhead(unit);
       }
-      if (this.#unreliableHead === this.#unreliable.length && this.#unreliableHead > 0) {
-        this.#unreliable.length = 0;
-        this.#unreliableHead = 0;
+      if (this.#unreliableHead === this.#unreliableTail && this.#unreliableHead > 0) {
+        this.#emptyUnreliable();
       }
       let fin = false;
       if (this.#finPending && offset + finSize(this.#closeCode, this.#closeReason) <= budget) {
@@ -792,7 +800,7 @@ export class RudpSession {
       (this.#inflightCount < this.options.maxInflightPackets &&
         (this.#resendHead < this.#resend.length ||
           (this.#nextNew < this.#nextSeq && this.#nextNew < this.#sendBase + SEND_WINDOW))) ||
-      this.#unreliableHead < this.#unreliable.length ||
+      this.#unreliableHead < this.#unreliableTail ||
       this.#finPending ||
       this.#pingPending
     );
@@ -1009,12 +1017,19 @@ export class RudpSession {
   }
 
   #dropUnreliable(): void {
-    for (let i = this.#unreliableHead; i < this.#unreliable.length; i++) {
+    for (let i = this.#unreliableHead; i < this.#unreliableTail; i++) {
       const unit = this.#unreliable[i]!;
       this.#buffered -= unit.length - unitOverhead(unit);
+      this.#unreliable[i] = EMPTY;
     }
-    this.#unreliable.length = 0;
+    this.#emptyUnreliable();
+  }
+
+  /** Empties the (already sent or dropped) unreliable queue, keeping a small array's storage. */
+  #emptyUnreliable(): void {
+    if (this.#unreliable.length > MAX_KEPT_UNRELIABLE_SLOTS) this.#unreliable = [];
     this.#unreliableHead = 0;
+    this.#unreliableTail = 0;
   }
 
   #maybeFinish(now: number): void {
@@ -1200,6 +1215,8 @@ export class RudpSession {
     this.#assembly = [];
     this.#fragments?.clear();
     this.#unreliable = [];
+    this.#unreliableHead = 0;
+    this.#unreliableTail = 0;
     this.#resend = [];
     this.#handler.closed(code, reason, remote);
   }

@@ -139,5 +139,17 @@ describe('liveness', () => {
     cleanups.push(() => raw.close());
     raw.socket.send(bogus, s.listener.port, '127.0.0.1');
     await until(() => drops.some((d) => d.reason === 'unknown-connection'), 2000, 'a drop');
+    // an id equal to a connection's in its low 30 bits (the listener's map key) is still unknown
+    const sameKey = Buffer.from(bogus);
+    sameKey.writeUInt32BE((s.accepted[0]!.id ^ 0xc000_0000) >>> 0, 2);
+    raw.socket.send(sameKey, s.listener.port, '127.0.0.1');
+    await until(
+      () => drops.filter((d) => d.reason === 'unknown-connection').length === 2,
+      2000,
+      'a second drop',
+    );
+    expect(drops.some((d) => (d as { connection?: unknown }).connection === s.accepted[0])).toBe(
+      false,
+    );
   });
 });
