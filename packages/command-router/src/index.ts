@@ -1,6 +1,6 @@
 export { CommandError, type ErrorResponse, errorResponse } from './command-error.ts';
 export { RouterErrorCode } from './errors.ts';
-export { CommandRouter } from './router.ts';
+export { CommandRouter, type RouterLane } from './router.ts';
 export type {
   CommandHandler,
   CommandHook,

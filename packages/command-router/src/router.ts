@@ -44,19 +44,58 @@ const KIND_KEEP_ALIVE = 1;
 /** Every step of a chain is called as a command handler: hooks and keep-alive handlers are adapted at registration. */
 type Step<U extends RouterUser> = CommandHandler<U>;
 
-/** One user's serial queue. It exists only while the user has work. */
-interface UserQueue<U extends RouterUser> {
+/** Package-internal: lets a lane hand its commands to its router's queueing. */
+let enqueueOnLane: <U extends RouterUser>(
+  lane: UserQueue<U>,
+  kind: typeof KIND_COMMAND | typeof KIND_KEEP_ALIVE,
+  ver: number,
+  cmd: number,
+  payload: Buffer,
+) => void;
+
+/**
+ * One user's place in a router: the serial queue of its commands and
+ * keep-alives. `router.lane(user)` hands it out; a server keeps it with the
+ * user's connection and dispatches through it, so a command costs no lookup
+ * of the user's queue. After `removeUser` the lane drops what it is given.
+ */
+export interface RouterLane {
+  /** Queues a command; it runs after the user's earlier commands. Returns at once. */
+  dispatch(ver: number, cmd: number, payload: Buffer): void;
+  /** Queues the keep-alive chain, in the same queue as commands. */
+  dispatchKeepAlive(): void;
+}
+
+/** A lane's state. */
+class UserQueue<U extends RouterUser> implements RouterLane {
+  readonly router: CommandRouter<U>;
   readonly user: U;
-  readonly waiting: Chain<U>[];
-  head: number;
-  running: Chain<U> | null;
+  readonly waiting: Chain<U>[] = [];
+  head = 0;
+  /** Chains in `waiting` from `head` on (an idle user's command reads this, not the array). */
+  queued = 0;
+  running: Chain<U> | null = null;
   /** True while `#drain` loops over this queue: completions then return to the loop. */
-  draining: boolean;
-  removed: boolean;
-  overflowReported: boolean;
+  draining = false;
+  removed = false;
+  overflowReported = false;
   /** Rate limit: commands the user may still send now (a token bucket), and when it was last filled. */
   tokens: number;
-  filledAt: number;
+  filledAt = 0;
+
+  constructor(router: CommandRouter<U>, user: U, tokens: number) {
+    this.router = router;
+    this.user = user;
+    this.tokens = tokens;
+  }
+
+  dispatch(ver: number, cmd: number, payload: Buffer): void {
+    enqueueOnLane(this, KIND_COMMAND, ver, cmd, payload);
+  }
+
+  dispatchKeepAlive(): void {
+    enqueueOnLane(this, KIND_KEEP_ALIVE, CORE_VER, CoreCommand.KeepAlive, EMPTY_PAYLOAD);
+  }
 }
 
 /**
@@ -167,6 +206,12 @@ export class CommandRouter<U extends RouterUser> {
   readonly #rateBurst: number;
   readonly #rateAction: RateLimitAction;
   readonly #onRateLimited: ((user: U, info: { ver: number; cmd: number }) => void) | undefined;
+
+  static {
+    enqueueOnLane = (lane, kind, ver, cmd, payload) => {
+      lane.router.#enqueue(lane, kind, ver, cmd, payload);
+    };
+  }
 
   constructor(options: CommandRouterOptions<U> = {}) {
     this.#stallWarningMs = positive(
@@ -324,20 +369,33 @@ export class CommandRouter<U extends RouterUser> {
 
   // ---- dispatch ----------------------------------------------------------
 
+  /**
+   * `user`'s lane: the same object on every call until `removeUser(user)`.
+   * Dispatching through a kept lane skips the lookup `dispatch` makes.
+   */
+  lane(user: U): RouterLane {
+    return this.#laneOf(user);
+  }
+
   /** Queues a command for `user`; it runs after the user's earlier commands. Returns at once. */
   dispatch(user: U, ver: number, cmd: number, payload: Buffer): void {
-    this.#enqueue(user, KIND_COMMAND, ver, cmd, payload);
+    this.#enqueue(this.#laneOf(user), KIND_COMMAND, ver, cmd, payload);
   }
 
   /** Queues the keep-alive chain for `user`, in the same queue as commands. */
   dispatchKeepAlive(user: U): void {
-    this.#enqueue(user, KIND_KEEP_ALIVE, CORE_VER, CoreCommand.KeepAlive, EMPTY_PAYLOAD);
+    this.#enqueue(
+      this.#laneOf(user),
+      KIND_KEEP_ALIVE,
+      CORE_VER,
+      CoreCommand.KeepAlive,
+      EMPTY_PAYLOAD,
+    );
   }
 
   /** Commands (and keep-alives) of `user` waiting behind the running one. */
   queued(user: U): number {
-    const queue = this.#queues.get(user);
-    return queue === undefined ? 0 : queue.waiting.length - queue.head;
+    return this.#queues.get(user)?.queued ?? 0;
   }
 
   /** True while one of `user`'s commands is running. */
@@ -347,7 +405,9 @@ export class CommandRouter<U extends RouterUser> {
 
   /**
    * Drops `user`'s waiting commands (call it on disconnect). A running handler
-   * may still finish; its `next` is then ignored and nothing is sent.
+   * may still finish; its `next` is then ignored and nothing is sent. The
+   * user's lane drops what it is given from now on; a later `dispatch(user)`
+   * or `lane(user)` starts a new one.
    */
   removeUser(user: U): void {
     const queue = this.#queues.get(user);
@@ -370,6 +430,7 @@ export class CommandRouter<U extends RouterUser> {
     queue.removed = true;
     queue.waiting.length = 0;
     queue.head = 0;
+    queue.queued = 0;
     if (queue.running !== null) {
       queue.running.done = true;
       this.#running.delete(queue.running);
@@ -378,42 +439,40 @@ export class CommandRouter<U extends RouterUser> {
     this.#queues.delete(queue.user);
   }
 
+  #laneOf(user: U): UserQueue<U> {
+    let queue = this.#queues.get(user);
+    if (queue === undefined) {
+      queue = new UserQueue(this, user, this.#rateBurst);
+      this.#queues.set(user, queue);
+    }
+    return queue;
+  }
+
   #enqueue(
-    user: U,
+    queue: UserQueue<U>,
     kind: typeof KIND_COMMAND | typeof KIND_KEEP_ALIVE,
     ver: number,
     cmd: number,
     payload: Buffer,
   ): void {
-    if (this.#closed) {
-      this.#logger.debug?.('router closed: command dropped', { userId: user.id, ver, cmd });
+    const { user } = queue;
+    if (this.#closed || queue.removed) {
+      this.#logger.debug?.(
+        this.#closed ? 'router closed: command dropped' : 'user removed: command dropped',
+        { userId: user.id, ver, cmd },
+      );
       return;
-    }
-    let queue = this.#queues.get(user);
-    if (queue === undefined) {
-      queue = {
-        user,
-        waiting: [],
-        head: 0,
-        running: null,
-        draining: false,
-        removed: false,
-        overflowReported: false,
-        tokens: this.#rateBurst,
-        filledAt: 0,
-      };
-      this.#queues.set(user, queue);
     }
     if (this.#rate > 0 && kind === KIND_COMMAND && !this.#takeToken(queue)) {
       this.#rateLimited(queue, ver, cmd);
       return;
     }
-    if (queue.running === null && !queue.draining && queue.head === queue.waiting.length) {
+    if (queue.running === null && !queue.draining && queue.queued === 0) {
       // Idle user: run at once, no queueing.
       this.#runNow(queue, new Chain(queue, kind, ver, cmd, payload));
       return;
     }
-    const waiting = queue.waiting.length - queue.head;
+    const waiting = queue.queued;
     if (waiting >= this.#maxQueued) {
       this.#logger.warn?.('command queue overflow: command dropped', {
         userId: user.id,
@@ -428,6 +487,7 @@ export class CommandRouter<U extends RouterUser> {
       return;
     }
     queue.waiting.push(new Chain(queue, kind, ver, cmd, payload));
+    queue.queued++;
     if (queue.running === null && !queue.draining) this.#drain(queue);
   }
 
@@ -436,19 +496,20 @@ export class CommandRouter<U extends RouterUser> {
     queue.draining = true;
     this.#start(chain);
     queue.draining = false;
-    if (queue.running === null && queue.head < queue.waiting.length) this.#drain(queue);
+    if (queue.running === null && queue.queued > 0) this.#drain(queue);
   }
 
   /** Starts waiting chains one after another while chains complete synchronously. */
   #drain(queue: UserQueue<U>): void {
     queue.draining = true;
-    while (queue.running === null && !queue.removed && queue.head < queue.waiting.length) {
+    while (queue.running === null && !queue.removed && queue.queued > 0) {
       const chain = queue.waiting[queue.head]!;
       queue.head++;
+      queue.queued--;
       this.#start(chain);
     }
     queue.draining = false;
-    if (queue.head === queue.waiting.length) {
+    if (queue.queued === 0) {
       if (queue.head > 0) {
         queue.waiting.length = 0;
         queue.head = 0;

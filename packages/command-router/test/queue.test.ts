@@ -204,6 +204,40 @@ describe('per-user serial queues', () => {
     expect(runs).toBe(2);
   });
 
+  it('a lane is the user’s queue: the same order as dispatch(user), and it drops after removeUser', () => {
+    router = new CommandRouter();
+    const parked: Next[] = [];
+    const seen: string[] = [];
+    router.handleCommand(2, 1, (_v, _c, p, _u, next) => {
+      seen.push(p.toString());
+      parked.push(next);
+    });
+    router.onKeepAlive((_u, next) => {
+      seen.push('keep-alive');
+      next();
+    });
+    const user = new TestUser('u1');
+    const lane = router.lane(user);
+    expect(router.lane(user)).toBe(lane);
+    lane.dispatch(2, 1, Buffer.from('a'));
+    router.dispatch(user, 2, 1, Buffer.from('b'));
+    lane.dispatchKeepAlive();
+    lane.dispatch(2, 1, Buffer.from('c'));
+    expect(router.queued(user)).toBe(3);
+    parked[0]!();
+    parked[1]!();
+    expect(seen).toEqual(['a', 'b', 'keep-alive', 'c']);
+    router.removeUser(user);
+    lane.dispatch(2, 1, Buffer.from('dropped'));
+    expect(seen).toHaveLength(4);
+    // A new lane for the same user (it came back) works; the old one stays dropped.
+    const again = router.lane(user);
+    expect(again).not.toBe(lane);
+    again.dispatch(2, 1, Buffer.from('d'));
+    lane.dispatch(2, 1, Buffer.from('still dropped'));
+    expect(seen).toEqual(['a', 'b', 'keep-alive', 'c', 'd']);
+  });
+
   it('processes thousands of synchronous commands without growing the stack', () => {
     router = new CommandRouter({ maxQueuedCommands: 100_000 });
     let parkedFirst: Next | null = null;

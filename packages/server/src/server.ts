@@ -12,6 +12,7 @@ import {
   CommandRouter,
   type KeepAliveHandler,
   type Next,
+  type RouterLane,
 } from '@tidewire/command-router';
 import {
   createMesh,
@@ -1339,7 +1340,9 @@ export class TidewireServer {
     this.#usersBySid.set(sid, user);
     this.#usersById.set(user.id, user);
     conn.onClose = (info) => this.#onUserClosed(user, info.code);
-    conn.onFrame = (f: Frame) => this.#onUserFrame(user, f);
+    // The user's router lane is kept beside the user: no lookup per command.
+    const lane = this.#router.lane(user);
+    conn.onFrame = (f: Frame) => this.#onUserFrame(user, lane, f);
     user.send(
       CORE_VER,
       CoreCommand.Hello,
@@ -1361,7 +1364,7 @@ export class TidewireServer {
     });
   }
 
-  #onUserFrame(user: User, received: Frame): void {
+  #onUserFrame(user: User, lane: RouterLane, received: Frame): void {
     let frame = received;
     if (user.cipher !== null) {
       try {
@@ -1384,7 +1387,7 @@ export class TidewireServer {
               // a malformed keep-alive body only loses the latency sample
             }
           }
-          this.#router.dispatchKeepAlive(user);
+          lane.dispatchKeepAlive();
           return;
         case CoreCommand.Ping:
           user.send(CORE_VER, CoreCommand.Ping, frame.payload, Status.Ok);
@@ -1401,7 +1404,7 @@ export class TidewireServer {
           break;
       }
     }
-    this.#router.dispatch(user, frame.ver, frame.cmd, frame.payload);
+    lane.dispatch(frame.ver, frame.cmd, frame.payload);
   }
 
   #onUserClosed(user: User, reason: string): void {
