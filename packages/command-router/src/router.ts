@@ -59,7 +59,9 @@ let enqueueOnLane: <U extends RouterUser>(
  * user's connection and dispatches through it, so a command costs no lookup
  * of the user's queue. After `removeUser` the lane drops what it is given.
  */
-export interface RouterLane {
+export interface RouterLane<U extends RouterUser = RouterUser> {
+  /** The user whose queue this is. */
+  readonly user: U;
   /** Queues a command; it runs after the user's earlier commands. Returns at once. */
   dispatch(ver: number, cmd: number, payload: Buffer): void;
   /** Queues the keep-alive chain, in the same queue as commands. */
@@ -67,7 +69,7 @@ export interface RouterLane {
 }
 
 /** A lane's state. */
-class UserQueue<U extends RouterUser> implements RouterLane {
+class UserQueue<U extends RouterUser> implements RouterLane<U> {
   readonly router: CommandRouter<U>;
   readonly user: U;
   readonly waiting: Chain<U>[] = [];
@@ -373,7 +375,7 @@ export class CommandRouter<U extends RouterUser> {
    * `user`'s lane: the same object on every call until `removeUser(user)`.
    * Dispatching through a kept lane skips the lookup `dispatch` makes.
    */
-  lane(user: U): RouterLane {
+  lane(user: U): RouterLane<U> {
     return this.#laneOf(user);
   }
 

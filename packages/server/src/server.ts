@@ -1340,9 +1340,11 @@ export class TidewireServer {
     this.#usersBySid.set(sid, user);
     this.#usersById.set(user.id, user);
     conn.onClose = (info) => this.#onUserClosed(user, info.code);
-    // The user's router lane is kept beside the user: no lookup per command.
-    const lane = this.#router.lane(user);
-    conn.onFrame = (f: Frame) => this.#onUserFrame(user, lane, f);
+    // The connection keeps the user's router lane (which knows the user): one
+    // frame handler serves every connection, and a command looks nothing up.
+    conn.data = this.#router.lane(user);
+    if (transport === 'tcp') (conn as TcpConnection).onFrame = this.#onTcpUserFrame;
+    else (conn as UdpConnection).onFrame = this.#onUdpUserFrame;
     user.send(
       CORE_VER,
       CoreCommand.Hello,
@@ -1364,7 +1366,16 @@ export class TidewireServer {
     });
   }
 
-  #onUserFrame(user: User, lane: RouterLane, received: Frame): void {
+  readonly #onTcpUserFrame = (frame: Frame, conn: TcpConnection): void => {
+    this.#onUserFrame(conn.data as RouterLane<User>, frame);
+  };
+
+  readonly #onUdpUserFrame = (frame: Frame, _reliable: boolean, conn: UdpConnection): void => {
+    this.#onUserFrame(conn.data as RouterLane<User>, frame);
+  };
+
+  #onUserFrame(lane: RouterLane<User>, received: Frame): void {
+    const user = lane.user;
     let frame = received;
     if (user.cipher !== null) {
       try {

@@ -64,8 +64,19 @@ export class TcpConnection {
   readonly localAddress: string;
   readonly localPort: number;
 
-  /** Called once per received frame, in order. Payloads may be views of the read chunk (see FrameDecoder). */
-  onFrame: ((frame: Frame) => void) | null = null;
+  /**
+   * Called once per received frame, in order, with the connection itself.
+   * Payloads may be views of the read chunk (see FrameDecoder).
+   */
+  onFrame: ((frame: Frame, connection: TcpConnection) => void) | null = null;
+  /**
+   * Anything the owner keeps with the connection (its session, its user).
+   * One `onFrame` function can then serve every connection, reading `data`
+   * from the connection it is given, instead of a closure per connection:
+   * with thousands of connections, each closure is one more cold object a
+   * frame touches.
+   */
+  data: unknown = undefined;
   /** Called exactly once, when the socket is gone. */
   onClose: ((info: CloseInfo) => void) | null = null;
   /** Called when the send queue has drained after `send` returned false. */
@@ -288,7 +299,7 @@ export class TcpConnection {
     const handler = this.onFrame;
     if (handler === null) return;
     try {
-      handler(frame);
+      handler(frame, this);
     } catch (err) {
       this.#handlerThrew = true;
       this.#handlerError = err;

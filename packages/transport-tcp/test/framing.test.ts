@@ -109,6 +109,41 @@ describe('framing', () => {
     expect(client.send(encodeFrame(2, 1, 0))).toBe(false);
     expect(client.sendFrame(2, 1, 0)).toBe(false);
   });
+
+  it('hands onFrame the connection, so one handler serves all of them through `data`', async () => {
+    // One function for every connection: it finds each one's state in `data`.
+    const shared = (frame: Frame, connection: TcpConnection): void => {
+      const state = connection.data as { name: string; count: number };
+      state.count++;
+      connection.sendFrame(
+        frame.ver,
+        frame.cmd,
+        Status.Ok,
+        Buffer.from(`${state.name}:${state.count}`),
+      );
+    };
+    let accepted = 0;
+    listener = await listenTcp({}, (connection) => {
+      expect(connection.data).toBeUndefined();
+      connection.data = { name: `c${accepted++}`, count: 0 };
+      connection.onFrame = shared;
+    });
+    const clients = await Promise.all(
+      [0, 1].map(() => dialTcp({ host: '127.0.0.1', port: listener!.port })),
+    );
+    const replies: string[][] = [[], []];
+    clients.forEach((client, i) => {
+      client.onFrame = (frame, connection) => {
+        expect(connection).toBe(client);
+        replies[i]!.push(frame.payload.toString());
+      };
+    });
+    await waitFor(() => accepted === 2);
+    for (let round = 0; round < 2; round++) for (const client of clients) client.sendFrame(2, 1, 0);
+    await waitFor(() => replies[0]!.length === 2 && replies[1]!.length === 2);
+    expect(replies.flat().sort()).toEqual(['c0:1', 'c0:2', 'c1:1', 'c1:2']);
+    await Promise.all(clients.map((c) => c.close()));
+  });
 });
 
 describe('protocol errors and disconnects', () => {

@@ -87,8 +87,17 @@ export class UdpConnection {
   /** The u32 connection id the server chose (non-zero); both directions carry it. */
   readonly id: number;
   readonly role: 'client' | 'server';
-  /** Called once per received frame; `reliable` frames in order. The payload is a view: copy it to keep it. */
-  onFrame: ((frame: Frame, reliable: boolean) => void) | null = null;
+  /**
+   * Called once per received frame, with the connection itself; `reliable`
+   * frames in order. The payload is a view: copy it to keep it.
+   */
+  onFrame: ((frame: Frame, reliable: boolean, connection: UdpConnection) => void) | null = null;
+  /**
+   * Anything the owner keeps with the connection (its session, its user):
+   * one `onFrame` function can serve every connection, reading `data` from
+   * the connection it is given, instead of a closure per connection.
+   */
+  data: unknown = undefined;
   /** Called exactly once, when the connection has ended. */
   onClose: ((info: CloseInfo) => void) | null = null;
   /** Called when the send queue has drained after `send` returned false. */
@@ -429,7 +438,7 @@ export class UdpConnection {
       payload: data.subarray(HEADER_SIZE),
     };
     try {
-      handler(frame, reliable);
+      handler(frame, reliable, this);
     } catch (err) {
       this.#logger?.error?.('udp onFrame handler threw', { id: this.id, error: String(err) });
       this.#closeError = err instanceof Error ? err : new Error(String(err));

@@ -70,6 +70,38 @@ describe('listenUdp / dialUdp', () => {
     await until(() => client.bufferedBytes === 0);
   });
 
+  it('hands onFrame the connection, so one handler serves all of them through `data`', async () => {
+    const shared = (f: Frame, reliable: boolean, c: UdpConnection): void => {
+      const state = c.data as { count: number };
+      state.count++;
+      c.sendFrame(f.ver, f.cmd, 0, Buffer.from([0, 0, 0, state.count]), { reliable });
+    };
+    const s = await startServer({}, (c) => {
+      expect(c.data).toBeUndefined();
+      c.data = { count: 0 };
+      c.onFrame = shared;
+    });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const clients = [await dialTo(s), await dialTo(s)];
+    const got: number[][] = [[], []];
+    clients.forEach((client, i) => {
+      cleanups.push(() => client.destroy());
+      client.onFrame = (f, _reliable, c) => {
+        expect(c).toBe(client);
+        got[i]!.push(indexOf(f));
+      };
+    });
+    for (const client of clients) {
+      client.send(frame(0));
+      client.send(frame(0));
+    }
+    await until(() => got[0]!.length === 2 && got[1]!.length === 2);
+    expect(got).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
+  });
+
   it('closes with FIN: the other side gets the code and reason', async () => {
     const s = await server();
     const client = await dialTo(s);
