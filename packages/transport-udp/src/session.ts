@@ -28,8 +28,8 @@ const UNITS_MALFORMED = 1;
 const UNITS_BEYOND_WINDOW = 2;
 /** Packets declared lost that are remembered in case their ACK comes late. */
 const MAX_REMEMBERED_LOST = 2048;
-/** An emptied unreliable queue keeps its array up to this many slots (a burst's bigger one is let go). */
-const MAX_KEPT_UNRELIABLE_SLOTS = 64;
+/** An emptied send-side list keeps its array up to this many slots (a burst's bigger one is let go). */
+const MAX_KEPT_SLOTS = 64;
 /** A packet number this far past the highest received is not from a live peer: dropped. */
 export const MAX_PACKET_NUMBER_JUMP = 65_536;
 /**
@@ -209,19 +209,20 @@ export class RudpSession {
   #state = OPEN;
 
   // send side
+  // The lists below are `[head..tail)` of their arrays. An emptied list moves
+  // both indexes back to 0 instead of truncating the array: truncating frees
+  // its storage, and request/response traffic would allocate it again for
+  // every message. Slots outside the list may hold stale entries.
+  /** Reliable pieces from `#sendBase` on. */
   #pieces: Piece[] = [];
   #pieceHead = 0;
+  #pieceTail = 0;
   #sendBase = 0;
   #nextSeq = 0;
   #nextNew = 0;
   #resend: number[] = [];
   #resendHead = 0;
-  /**
-   * Unreliable units waiting to be sent: `#unreliable[head..tail)`. Emptied by
-   * moving both indexes back to 0, not by truncating the array: truncating
-   * frees its storage, and a 20 Hz stream would allocate it again on every
-   * message. Sent slots hold EMPTY.
-   */
+  /** Unreliable units waiting to be sent; sent slots hold EMPTY. */
   #unreliable: Buffer[] = [];
   #unreliableHead = 0;
   #unreliableTail = 0;
@@ -229,8 +230,10 @@ export class RudpSession {
   #buffered = 0;
   #needDrain = false;
   #nextPn = 0;
+  /** Packets with data, in packet-number order, from the oldest not known done. */
   #sent: SentPacket[] = [];
   #sentHead = 0;
+  #sentTail = 0;
   /** Packets in `#sent` neither acknowledged nor declared lost. */
   #inflightCount = 0;
   /** Packets declared lost whose ACK may still come (reordering): it still acknowledges their pieces. */
@@ -364,14 +367,14 @@ export class RudpSession {
       ? message
       : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     if (length <= this.#pieceMax) {
-      this.#pieces.push({
+      this.#pieces[this.#pieceTail++] = {
         seq: this.#nextSeq++,
         data: copy,
         more: false,
         acked: false,
         queued: false,
         sends: 0,
-      });
+      };
       this.#buffered += length;
       this.stats.messagesSent++;
       return this.#belowHighWater();
@@ -379,14 +382,14 @@ export class RudpSession {
     let offset = 0;
     do {
       const end = Math.min(length, offset + this.#pieceMax);
-      this.#pieces.push({
+      this.#pieces[this.#pieceTail++] = {
         seq: this.#nextSeq++,
         data: copy.subarray(offset, end),
         more: end < length,
         acked: false,
         queued: false,
         sends: 0,
-      });
+      };
       offset = end;
     } while (offset < length);
     this.#buffered += length;
@@ -671,7 +674,7 @@ export class RudpSession {
           done: false,
           acked: false,
         };
-        this.#sent.push(packet);
+        this.#sent[this.#sentTail++] = packet;
         this.#inflightCount++;
         this.#lastElicitingSent = now;
       }
@@ -706,7 +709,7 @@ export class RudpSession {
     const oldest = this.#oldestInflight();
     if (oldest !== undefined && now - oldest.time >= this.#rto) {
       const rto = this.#rto;
-      for (let i = this.#sentHead; i < this.#sent.length; i++) {
+      for (let i = this.#sentHead; i < this.#sentTail; i++) {
         const packet = this.#sent[i]!;
         if (now - packet.time < rto) break;
         if (!packet.done) this.#lose(packet);
@@ -808,7 +811,8 @@ export class RudpSession {
 
   #piece(seq: number): Piece | undefined {
     if (seq < this.#sendBase) return undefined;
-    return this.#pieces[this.#pieceHead + (seq - this.#sendBase)];
+    const index = this.#pieceHead + (seq - this.#sendBase);
+    return index < this.#pieceTail ? this.#pieces[index] : undefined;
   }
 
   #writePiece(offset: number, piece: Piece): number {
@@ -856,12 +860,12 @@ export class RudpSession {
       if (i === 0) {
         top = high;
         const index = this.#sentIndex(high);
-        const candidate = this.#sent[index];
+        const candidate = index < this.#sentTail ? this.#sent[index] : undefined;
         if (candidate !== undefined && candidate.pn === high && !candidate.done)
           topPacket = candidate;
       }
       const sent = this.#sent;
-      for (let k = this.#sentIndex(low); k < sent.length; k++) {
+      for (let k = this.#sentIndex(low); k < this.#sentTail; k++) {
         const packet = sent[k]!;
         if (packet.pn > high) break;
         if (!packet.acked) this.#acked(packet);
@@ -874,7 +878,7 @@ export class RudpSession {
     // fast retransmit: a packet REORDER_THRESHOLD packets older than an acknowledged
     // one is lost, once it is also 9/8 of an RTT old (so that reordering is not loss)
     const lossDelay = this.#srtt < 0 ? 0 : 1.125 * Math.max(this.#srtt, this.#latestRtt);
-    for (let i = this.#sentHead; i < this.#sent.length; i++) {
+    for (let i = this.#sentHead; i < this.#sentTail; i++) {
       const packet = this.#sent[i]!;
       if (packet.pn + REORDER_THRESHOLD > this.#largestAcked) break;
       if (!packet.done && now - packet.time >= lossDelay) this.#lose(packet);
@@ -888,7 +892,7 @@ export class RudpSession {
   #sentIndex(pn: number): number {
     const sent = this.#sent;
     let lo = this.#sentHead;
-    let hi = sent.length;
+    let hi = this.#sentTail;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (sent[mid]!.pn < pn) lo = mid + 1;
@@ -928,16 +932,19 @@ export class RudpSession {
     }
     // slide the window past acknowledged pieces
     let head = this.#pieceHead;
+    const tail = this.#pieceTail;
     const pieces = this.#pieces;
-    while (head < pieces.length && pieces[head]!.acked) {
+    while (head < tail && pieces[head]!.acked) {
       head++;
       this.#sendBase++;
     }
-    if (head === pieces.length) {
-      pieces.length = 0;
+    if (head === tail) {
+      if (pieces.length > MAX_KEPT_SLOTS) this.#pieces = [];
+      this.#pieceTail = 0;
       head = 0;
-    } else if (head > 1024 && head * 2 > pieces.length) {
-      this.#pieces = pieces.slice(head);
+    } else if (head > 1024 && head * 2 > tail) {
+      this.#pieces = pieces.slice(head, tail);
+      this.#pieceTail = tail - head;
       head = 0;
     }
     this.#pieceHead = head;
@@ -982,20 +989,23 @@ export class RudpSession {
 
   #popDone(): void {
     let head = this.#sentHead;
+    const tail = this.#sentTail;
     const sent = this.#sent;
-    while (head < sent.length && sent[head]!.done) head++;
-    if (head === sent.length) {
-      sent.length = 0;
+    while (head < tail && sent[head]!.done) head++;
+    if (head === tail) {
+      if (sent.length > MAX_KEPT_SLOTS) this.#sent = [];
+      this.#sentTail = 0;
       head = 0;
-    } else if (head > 1024 && head * 2 > sent.length) {
-      this.#sent = sent.slice(head);
+    } else if (head > 1024 && head * 2 > tail) {
+      this.#sent = sent.slice(head, tail);
+      this.#sentTail = tail - head;
       head = 0;
     }
     this.#sentHead = head;
   }
 
   #oldestInflight(): SentPacket | undefined {
-    for (let i = this.#sentHead; i < this.#sent.length; i++) {
+    for (let i = this.#sentHead; i < this.#sentTail; i++) {
       const packet = this.#sent[i]!;
       if (!packet.done) return packet;
     }
@@ -1027,7 +1037,7 @@ export class RudpSession {
 
   /** Empties the (already sent or dropped) unreliable queue, keeping a small array's storage. */
   #emptyUnreliable(): void {
-    if (this.#unreliable.length > MAX_KEPT_UNRELIABLE_SLOTS) this.#unreliable = [];
+    if (this.#unreliable.length > MAX_KEPT_SLOTS) this.#unreliable = [];
     this.#unreliableHead = 0;
     this.#unreliableTail = 0;
   }
@@ -1208,7 +1218,11 @@ export class RudpSession {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     this.#pieces = [];
+    this.#pieceHead = 0;
+    this.#pieceTail = 0;
     this.#sent = [];
+    this.#sentHead = 0;
+    this.#sentTail = 0;
     this.#inflightCount = 0;
     this.#lost = null;
     this.#received = null;
