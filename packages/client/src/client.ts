@@ -127,6 +127,8 @@ interface Pending {
 }
 
 const keyOf = (ver: number, cmd: number): number => ver * 0x10000 + cmd;
+/** How long a periodic keep-alive waits, at most, for a command to ride with. */
+const MAX_RIDE_MS = 250;
 
 /** A connected Tidewire client. Create it with `connect()`. */
 export class TidewireClient extends EventEmitter<ClientEvents> {
@@ -144,6 +146,13 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   /** Per (ver, cmd): waiting requests in send order; null marks a `send` with no waiter. */
   readonly #pending = new Map<number, (Pending | null)[]>();
   #keepAlive: NodeJS.Timeout | null = null;
+  /**
+   * A periodic keep-alive waiting to ride with the next command (see
+   * `#onKeepAliveTimer`): its encoded frame, and the call that marks it sent.
+   */
+  #rider: { frame: Buffer; sent: () => void } | null = null;
+  #riderTimer: NodeJS.Timeout | null = null;
+  readonly #rideMs: number;
   #closeInfo: ClientCloseInfo | null = null;
 
   /** @internal Use `connect()`. */
@@ -182,13 +191,74 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       conn.onClose = (info) =>
         this.#onClose({ code: info.code, reason: info.reason, remote: info.remote });
     });
+    this.#rideMs = Math.min(MAX_RIDE_MS, Math.floor(options.keepAliveIntervalMs / 4));
     if (options.keepAliveIntervalMs > 0) {
-      this.#keepAlive = setInterval(() => {
-        this.keepAlive().catch(() => {
-          // a missed keep-alive shows as a timeout; the connection's own TTL decides
-        });
-      }, options.keepAliveIntervalMs);
+      this.#keepAlive = setInterval(() => this.#onKeepAliveTimer(), options.keepAliveIntervalMs);
     }
+  }
+
+  /**
+   * A periodic keep-alive waits up to a quarter of the interval (at most
+   * 250 ms) for the next command and leaves in the same write or datagram:
+   * sent alone, each keep-alive woke the server once more (with 500 clients
+   * every 3 s, that was 7% of a TCP server's CPU in the peers bench). With
+   * no command in that time it goes alone.
+   */
+  #onKeepAliveTimer(): void {
+    if (this.#rider !== null || this.closed) return;
+    let sentAt = performance.now();
+    const { frame, answer } = this.#prepare(
+      CORE_VER,
+      CoreCommand.KeepAlive,
+      pack({ rtt: this.#latency }),
+      {},
+    );
+    this.#rider = {
+      frame,
+      sent: () => {
+        sentAt = performance.now();
+      },
+    };
+    answer
+      .then((response) => this.#onKeepAliveAnswer(response, sentAt))
+      .catch(() => {
+        // a missed keep-alive shows as a timeout; the connection's own TTL decides
+      });
+    if (this.#rideMs <= 0) {
+      this.#sendRiderAlone();
+      return;
+    }
+    this.#riderTimer = setTimeout(() => this.#sendRiderAlone(), this.#rideMs);
+  }
+
+  #sendRiderAlone(): void {
+    const rider = this.#takeRider();
+    if (rider === null || this.closed) return;
+    rider.sent();
+    this.#conn.send(rider.frame);
+  }
+
+  #takeRider(): { frame: Buffer; sent: () => void } | null {
+    const rider = this.#rider;
+    this.#rider = null;
+    if (this.#riderTimer !== null) {
+      clearTimeout(this.#riderTimer);
+      this.#riderTimer = null;
+    }
+    return rider;
+  }
+
+  /** Sends a command's frame, with a waiting keep-alive ahead of it (one write on TCP, one datagram on UDP). */
+  #transmit(frame: Buffer, options?: { reliable?: boolean }): boolean {
+    const rider = this.#rider === null ? null : this.#takeRider();
+    if (rider === null) return this.#conn.send(frame, options);
+    rider.sent();
+    if (this.session.serverType === 'tcp') {
+      return this.#conn.send(Buffer.concat([rider.frame, frame]));
+    }
+    // UDP: frames queued in one tick leave together.
+    this.#conn.send(rider.frame);
+    return this.#conn.send(frame, options);
   }
 
   /** The server's state at the last hello or keep-alive: ONLINE, TAKEN or OFFLINE. */
@@ -229,7 +299,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     if (options.reliable !== false || this.session.serverType === 'tcp') {
       this.#queue(ver, cmd).push(null);
     }
-    return this.#conn.send(frame, options);
+    return this.#transmit(frame, options);
   }
 
   /** The transport of this client: 'tcp' or 'udp'. */
@@ -253,10 +323,22 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         clientError(ClientErrorCode.Closed, `connection closed: ${this.#closeInfo.code}`),
       );
     }
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    const { frame, answer } = this.#prepare(ver, cmd, payload, options);
+    this.#transmit(frame);
+    return answer;
+  }
+
+  /** Encodes a request and queues its waiter; the caller sends the frame. */
+  #prepare(
+    ver: number,
+    cmd: number,
+    payload: Uint8Array,
+    options: RequestOptions,
+  ): { frame: Buffer; answer: Promise<Response> } {
     const frame = this.#encode(ver, cmd, payload);
     const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<Response>((resolve, reject) => {
+    const answer = new Promise<Response>((resolve, reject) => {
       const queue = this.#queue(ver, cmd);
       const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
       const onAbort = (): void => {
@@ -285,8 +367,8 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       queue.push(entry);
-      this.#conn.send(frame);
     });
+    return { frame, answer };
   }
 
   /** Sends a keep-alive and resolves with the server's answer; updates `latency` and `serverState`. */
@@ -297,7 +379,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       CoreCommand.KeepAlive,
       pack({ rtt: this.#latency }),
     );
-    this.#latency = performance.now() - started;
+    return this.#onKeepAliveAnswer(response, started);
+  }
+
+  #onKeepAliveAnswer(response: Response, sentAt: number): { serverTime: number; state: string } {
+    this.#latency = performance.now() - sentAt;
     const body = unpack<{ serverTime: number; state: string; notifications?: unknown[] }>(
       response.payload,
     );
@@ -512,6 +598,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     for (const channel of [...this.#channels.values()]) void channel.close();
     if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
     this.#keepAlive = null;
+    this.#takeRider();
     const error = clientError(
       ClientErrorCode.Closed,
       `connection closed: ${info.code} ${info.reason}`,

@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import { pack, Status, unpack } from '@tidewire/wire';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bad, Ok, type TidewireServer } from '../src/index.ts';
@@ -231,6 +232,46 @@ describe('command handling over TCP', () => {
     await c.keepAlive();
     expect(seen).toEqual(['kal']);
     await c.close();
+  });
+
+  it('a periodic keep-alive rides with the next command (one read on the server), or goes alone', async () => {
+    // Which socket read delivered each frame: the transport publishes one `in` message per read.
+    let reads = 0;
+    const onBytes = (message: unknown): void => {
+      if ((message as { direction: string }).direction === 'in') reads++;
+    };
+    channel('tidewire:tcp:bytes').subscribe(onBytes);
+    try {
+      const keepAliveReads: number[] = [];
+      const commandReads: number[] = [];
+      server = await testServer({}, (s) => {
+        s.onKeepAlive((_user, next) => {
+          keepAliveReads.push(reads);
+          next();
+        });
+        s.handleCommand(2, 50, (ver, cmd, _payload, user, next) => {
+          commandReads.push(reads);
+          user.send(ver, cmd, Buffer.alloc(0), Ok);
+          next();
+        });
+      });
+      // Interval 200 ms: a keep-alive waits up to 50 ms for a command.
+      const c = await client(server, 'rider', { keepAliveIntervalMs: 200 });
+      const sending = setInterval(() => c.send(2, 50), 10);
+      await delay(700);
+      clearInterval(sending);
+      expect(keepAliveReads.length).toBeGreaterThanOrEqual(2);
+      // every keep-alive arrived in the same read as a command
+      for (const read of keepAliveReads) expect(commandReads).toContain(read);
+      expect(c.latency).toBeGreaterThan(0);
+      // With no command to ride with, keep-alives still go (alone, 50 ms late at most).
+      const before = keepAliveReads.length;
+      await delay(500);
+      expect(keepAliveReads.length).toBeGreaterThanOrEqual(before + 2);
+      await c.close();
+    } finally {
+      channel('tidewire:tcp:bytes').unsubscribe(onBytes);
+    }
   });
 
   it('the deprecated command() alias registers a (user, next) handler', async () => {

@@ -101,6 +101,28 @@ describe('UDP sessions', () => {
     expect(events).toEqual(['answer 2']);
   });
 
+  it('periodic keep-alives ride with commands over UDP too, and go alone when there are none', async () => {
+    server = await udpServer();
+    let keepAlives = 0;
+    server.onKeepAlive((_user, next) => {
+      keepAlives++;
+      next();
+    });
+    const c = await client(server, 'udp-rider', { transport: 'udp', keepAliveIntervalMs: 200 });
+    clients.push(c);
+    const echoes: number[] = [];
+    c.on('response', (m) => echoes.push(m.payload.length));
+    const sending = setInterval(() => c.send(2, 1, Buffer.from('x')), 10);
+    await delay(700);
+    clearInterval(sending);
+    expect(keepAlives).toBeGreaterThanOrEqual(2);
+    expect(echoes.length).toBeGreaterThan(30);
+    expect(c.latency).toBeGreaterThan(0);
+    const before = keepAlives;
+    await delay(500);
+    expect(keepAlives).toBeGreaterThanOrEqual(before + 2);
+  });
+
   it('refuses a reused sid and a hello naming another sid than the handshake', async () => {
     server = await udpServer();
     const session = await requestSession({
