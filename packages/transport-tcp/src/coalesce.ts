@@ -9,6 +9,9 @@ import type { Socket } from 'node:net';
  * `process.nextTick` for all of them), so a burst of frames leaves in one
  * writev.
  *
+ * A read that holds several whole frames corks its socket before they are
+ * delivered, so the answers to all of them leave in one write too.
+ *
  * An epoch starts with every read callback of any connection (`newEpoch`)
  * and after every end of tick that uncorked something. That costs nothing
  * per message when nothing bursts: request/response traffic schedules no

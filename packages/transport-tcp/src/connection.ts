@@ -6,6 +6,7 @@ import {
   encodeFrame,
   type Frame,
   FrameDecoder,
+  HEADER_SIZE,
   packFrame,
   Status,
   TidewireError,
@@ -277,6 +278,14 @@ export class TcpConnection {
       bytesChannel.publish({ connection: this, direction: 'in', bytes: chunk.length });
     }
     if (!this.#receiving) return;
+    if (this.#options.coalesceWrites && holdsSeveralFrames(chunk, this.#decoder)) {
+      // Several whole frames in one read (a client's burst, a keep-alive riding
+      // with a command): their answers leave together at the end of the tick.
+      const epoch = currentEpoch();
+      this.#corkedEpoch = epoch;
+      this.#lastSendEpoch = epoch;
+      corkUntilEndOfTick(this.#socket);
+    }
     const before = this.#framesReceived;
     try {
       this.#decoder.push(chunk, this.#deliver);
@@ -514,6 +523,15 @@ export class TcpConnection {
       this.#idleTimer = null;
     }
   }
+}
+
+/** True when `chunk`, read at a frame boundary, holds more than its first frame. */
+function holdsSeveralFrames(chunk: Buffer, decoder: FrameDecoder): boolean {
+  return (
+    decoder.bufferedBytes === 0 &&
+    chunk.length > HEADER_SIZE &&
+    HEADER_SIZE + chunk.readUInt32BE(6) < chunk.length
+  );
 }
 
 function asError(value: unknown): Error {

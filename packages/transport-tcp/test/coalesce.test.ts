@@ -103,6 +103,35 @@ describe('write coalescing', () => {
     expect(coalesced.queued).toEqual(new Array(20).fill(0));
   });
 
+  it('answers the frames of one read in one write: the socket is corked before the first is delivered', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection');
+    const client = await rawClient((server.address() as AddressInfo).port);
+    const [socket] = (await accepted) as [Socket];
+    const connection = new TcpConnection(socket, { idleTimeoutMs: 0 });
+    const corkedAtFrame: number[] = [];
+    connection.onFrame = (f) => {
+      corkedAtFrame.push(socket.writableCorked);
+      connection.sendFrame(f.ver, f.cmd, 1, f.payload);
+    };
+    // three frames in one write: one read on the server
+    client.socket.write(
+      Buffer.concat([0, 1, 2].map((i) => encodeFrame(2, i, 0, new Uint8Array(4).fill(i)))),
+    );
+    await waitFor(() => client.frames.length === 3);
+    expect(corkedAtFrame).toEqual([1, 1, 1]);
+    expect(client.frames.map((f) => f.cmd)).toEqual([0, 1, 2]);
+    // a read with one frame is answered at once, uncorked
+    client.socket.write(encodeFrame(2, 3, 0));
+    await waitFor(() => client.frames.length === 4);
+    expect(corkedAtFrame.at(-1)).toBe(0);
+    client.socket.destroy();
+    await connection.whenClosed();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
   it('never corks with coalesceWrites: false', async () => {
     const { connection, socket, cleanup } = await wrappedPair(false);
     const frame = encodeFrame(2, 1, 0);
