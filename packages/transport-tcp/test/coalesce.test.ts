@@ -3,7 +3,7 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { encodeFrame } from '@tidewire/wire';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { listenTcp, TcpConnection, type TcpListener } from '../src/index.ts';
-import { nextTick, rawClient, waitFor } from './helpers.ts';
+import { nextTick, type RawClient, rawClient, waitFor } from './helpers.ts';
 
 let listener: TcpListener | null = null;
 afterEach(async () => {
@@ -30,10 +30,13 @@ async function burstInOrder(coalesceWrites: boolean): Promise<void> {
   client.socket.destroy();
 }
 
-/** A connection wrapping a socket the test can inspect. */
-async function wrappedPair(
-  coalesceWrites: boolean,
-): Promise<{ connection: TcpConnection; socket: Socket; cleanup: () => Promise<void> }> {
+/** A connection wrapping a socket the test can inspect, and the raw client at the other end. */
+async function wrappedPair(coalesceWrites: boolean): Promise<{
+  connection: TcpConnection;
+  socket: Socket;
+  client: RawClient;
+  cleanup: () => Promise<void>;
+}> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -44,6 +47,7 @@ async function wrappedPair(
   return {
     connection,
     socket,
+    client,
     cleanup: async () => {
       client.socket.destroy();
       await connection.whenClosed();
@@ -104,13 +108,7 @@ describe('write coalescing', () => {
   });
 
   it('answers the frames of one read in one write: the socket is corked before the first is delivered', async () => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = once(server, 'connection');
-    const client = await rawClient((server.address() as AddressInfo).port);
-    const [socket] = (await accepted) as [Socket];
-    const connection = new TcpConnection(socket, { idleTimeoutMs: 0 });
+    const { connection, socket, client, cleanup } = await wrappedPair(true);
     const corkedAtFrame: number[] = [];
     connection.onFrame = (f) => {
       corkedAtFrame.push(socket.writableCorked);
@@ -127,9 +125,7 @@ describe('write coalescing', () => {
     client.socket.write(encodeFrame(2, 3, 0));
     await waitFor(() => client.frames.length === 4);
     expect(corkedAtFrame.at(-1)).toBe(0);
-    client.socket.destroy();
-    await connection.whenClosed();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await cleanup();
   });
 
   it('never corks with coalesceWrites: false', async () => {
