@@ -18,7 +18,8 @@
  * chosen Tidewire server a second time on that checkout's packages (the same
  * server.ts, compiled into that checkout), as `<kind>@ab`, in the same
  * rounds, and prints `<kind>` against `<kind>@ab`. Separate invocations move
- * 10-30% on this machine; one invocation compares two versions fairly.
+ * 10-30% on this machine; one invocation compares two versions fairly, best
+ * with PEERS_TOGETHER=1 (every server of a round at the same time, below).
  *
  * The peer frameworks live in this folder's own package.json, outside the
  * workspace, so no Tidewire package ever depends on them. */
