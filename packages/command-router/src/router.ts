@@ -74,8 +74,6 @@ class UserQueue<U extends RouterUser> implements RouterLane<U> {
   readonly user: U;
   readonly waiting: Chain<U>[] = [];
   head = 0;
-  /** Chains in `waiting` from `head` on (an idle user's command reads this, not the array). */
-  queued = 0;
   running: Chain<U> | null = null;
   /** True while `#drain` loops over this queue: completions then return to the loop. */
   draining = false;
@@ -89,6 +87,11 @@ class UserQueue<U extends RouterUser> implements RouterLane<U> {
     this.router = router;
     this.user = user;
     this.tokens = tokens;
+  }
+
+  /** Chains waiting behind the running one: `waiting` from `head` on. */
+  get queued(): number {
+    return this.waiting.length - this.head;
   }
 
   dispatch(ver: number, cmd: number, payload: Buffer): void {
@@ -381,18 +384,12 @@ export class CommandRouter<U extends RouterUser> {
 
   /** Queues a command for `user`; it runs after the user's earlier commands. Returns at once. */
   dispatch(user: U, ver: number, cmd: number, payload: Buffer): void {
-    this.#enqueue(this.#laneOf(user), KIND_COMMAND, ver, cmd, payload);
+    this.#laneOf(user).dispatch(ver, cmd, payload);
   }
 
   /** Queues the keep-alive chain for `user`, in the same queue as commands. */
   dispatchKeepAlive(user: U): void {
-    this.#enqueue(
-      this.#laneOf(user),
-      KIND_KEEP_ALIVE,
-      CORE_VER,
-      CoreCommand.KeepAlive,
-      EMPTY_PAYLOAD,
-    );
+    this.#laneOf(user).dispatchKeepAlive();
   }
 
   /** Commands (and keep-alives) of `user` waiting behind the running one. */
@@ -432,7 +429,6 @@ export class CommandRouter<U extends RouterUser> {
     queue.removed = true;
     queue.waiting.length = 0;
     queue.head = 0;
-    queue.queued = 0;
     if (queue.running !== null) {
       queue.running.done = true;
       this.#running.delete(queue.running);
@@ -489,7 +485,6 @@ export class CommandRouter<U extends RouterUser> {
       return;
     }
     queue.waiting.push(new Chain(queue, kind, ver, cmd, payload));
-    queue.queued++;
     if (queue.running === null && !queue.draining) this.#drain(queue);
   }
 
@@ -507,7 +502,6 @@ export class CommandRouter<U extends RouterUser> {
     while (queue.running === null && !queue.removed && queue.queued > 0) {
       const chain = queue.waiting[queue.head]!;
       queue.head++;
-      queue.queued--;
       this.#start(chain);
     }
     queue.draining = false;
