@@ -17,7 +17,8 @@
  * A/B mode: PEERS_AB_DIR=<another checkout, installed and built> runs each
  * chosen Tidewire server a second time on that checkout's packages (the same
  * server.ts, compiled into that checkout), as `<kind>@ab`, in the same
- * rounds, and prints `<kind>` against `<kind>@ab`. Separate invocations move
+ * rounds, and prints `<kind>` against `<kind>@ab`; `@ab` servers are driven
+ * by that checkout's @tidewire/client. Separate invocations move
  * 10-30% on this machine; one invocation compares two versions fairly, best
  * with PEERS_TOGETHER=1 (every server of a round at the same time, below).
  *
@@ -31,7 +32,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
 import { fetchTcpSession, handFramer, sayHello } from '../shared/net-echo.ts';
@@ -51,11 +52,14 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * bare clients) and `tidewire-tcp-raw` (the Tidewire server driven by the bare
  * clients after the session step and hello): they show what each layer costs.
  * `tidewire-udp-unreliable` sends and answers on the unreliable channel (no
- * ACKs), as a 20 Hz state stream would.
+ * ACKs), as a 20 Hz state stream would. `bare-client` is the bare node:net
+ * echo driven by `@tidewire/client` (it answers the session step, hello and
+ * keep-alives): Tidewire TCP against it compares two servers under the same
+ * clients, whose pace moves a server's CPU too.
  */
 const KINDS = (
   process.env.PEERS_KINDS ??
-  'bare,bare-udp,tidewire-tcp,tidewire-udp,tidewire-udp-unreliable,colyseus'
+  'bare,bare-client,bare-udp,tidewire-tcp,tidewire-udp,tidewire-udp-unreliable,colyseus'
 ).split(',');
 /** When set, each server process writes a V8 CPU profile into this folder. */
 const PROFILE_DIR = process.env.PEERS_PROFILE_DIR;
@@ -112,6 +116,25 @@ for (const [name, values] of [
     process.exit(2);
   }
 }
+/**
+ * Diagnostic (with PEERS_AB_DIR): the raw-socket clients of `@ab` servers
+ * busy-wait this many microseconds before each send, as a slower client
+ * library would. Shows how the clients' pace moves a server's CPU.
+ */
+const CLIENT_WORK_US = Number(process.env.PEERS_CLIENT_WORK_US ?? 0);
+if (!Number.isFinite(CLIENT_WORK_US) || CLIENT_WORK_US < 0) {
+  console.error(
+    `bench/peers: PEERS_CLIENT_WORK_US must be a number >= 0, got ${process.env.PEERS_CLIENT_WORK_US}`,
+  );
+  process.exit(2);
+}
+if (CLIENT_WORK_US > 0 && process.env.PEERS_AB_DIR === undefined) {
+  console.error(
+    'bench/peers: PEERS_CLIENT_WORK_US slows the clients of `@ab` servers: set PEERS_AB_DIR too',
+  );
+  process.exit(2);
+}
+const CLIENT_WORK_MS = CLIENT_WORK_US / 1000;
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 if (!existsSync(here('./node_modules/@colyseus/core'))) {
@@ -129,6 +152,7 @@ const AB_SERVER_JS = AB_DIR === undefined ? undefined : compileAbServer(AB_DIR);
 function compileAbServer(dir: string): string {
   for (const needed of [
     'node_modules/@tidewire/server',
+    'packages/client/dist/index.js',
     'bench/peers/node_modules/@colyseus/core',
   ]) {
     if (!existsSync(join(dir, needed))) {
@@ -140,9 +164,23 @@ function compileAbServer(dir: string): string {
   }
   return compileServer(join(dir, 'bench/peers'));
 }
+/**
+ * With PEERS_AB_DIR the `@ab` servers are driven by that checkout's
+ * @tidewire/client: how fast a client sends and reads moves the server's CPU
+ * too (docs/benchmarks.md), so a client change is A/B'd against its server.
+ */
+const abConnect: typeof connect | undefined =
+  AB_DIR === undefined
+    ? undefined
+    : (
+        (await import(pathToFileURL(join(AB_DIR, 'packages/client/dist/index.js')).href)) as {
+          connect: typeof connect;
+        }
+      ).connect;
 
 type Kind =
   | 'bare'
+  | 'bare-client'
   | 'bare-udp'
   | 'tidewire-transport'
   | 'tidewire-tcp-raw'
@@ -176,6 +214,7 @@ async function stats(child: ChildProcess): Promise<Stats> {
 
 const LABELS: Record<Kind, string> = {
   bare: 'bare node:net',
+  'bare-client': 'bare node:net, @tidewire/client clients',
   'bare-udp': 'bare node:dgram',
   'tidewire-transport': 'transport-tcp alone',
   'tidewire-tcp-raw': 'Tidewire TCP (raw clients)',
@@ -192,6 +231,11 @@ if (unknownKinds.length > 0) {
   process.exit(2);
 }
 
+function busyWait(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
 /** Where a server listens: `port` is its only port, or its HTTP port; `tcpPort` Tidewire's TCP port. */
 interface Ports {
   port: number;
@@ -199,11 +243,12 @@ interface Ports {
 }
 
 async function open(
-  kind: Kind,
+  server: Server,
   ports: Ports,
   index: number,
   onEcho: (payload: Buffer) => void,
 ): Promise<Driver> {
+  const kind = kindOf(server);
   const { port } = ports;
   if (kind === 'bare' || kind === 'tidewire-transport' || kind === 'tidewire-tcp-raw') {
     const socket: Socket = netConnect({
@@ -219,8 +264,12 @@ async function open(
       'data',
       handFramer((chunk, start, end) => onEcho(chunk.subarray(start + HEADER_SIZE, end))),
     );
+    const workMs = server.endsWith('@ab') ? CLIENT_WORK_MS : 0;
     return {
-      send: (payload) => socket.write(encodeFrame(2, 1, Status.Request, payload)),
+      send: (payload) => {
+        if (workMs > 0) busyWait(workMs);
+        socket.write(encodeFrame(2, 1, Status.Request, payload));
+      },
       close: async () => {
         socket.destroy();
       },
@@ -251,7 +300,8 @@ async function open(
       },
     };
   }
-  const client: TidewireClient = await connect({
+  const connectClient = server.endsWith('@ab') ? abConnect! : connect;
+  const client: TidewireClient = await connectClient({
     endpointUrl: `http://127.0.0.1:${port}`,
     uid: `peer-${index}`,
     transport: kind.startsWith('tidewire-udp') ? 'udp' : 'tcp',
@@ -326,7 +376,7 @@ async function start(server: Server, clients: number): Promise<Running> {
   const drivers: Driver[] = [];
   for (let i = 0; i < clients; i++) {
     drivers.push(
-      await open(kind, ready, i, (payload) => {
+      await open(server, ready, i, (payload) => {
         if (measuring && payload.length >= 8)
           latencies.push(performance.now() - payload.readDoubleBE(0));
       }),
@@ -566,6 +616,9 @@ for (const kind of kinds) {
     kinds.includes('bare')
       ? `CPU ${ratio(kind, 'bare', 'cpuShare')} bare node:net (goal <= 1.2x)`
       : '',
+    kindOf(kind) === 'tidewire-tcp' && kinds.includes('bare-client')
+      ? `${ratio(kind, 'bare-client', 'cpuShare')} bare node:net under the same @tidewire/client clients`
+      : '',
     kind.startsWith('tidewire-udp') && kinds.includes('bare-udp')
       ? `${ratio(kind, 'bare-udp', 'cpuShare')} bare node:dgram`
       : '',
@@ -575,6 +628,6 @@ for (const kind of kinds) {
     kinds.includes(`${kindOf(kind)}@ab`) && !kind.endsWith('@ab')
       ? `CPU ${ratio(kind, `${kindOf(kind)}@ab`, 'cpuShare')}, p50 ${ratio(kind, `${kindOf(kind)}@ab`, 'p50')} the same server on PEERS_AB_DIR`
       : '',
-  ];
-  console.log(`${kind}: ${parts.filter(Boolean).join(', ')}`);
+  ].filter(Boolean);
+  if (parts.length > 0) console.log(`${kind}: ${parts.join(', ')}`);
 }

@@ -3,15 +3,25 @@
  * are its own. argv[2]: the kind of server (see LABELS in index.ts).
  * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS.
  */
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { Room, Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { createServer, Ok } from '@tidewire/server';
 import { listenTcp } from '@tidewire/transport-tcp';
-import { Status } from '@tidewire/wire';
-import { startBareEchoServer } from '../shared/net-echo.ts';
+import {
+  CORE_VER,
+  CoreCommand,
+  encodeFrame,
+  HEADER_SIZE,
+  pack,
+  Status,
+  writeHeader,
+} from '@tidewire/wire';
+import { handFramer, startBareEchoServer } from '../shared/net-echo.ts';
 
 const kind = process.argv[2];
 const send = (message: unknown): void => {
@@ -90,7 +100,74 @@ if (kind === 'colyseus') {
 } else if (kind === 'bare') {
   const server = await startBareEchoServer();
   send({ type: 'ready', port: server.port });
+} else if (kind === 'bare-client') {
+  const ports = await startBareProtocolEcho();
+  send({ type: 'ready', ...ports });
 } else {
   process.stderr.write(`peers/server: unknown kind ${String(kind)}\n`);
   process.exit(2);
+}
+
+/**
+ * The bare node:net echo with just enough of the protocol for
+ * `@tidewire/client` to drive it, so that a Tidewire server and this baseline
+ * can be compared under the same clients: how fast the clients send moves a
+ * server's CPU (docs/benchmarks.md). An HTTP session step that hands out a
+ * random session, the hello and keep-alive answers; every other frame is
+ * echoed as by `bare`. The answers to the frames of one read leave in one
+ * write (a keep-alive rides with a command), as Tidewire's do.
+ */
+async function startBareProtocolEcho(): Promise<{ port: number; tcpPort: number }> {
+  const online = pack({ userId: 'bare', state: 'ONLINE' });
+  const tcp = createNetServer({ noDelay: true }, (socket) => {
+    socket.on('error', () => {});
+    const replies: Buffer[] = [];
+    const framer = handFramer((chunk, start, end) => {
+      const ver = chunk[start + 2]!;
+      const cmd = (chunk[start + 3]! << 8) | chunk[start + 4]!;
+      if (ver === CORE_VER && cmd === CoreCommand.KeepAlive) {
+        const body = pack({ serverTime: Date.now(), state: 'ONLINE' });
+        replies.push(encodeFrame(CORE_VER, CoreCommand.KeepAlive, Status.Ok, body));
+        return;
+      }
+      if (ver === CORE_VER && cmd === CoreCommand.Hello) {
+        replies.push(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Ok, online));
+        return;
+      }
+      const length = end - start - HEADER_SIZE;
+      const reply = Buffer.allocUnsafe(HEADER_SIZE + length);
+      writeHeader(reply, 0, ver, cmd, Status.Ok, length);
+      chunk.copy(reply, HEADER_SIZE, start + HEADER_SIZE, end);
+      replies.push(reply);
+    });
+    socket.on('data', (data: Buffer) => {
+      framer(data);
+      if (replies.length === 1) socket.write(replies[0]!);
+      else if (replies.length > 1) socket.write(Buffer.concat(replies));
+      replies.length = 0;
+    });
+  });
+  tcp.listen(0, '127.0.0.1');
+  await once(tcp, 'listening');
+  const tcpPort = (tcp.address() as AddressInfo).port;
+  const http = createHttpServer((req, res) => {
+    if (req.method !== 'GET' || !req.url?.startsWith('/v1/endpoint/tcp/user/')) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        serverType: 'tcp',
+        host: '127.0.0.1',
+        port: tcpPort,
+        sid: randomBytes(16).toString('hex'),
+        key: randomBytes(16).toString('hex'),
+        expiresAt: Date.now() + 60_000,
+      }),
+    );
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  return { port: (http.address() as AddressInfo).port, tcpPort };
 }
