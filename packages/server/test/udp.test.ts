@@ -104,8 +104,22 @@ describe('UDP sessions', () => {
   it('periodic keep-alives ride with commands over UDP too, and go alone when there are none', async () => {
     server = await udpServer();
     let keepAlives = 0;
+    // Frames of one datagram are delivered in one synchronous run: a microtask
+    // queued by the keep-alive's handler runs only after the whole datagram.
+    const rides: { rode: boolean }[] = [];
+    let inKeepAliveDatagram: { rode: boolean } | null = null;
     server.onKeepAlive((_user, next) => {
       keepAlives++;
+      const ride = { rode: false };
+      rides.push(ride);
+      inKeepAliveDatagram = ride;
+      queueMicrotask(() => {
+        inKeepAliveDatagram = null;
+      });
+      next();
+    });
+    server.handleCommand(2, 1, (_ver, _cmd, _payload, _user, next) => {
+      if (inKeepAliveDatagram !== null) inKeepAliveDatagram.rode = true;
       next();
     });
     const c = await client(server, 'udp-rider', { transport: 'udp', keepAliveIntervalMs: 200 });
@@ -116,6 +130,8 @@ describe('UDP sessions', () => {
     await delay(700);
     clearInterval(sending);
     expect(keepAlives).toBeGreaterThanOrEqual(2);
+    // every keep-alive that arrived while commands flowed came in a command's datagram
+    expect(rides.map((r) => r.rode)).toEqual(rides.map(() => true));
     expect(echoes.length).toBeGreaterThan(30);
     expect(c.latency).toBeGreaterThan(0);
     const before = keepAlives;
