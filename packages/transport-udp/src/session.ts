@@ -152,6 +152,18 @@ const CLOSED = 2;
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * A fragment of an unreliable message too long for one packet, as its whole
+ * unit (header included). A message that fits waits in the unreliable queue
+ * as itself: its unit header is written when it is packed.
+ */
+class FragmentUnit {
+  readonly unit: Buffer;
+  constructor(unit: Buffer) {
+    this.unit = unit;
+  }
+}
+
+/**
  * One packet-assembly buffer for every session of the process: a packet is
  * assembled and handed to `transmit` (which copies it) synchronously, so
  * sessions never hold it across turns. Saves a datagram's worth of memory
@@ -222,8 +234,8 @@ export class RudpSession {
   #nextNew = 0;
   #resend: number[] = [];
   #resendHead = 0;
-  /** Unreliable units waiting to be sent; sent slots hold EMPTY. */
-  #unreliable: Buffer[] = [];
+  /** Unreliable messages (or fragments) waiting to be sent; sent slots hold EMPTY. */
+  #unreliable: (Uint8Array | FragmentUnit)[] = [];
   #unreliableHead = 0;
   #unreliableTail = 0;
   #nextMessageId = 0;
@@ -398,8 +410,9 @@ export class RudpSession {
   }
 
   /**
-   * Queues one unreliable message (copied into its units), split into fragments when it does
-   * not fit one unit. Returns false when it was dropped (the queue would pass
+   * Queues one unreliable message, split into fragments (copies) when it does
+   * not fit one unit. A message that fits is kept by reference until it is
+   * packed into a datagram: do not modify it afterwards. Returns false when it was dropped (the queue would pass
    * `maxBufferedBytes`, or the session is closing) or the queue is past its
    * high-water mark.
    */
@@ -414,11 +427,8 @@ export class RudpSession {
     }
     void now;
     if (length <= this.#wholeMax) {
-      const unit = Buffer.allocUnsafe(UNRELIABLE_UNIT_OVERHEAD + length);
-      unit[0] = UnitKind.Unreliable;
-      unit.writeUInt16BE(length, 1);
-      unit.set(message, UNRELIABLE_UNIT_OVERHEAD);
-      this.#unreliable[this.#unreliableTail++] = unit;
+      // kept by reference until packed, as reliable frames are until acknowledged
+      this.#unreliable[this.#unreliableTail++] = message;
     } else {
       const count = Math.ceil(length / this.#fragmentMax);
       const id = this.#nextMessageId;
@@ -433,7 +443,7 @@ export class RudpSession {
         unit.writeUInt16BE(count, 5);
         unit.writeUInt16BE(part.length, 7);
         unit.set(part, FRAGMENT_UNIT_OVERHEAD);
-        this.#unreliable[this.#unreliableTail++] = unit;
+        this.#unreliable[this.#unreliableTail++] = new FragmentUnit(unit);
       }
     }
     this.#buffered += length;
@@ -635,13 +645,23 @@ export class RudpSession {
       // unreliable units
       let unreliableUnits = 0;
       while (this.#unreliableHead < this.#unreliableTail) {
-        const unit = this.#unreliable[this.#unreliableHead]!;
-        if (offset + unit.length > budget) break;
-        scratch.set(unit, offset);
-        offset += unit.length;
+        const entry = this.#unreliable[this.#unreliableHead]!;
+        if (entry instanceof FragmentUnit) {
+          const unit = entry.unit;
+          if (offset + unit.length > budget) break;
+          scratch.set(unit, offset);
+          offset += unit.length;
+          this.#buffered -= unit.length - FRAGMENT_UNIT_OVERHEAD;
+        } else {
+          if (offset + UNRELIABLE_UNIT_OVERHEAD + entry.length > budget) break;
+          scratch[offset] = UnitKind.Unreliable;
+          scratch.writeUInt16BE(entry.length, offset + 1);
+          scratch.set(entry, offset + UNRELIABLE_UNIT_OVERHEAD);
+          offset += UNRELIABLE_UNIT_OVERHEAD + entry.length;
+          this.#buffered -= entry.length;
+        }
         unreliableUnits++;
         this.#unreliable[this.#unreliableHead++] = EMPTY;
-        this.#buffered -= unit.length - unitOverhead(unit);
       }
       if (this.#unreliableHead === this.#unreliableTail && this.#unreliableHead > 0) {
         this.#emptyUnreliable();
@@ -1028,8 +1048,9 @@ export class RudpSession {
 
   #dropUnreliable(): void {
     for (let i = this.#unreliableHead; i < this.#unreliableTail; i++) {
-      const unit = this.#unreliable[i]!;
-      this.#buffered -= unit.length - unitOverhead(unit);
+      const entry = this.#unreliable[i]!;
+      this.#buffered -=
+        entry instanceof FragmentUnit ? entry.unit.length - FRAGMENT_UNIT_OVERHEAD : entry.length;
       this.#unreliable[i] = EMPTY;
     }
     this.#emptyUnreliable();
@@ -1234,10 +1255,6 @@ export class RudpSession {
     this.#resend = [];
     this.#handler.closed(code, reason, remote);
   }
-}
-
-function unitOverhead(unit: Buffer): number {
-  return unit[0] === UnitKind.Unreliable ? UNRELIABLE_UNIT_OVERHEAD : FRAGMENT_UNIT_OVERHEAD;
 }
 
 function truncateUtf8(text: string, maxBytes: number): string {
