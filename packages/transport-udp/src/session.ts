@@ -343,12 +343,7 @@ export class RudpSession {
 
   /** True when packet `pn` was received before or is older than the replay window. */
   isReplay(pn: number): boolean {
-    try {
-      this.#window.check(pn);
-      return false;
-    } catch {
-      return true;
-    }
+    return this.#window.isReplay(pn);
   }
 
   /** Counts a packet the owner dropped as a replay. */

@@ -133,10 +133,20 @@ export class ReplayWindow {
     return this.#highest;
   }
 
+  /**
+   * True when `packetNumber` was accepted before or is too old: what `check`
+   * throws for, without the cost of an error (a flood of replayed packets
+   * should cost little to drop).
+   */
+  isReplay(packetNumber: number): boolean {
+    assertPacketNumber(packetNumber);
+    if (packetNumber > this.#highest) return false;
+    return packetNumber <= this.#highest - this.size || this.#get(packetNumber);
+  }
+
   /** Throws `TIDEWIRE_ERR_REPLAYED` if `packetNumber` was accepted before or is too old. */
   check(packetNumber: number): void {
-    assertPacketNumber(packetNumber);
-    if (packetNumber > this.#highest) return;
+    if (!this.isReplay(packetNumber)) return;
     if (packetNumber <= this.#highest - this.size) {
       throw new TidewireError(
         WireErrorCode.Replayed,

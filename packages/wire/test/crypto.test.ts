@@ -110,6 +110,15 @@ describe('ReplayWindow', () => {
     }
     // 6 is older than 70 - 64: too old even though never seen.
     expect(() => w.check(6)).toThrow(expect.objectContaining({ code: WireErrorCode.Replayed }));
+    expect([w.isReplay(6), w.isReplay(5), w.isReplay(7), w.isReplay(71)]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(() => w.isReplay(-1)).toThrow(
+      expect.objectContaining({ code: WireErrorCode.InvalidArgument }),
+    );
     expect(() => w.check(7)).not.toThrow();
     w.accept(7);
   });
@@ -133,6 +142,7 @@ describe('ReplayWindow', () => {
         let highest = -1;
         for (const n of seq) {
           const expectAccept = !seen.has(n) && n > highest - size;
+          expect(w.isReplay(n)).toBe(!expectAccept);
           let accepted = true;
           try {
             w.accept(n);
