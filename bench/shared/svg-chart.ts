@@ -18,7 +18,16 @@ export interface ChartOptions {
   height?: number;
 }
 
-const COLORS = ['#7f7f7f', '#1f77b4', '#2ca02c', '#d62728', '#9467bd', '#ff7f0e'];
+const COLORS = [
+  '#7f7f7f',
+  '#1f77b4',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#ff7f0e',
+  '#8c564b',
+  '#e377c2',
+];
 
 /** Round tick step for a range: 1, 2 or 5 times a power of ten, about `count` ticks. */
 function tickStep(max: number, count: number): number {
