@@ -202,9 +202,10 @@ export class UdpConnection {
   /**
    * Queues one encoded wire frame. Reliable by default. A frame is kept by
    * reference (as `socket.write` keeps its buffer) until it is acknowledged
-   * (reliable) or sent (unreliable): do not modify it afterwards. Returns false when
-   * the frame was not queued (closing, or an unreliable frame over the queue
-   * bound) or the queue passed its high-water mark: wait for `onDrain`.
+   * (reliable) or sent (unreliable): do not modify it afterwards. Returns
+   * false when the frame was not queued (closing, or an unreliable frame
+   * over the queue bound) or the queue passed its high-water mark: wait for
+   * `onDrain`.
    * A reliable frame that would pass `maxBufferedBytes` closes the
    * connection with `TIDEWIRE_ERR_SLOW_CONSUMER`.
    */

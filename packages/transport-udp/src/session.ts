@@ -407,9 +407,9 @@ export class RudpSession {
   /**
    * Queues one unreliable message, split into fragments (copies) when it does
    * not fit one unit. A message that fits is kept by reference until it is
-   * packed into a datagram: do not modify it afterwards. Returns false when it was dropped (the queue would pass
-   * `maxBufferedBytes`, or the session is closing) or the queue is past its
-   * high-water mark.
+   * packed into a datagram: do not modify it afterwards. Returns false when
+   * it was dropped (the queue would pass `maxBufferedBytes`, or the session
+   * is closing) or the queue is past its high-water mark.
    */
   sendUnreliable(message: Uint8Array, now: number): boolean {
     if (this.#state !== OPEN) return false;

@@ -147,18 +147,12 @@ export class ReplayWindow {
   /** Throws `TIDEWIRE_ERR_REPLAYED` if `packetNumber` was accepted before or is too old. */
   check(packetNumber: number): void {
     if (!this.isReplay(packetNumber)) return;
-    if (packetNumber <= this.#highest - this.size) {
-      throw new TidewireError(
-        WireErrorCode.Replayed,
-        `packet ${packetNumber} is older than the replay window (highest ${this.#highest})`,
-      );
-    }
-    if (this.#get(packetNumber)) {
-      throw new TidewireError(
-        WireErrorCode.Replayed,
-        `packet ${packetNumber} was already received`,
-      );
-    }
+    throw new TidewireError(
+      WireErrorCode.Replayed,
+      packetNumber <= this.#highest - this.size
+        ? `packet ${packetNumber} is older than the replay window (highest ${this.#highest})`
+        : `packet ${packetNumber} was already received`,
+    );
   }
 
   /** Checks, then records `packetNumber` as received. */
