@@ -120,11 +120,18 @@ export function sleep(ms: number): Promise<void> {
  * Runs `body` while every `process.nextTick` callback that throws an Error
  * with `message` has that error collected instead of thrown (how the shared
  * timer and end-of-tick flush rethrow a handler's error); returns them.
+ *
+ * Vitest's worker swaps `process.nextTick` for its own calls to the main
+ * process and puts back what it found one tick later: a spy installed in
+ * between was replaced by the real function (and the error went uncaught)
+ * when such a call happened as the test began. One turn of the event loop
+ * first lets any such restore happen before the spy goes in.
  */
 export async function catchTickErrors(
   message: string,
   body: () => Promise<void>,
 ): Promise<unknown[]> {
+  await new Promise((resolve) => setImmediate(resolve));
   const caught: unknown[] = [];
   const realNextTick = process.nextTick.bind(process);
   const spy = vi.spyOn(process, 'nextTick').mockImplementation(((
