@@ -22,7 +22,7 @@ export interface UdpTuningOptions {
   maxPayloadLength?: number;
   /** A connection that received nothing valid for this long closes. Default 10 000. */
   idleTimeoutMs?: number;
-  /** PING after this long without sending anything ack-eliciting. Default idleTimeoutMs / 4. */
+  /** PING after this long without sending anything. Default idleTimeoutMs / 4. */
   keepAliveMs?: number;
   /** Retransmissions of one reliable piece before the peer is declared gone. Default 10. */
   maxRetries?: number;

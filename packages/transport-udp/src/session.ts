@@ -253,7 +253,15 @@ export class RudpSession {
   #lost: Map<number, SentPacket> | null = null;
   #latestRtt = 0;
   #largestAcked = -1;
-  #lastElicitingSent: number;
+  /** When this side last sent a packet (any: data, ACK, PING). */
+  #lastSent: number;
+  /**
+   * When the keep-alive is next looked at: a PING goes out then if nothing
+   * was sent for `keepAliveMs`, else the check moves to `keepAliveMs` after
+   * the last send. Checked lazily, so a stream of packets does not move the
+   * connection's deadline with every one of them.
+   */
+  #keepAliveAt: number;
   #pingPending = false;
   #finPending = false;
   #finSent = false;
@@ -295,7 +303,8 @@ export class RudpSession {
     this.#rto = options.initialRtoMs;
     if (options.initialRttMs >= 0) this.#sample(options.initialRttMs);
     this.#lastReceive = now;
-    this.#lastElicitingSent = now;
+    this.#lastSent = now;
+    this.#keepAliveAt = now + options.keepAliveMs;
   }
 
   get closed(): boolean {
@@ -691,9 +700,9 @@ export class RudpSession {
         };
         this.#sent[this.#sentTail++] = packet;
         this.#inflightCount++;
-        this.#lastElicitingSent = now;
       }
       this.#ackPending = false;
+      this.#lastSent = now;
       this.stats.packetsSent++;
       this.stats.bytesSent += offset;
       this.#handler.transmit(pn, scratch, offset);
@@ -732,10 +741,12 @@ export class RudpSession {
       this.#popDone();
       this.#rto = Math.min(this.#rto * 2, this.options.maxRtoMs);
     }
-    if (this.#state === OPEN && now - this.#lastElicitingSent >= this.options.keepAliveMs) {
+    const keepAliveDue = now >= this.#keepAliveAt;
+    if (keepAliveDue && this.#state === OPEN && now - this.#lastSent >= this.options.keepAliveMs) {
       this.#pingPending = true;
     }
     this.flush(now);
+    if (keepAliveDue) this.#keepAliveAt = this.#lastSent + this.options.keepAliveMs;
   }
 
   /** When `onTimer` has work next (absolute, in the clock's ms), or Infinity once closed. */
@@ -743,7 +754,7 @@ export class RudpSession {
     if (this.#state === CLOSED) return Number.POSITIVE_INFINITY;
     let next = this.#lastReceive + this.options.idleTimeoutMs;
     if (this.#state === OPEN) {
-      next = Math.min(next, this.#lastElicitingSent + this.options.keepAliveMs);
+      next = Math.min(next, this.#keepAliveAt);
     } else {
       next = Math.min(next, this.#closeDeadline);
     }

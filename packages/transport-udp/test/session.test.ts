@@ -257,6 +257,47 @@ describe('RudpSession over a simulated lossy link', () => {
     expect(silent.now).toBeLessThan(1100);
   });
 
+  it('sends no PING while packets flow, and a side that stays silent still pings', () => {
+    const net = new SimNet(
+      3,
+      { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 },
+      { idleTimeoutMs: 1000, keepAliveMs: 250 },
+    );
+    const [a, b] = net.peers;
+    const sentBy: [number, number] = [0, 0];
+    net.onTransmit = (to) => {
+      sentBy[to === 0 ? 1 : 0]++;
+      return true;
+    };
+    // unreliable state streams both ways at 20 Hz: nothing asks for an ACK
+    let sends = 0;
+    for (let t = 0; t < 3000; t += 50) {
+      a.session.sendUnreliable(message(t, 40), net.now);
+      b.session.sendUnreliable(message(t, 40), net.now);
+      net.touch(0);
+      net.touch(1);
+      sends++;
+      net.run(() => false, 50, 5);
+    }
+    // one packet per message each way: no PING, and so no ACK drawn by one
+    expect(sentBy).toEqual([sends, sends]);
+    expect(a.unreliable).toHaveLength(sends);
+    // now only a streams: b, silent, pings every keepAliveMs; its PINGs keep a alive
+    const before: [number, number] = [sentBy[0], sentBy[1]];
+    for (let t = 0; t < 3000; t += 50) {
+      a.session.sendUnreliable(message(t, 40), net.now);
+      net.touch(0);
+      net.run(() => false, 50, 5);
+    }
+    expect(a.closed).toBeNull();
+    expect(b.closed).toBeNull();
+    const bSent = sentBy[1] - before[1];
+    expect(bSent).toBeGreaterThanOrEqual(3000 / 250 - 1);
+    expect(bSent).toBeLessThanOrEqual(3000 / 250 + 1);
+    // a answers each PING with an ACK beside its data
+    expect(sentBy[0] - before[0]).toBeGreaterThanOrEqual(3000 / 50);
+  });
+
   it('applies backpressure and the queue bound', () => {
     const net = new SimNet(
       4,
