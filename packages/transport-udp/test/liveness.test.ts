@@ -1,7 +1,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpErrorCode } from '../src/index.ts';
-import { dialTo, frame, indexOf, rawSocket, startServer, until } from './helpers.ts';
+import { dialTo, frame, indexOf, rawSocket, sleep, startServer, until } from './helpers.ts';
 import { LossyProxy } from './lossy-proxy.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -31,6 +31,34 @@ describe('liveness', () => {
     cleanups.push(() => client.destroy());
     await new Promise((resolve) => setTimeout(resolve, 1200));
     expect(client.stats().packetsSent).toBeGreaterThanOrEqual(5);
+    expect(client.closed).toBe(false);
+    expect(s.closes.size).toBe(0);
+  });
+
+  it('sends no PING while unreliable streams flow both ways', async () => {
+    // keep-alive every 100 ms (idleTimeoutMs / 4); frames every 20 ms each way
+    const s = await startServer({ idleTimeoutMs: 400 }, (c) => {
+      c.onFrame = (f) => {
+        c.send(frame(indexOf(f)), { reliable: false });
+      };
+    });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const client = await dialTo(s, { idleTimeoutMs: 400 });
+    cleanups.push(() => client.destroy());
+    let echoed = 0;
+    client.onFrame = () => echoed++;
+    let sent = 0;
+    const timer = setInterval(() => {
+      client.send(frame(sent++), { reliable: false });
+    }, 20);
+    await sleep(800);
+    clearInterval(timer);
+    await until(() => echoed === sent, 1000, 'the last echoes');
+    const serverSide = s.accepted[0]!;
+    // one packet per frame each way: no PING, and no ACK drawn by one
+    expect(sent).toBeGreaterThanOrEqual(20);
+    expect(client.stats().packetsSent).toBe(sent);
+    expect(serverSide.stats().packetsSent).toBe(echoed);
     expect(client.closed).toBe(false);
     expect(s.closes.size).toBe(0);
   });
