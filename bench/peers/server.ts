@@ -12,16 +12,8 @@ import { Room, Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { createServer, Ok } from '@tidewire/server';
 import { listenTcp } from '@tidewire/transport-tcp';
-import {
-  CORE_VER,
-  CoreCommand,
-  encodeFrame,
-  HEADER_SIZE,
-  pack,
-  Status,
-  writeHeader,
-} from '@tidewire/wire';
-import { handFramer, startBareEchoServer } from '../shared/net-echo.ts';
+import { CORE_VER, CoreCommand, encodeFrame, pack, Status } from '@tidewire/wire';
+import { handFramer, okReply, startBareEchoServer } from '../shared/net-echo.ts';
 
 const kind = process.argv[2];
 const send = (message: unknown): void => {
@@ -134,11 +126,7 @@ async function startBareProtocolEcho(): Promise<{ port: number; tcpPort: number 
         replies.push(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Ok, online));
         return;
       }
-      const length = end - start - HEADER_SIZE;
-      const reply = Buffer.allocUnsafe(HEADER_SIZE + length);
-      writeHeader(reply, 0, ver, cmd, Status.Ok, length);
-      chunk.copy(reply, HEADER_SIZE, start + HEADER_SIZE, end);
-      replies.push(reply);
+      replies.push(okReply(chunk, start, end));
     });
     socket.on('data', (data: Buffer) => {
       framer(data);

@@ -47,6 +47,22 @@ export function handFramer(
   };
 }
 
+/** The Ok frame answering the frame `chunk[start, end)`: same ver, cmd and payload. */
+export function okReply(chunk: Buffer, start: number, end: number): Buffer {
+  const length = end - start - HEADER_SIZE;
+  const reply = Buffer.allocUnsafe(HEADER_SIZE + length);
+  writeHeader(
+    reply,
+    0,
+    chunk[start + 2]!,
+    (chunk[start + 3]! << 8) | chunk[start + 4]!,
+    Status.Ok,
+    length,
+  );
+  chunk.copy(reply, HEADER_SIZE, start + HEADER_SIZE, end);
+  return reply;
+}
+
 /** The baseline: a node:net server answering every frame with an Ok frame carrying the same payload. */
 export async function startBareEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
   const serverSockets = new Set<Socket>();
@@ -57,18 +73,7 @@ export async function startBareEchoServer(): Promise<{ port: number; close(): Pr
     socket.on(
       'data',
       handFramer((chunk, start, end) => {
-        const length = end - start - HEADER_SIZE;
-        const reply = Buffer.allocUnsafe(HEADER_SIZE + length);
-        writeHeader(
-          reply,
-          0,
-          chunk[start + 2]!,
-          (chunk[start + 3]! << 8) | chunk[start + 4]!,
-          Status.Ok,
-          length,
-        );
-        chunk.copy(reply, HEADER_SIZE, start + HEADER_SIZE, end);
-        socket.write(reply);
+        socket.write(okReply(chunk, start, end));
       }),
     );
   });
