@@ -18,7 +18,12 @@ import { atEndOfTick } from './end-of-tick.ts';
 import { UdpCloseCode, UdpErrorCode } from './errors.ts';
 import { bodyBudget, type ConnectionTuning } from './options.ts';
 import { DATA_HEADER_SIZE, FLAG_SEALED, writeDataHeader } from './packets.ts';
-import { RudpSession, resolveSessionOptions, type SessionStats } from './session.ts';
+import {
+  RudpSession,
+  resolveSessionOptions,
+  type SessionOptions,
+  type SessionStats,
+} from './session.ts';
 
 /** Why and how a connection ended; passed once to `onClose`. */
 export interface CloseInfo {
@@ -77,6 +82,45 @@ export interface ConnectionInit {
 let spareDatagram: Buffer | null = null;
 
 const NO_OPTIONS: SendOptions = {};
+
+/**
+ * Session options by tuning and encryption, for sessions without a first RTT
+ * sample (every accepted connection of a listener): one shared object, read
+ * on every packet, instead of a copy per connection.
+ */
+const sharedSessionOptions = new WeakMap<ConnectionTuning, [SessionOptions?, SessionOptions?]>();
+
+function sessionOptions(
+  t: ConnectionTuning,
+  sealed: boolean,
+  initialRttMs: number,
+): SessionOptions {
+  const shared = initialRttMs < 0;
+  let cached = shared ? sharedSessionOptions.get(t) : undefined;
+  const found = cached?.[sealed ? 1 : 0];
+  if (found !== undefined) return found;
+  const options = resolveSessionOptions({
+    bodyBudget: bodyBudget(t.mtu, sealed),
+    maxPayloadLength: t.maxPayloadLength,
+    maxRetries: t.maxRetries,
+    maxBufferedBytes: t.maxBufferedBytes,
+    maxInflightPackets: t.maxInflightPackets,
+    idleTimeoutMs: t.idleTimeoutMs,
+    keepAliveMs: t.keepAliveMs,
+    minRtoMs: t.minRtoMs,
+    maxRtoMs: t.maxRtoMs,
+    initialRttMs,
+    fragmentMemory: t.fragmentMemory,
+  });
+  if (shared) {
+    if (cached === undefined) {
+      cached = [];
+      sharedSessionOptions.set(t, cached);
+    }
+    cached[sealed ? 1 : 0] = options;
+  }
+  return options;
+}
 
 /**
  * One reliable-UDP connection speaking wire frames, made by `listenUdp`
@@ -142,21 +186,8 @@ export class UdpConnection {
       init.role === 'client' ? Direction.ClientToServer : Direction.ServerToClient;
     this.#receiveDirection =
       init.role === 'client' ? Direction.ServerToClient : Direction.ClientToServer;
-    const t = init.tuning;
     this.#session = new RudpSession(
-      resolveSessionOptions({
-        bodyBudget: bodyBudget(t.mtu, init.key !== null),
-        maxPayloadLength: t.maxPayloadLength,
-        maxRetries: t.maxRetries,
-        maxBufferedBytes: t.maxBufferedBytes,
-        maxInflightPackets: t.maxInflightPackets,
-        idleTimeoutMs: t.idleTimeoutMs,
-        keepAliveMs: t.keepAliveMs,
-        minRtoMs: t.minRtoMs,
-        maxRtoMs: t.maxRtoMs,
-        initialRttMs: init.initialRttMs,
-        fragmentMemory: t.fragmentMemory,
-      }),
+      sessionOptions(init.tuning, init.key !== null, init.initialRttMs),
       {
         transmit: this.#transmit,
         message: this.#message,

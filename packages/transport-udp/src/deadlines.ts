@@ -15,9 +15,17 @@ import { performance } from 'node:perf_hooks';
  * serves) and cleared when the last one is cancelled, so a process with no
  * connections has no timer left.
  */
+/**
+ * `Deadline.slot` of an entry that is not scheduled. A small integer, not
+ * Infinity: the field then stays a Smi (slots are whole milliseconds), where
+ * a double would be a separate heap box, one more object to load for every
+ * `schedule` call.
+ */
+const UNSCHEDULED = -1;
+
 export class Deadline {
-  /** The slot this entry is linked in, or Infinity when not scheduled. */
-  slot: number = Number.POSITIVE_INFINITY;
+  /** The slot this entry is linked in, or UNSCHEDULED. */
+  slot: number = UNSCHEDULED;
   prev: Deadline | null = null;
   next: Deadline | null = null;
 
@@ -37,10 +45,11 @@ let firedThrough = Number.NEGATIVE_INFINITY;
 /** Schedules `entry` to fire at `at` (ms on the `performance.now()` clock); Infinity cancels it. */
 export function schedule(entry: Deadline, at: number): void {
   if (Number.isNaN(at)) throw new TypeError('deadline is NaN');
-  const slot = at === Number.POSITIVE_INFINITY ? at : Math.max(Math.ceil(at), firedThrough + 1);
+  const slot =
+    at === Number.POSITIVE_INFINITY ? UNSCHEDULED : Math.max(Math.ceil(at), firedThrough + 1, 0);
   if (slot === entry.slot) return;
-  if (entry.slot !== Number.POSITIVE_INFINITY) unlink(entry);
-  if (slot === Number.POSITIVE_INFINITY) {
+  if (entry.slot !== UNSCHEDULED) unlink(entry);
+  if (slot === UNSCHEDULED) {
     if (scheduledCount === 0) reset();
     return;
   }
@@ -73,7 +82,7 @@ function unlink(entry: Deadline): void {
   if (next !== null) next.prev = prev;
   entry.prev = null;
   entry.next = null;
-  entry.slot = Number.POSITIVE_INFINITY;
+  entry.slot = UNSCHEDULED;
   scheduledCount--;
 }
 

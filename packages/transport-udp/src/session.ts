@@ -199,18 +199,18 @@ function expandBelow(low: number, largest: number): number {
  */
 export class RudpSession {
   readonly options: SessionOptions;
-  readonly stats: SessionStats = {
-    packetsSent: 0,
-    packetsReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    retransmits: 0,
-    duplicates: 0,
-    packetsLost: 0,
-    dropped: 0,
-    messagesSent: 0,
-    messagesReceived: 0,
-  };
+  // Counters of `stats`, kept as fields of the session (which every packet
+  // touches anyway) rather than in an object of their own.
+  #packetsSent = 0;
+  #packetsReceived = 0;
+  #bytesSent = 0;
+  #bytesReceived = 0;
+  #messagesSent = 0;
+  #messagesReceived = 0;
+  #retransmits = 0;
+  #duplicates = 0;
+  #packetsLost = 0;
+  #droppedCount = 0;
 
   readonly #handler: SessionHandler;
   readonly #scratch: Buffer;
@@ -307,6 +307,22 @@ export class RudpSession {
     this.#keepAliveAt = now + options.keepAliveMs;
   }
 
+  /** Counters since the session began (a new object each call). */
+  get stats(): SessionStats {
+    return {
+      packetsSent: this.#packetsSent,
+      packetsReceived: this.#packetsReceived,
+      bytesSent: this.#bytesSent,
+      bytesReceived: this.#bytesReceived,
+      retransmits: this.#retransmits,
+      duplicates: this.#duplicates,
+      packetsLost: this.#packetsLost,
+      dropped: this.#droppedCount,
+      messagesSent: this.#messagesSent,
+      messagesReceived: this.#messagesReceived,
+    };
+  }
+
   get closed(): boolean {
     return this.#state === CLOSED;
   }
@@ -357,7 +373,7 @@ export class RudpSession {
 
   /** Counts a packet the owner dropped as a replay. */
   countDuplicate(): void {
-    this.stats.duplicates++;
+    this.#duplicates++;
   }
 
   /**
@@ -392,7 +408,7 @@ export class RudpSession {
         sends: 0,
       };
       this.#buffered += length;
-      this.stats.messagesSent++;
+      this.#messagesSent++;
       return this.#belowHighWater();
     }
     let offset = 0;
@@ -409,7 +425,7 @@ export class RudpSession {
       offset = end;
     } while (offset < length);
     this.#buffered += length;
-    this.stats.messagesSent++;
+    this.#messagesSent++;
     return this.#belowHighWater();
   }
 
@@ -451,7 +467,7 @@ export class RudpSession {
       }
     }
     this.#buffered += length;
-    this.stats.messagesSent++;
+    this.#messagesSent++;
     return this.#belowHighWater();
   }
 
@@ -463,7 +479,7 @@ export class RudpSession {
   receive(pn: number, body: Buffer, now: number, start = 0): boolean {
     if (this.#state === CLOSED) return false;
     if (this.isReplay(pn)) {
-      this.stats.duplicates++;
+      this.#duplicates++;
       return false;
     }
     if (pn > this.#window.highest + MAX_PACKET_NUMBER_JUMP) {
@@ -477,8 +493,8 @@ export class RudpSession {
     }
     this.#window.accept(pn);
     this.#lastReceive = now;
-    this.stats.packetsReceived++;
-    this.stats.bytesReceived += body.length - start;
+    this.#packetsReceived++;
+    this.#bytesReceived += body.length - start;
     this.#recordReceived(pn, now);
 
     let eliciting = false;
@@ -624,7 +640,7 @@ export class RudpSession {
         else if (seqs === null) seqs = [firstSeq, seq];
         else seqs.push(seq);
         eliciting = true;
-        this.stats.retransmits++;
+        this.#retransmits++;
         this.#handler.retransmit?.(seq, piece.sends);
       }
       if (this.#resendHead === this.#resend.length && this.#resendHead > 0) {
@@ -703,8 +719,8 @@ export class RudpSession {
       }
       this.#ackPending = false;
       this.#lastSent = now;
-      this.stats.packetsSent++;
-      this.stats.bytesSent += offset;
+      this.#packetsSent++;
+      this.#bytesSent += offset;
       this.#handler.transmit(pn, scratch, offset);
     }
     this.#checkDrain();
@@ -996,7 +1012,7 @@ export class RudpSession {
         break;
       }
     }
-    this.stats.packetsLost++;
+    this.#packetsLost++;
     if (packet.fin && !this.#finAcked) this.#finPending = true;
     const seqs = packet.seqs;
     if (seqs === null) {
@@ -1158,7 +1174,7 @@ export class RudpSession {
     }
     this.#received ??= new Map();
     if (seq < this.#nextExpected || this.#received.has(seq)) {
-      this.stats.duplicates++;
+      this.#duplicates++;
       return;
     }
     this.#received.set(seq, { data, more });
@@ -1202,12 +1218,12 @@ export class RudpSession {
   }
 
   #deliver(message: Buffer, reliable: boolean): void {
-    this.stats.messagesReceived++;
+    this.#messagesReceived++;
     this.#handler.message(message, reliable);
   }
 
   #dropped(reason: string): void {
-    this.stats.dropped++;
+    this.#droppedCount++;
     this.#handler.drop?.(reason);
   }
 
