@@ -21,9 +21,10 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
-import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+import type { UdpConnection } from '@tidewire/transport-udp';
 import { fetchTcpSession, sayHello } from '../shared/net-echo.ts';
+import { describeErrors, openMany } from './open-many.ts';
+import { openUdpSession } from './udp-session.ts';
 
 const REQUESTED = Number(process.env.CAPACITY_TCP ?? 20_000);
 const REQUESTED_UDP = Number(process.env.CAPACITY_UDP ?? 20_000);
@@ -34,6 +35,7 @@ const WARMUP = 500;
 /** Index 0: no explicit source address; then 127.0.0.2 to 127.0.0.9. */
 const SOURCE_ADDRESSES = Array.from({ length: 9 }, (_, i) => `127.0.0.${i + 1}`);
 const DEADLINE_MS = Number(process.env.CAPACITY_DEADLINE_MS ?? 45_000);
+const OPEN_OPTIONS = { concurrency: CONCURRENCY, deadlineMs: DEADLINE_MS };
 
 function openFileLimit(): number {
   const line = readFileSync('/proc/self/limits', 'utf8')
@@ -117,38 +119,21 @@ async function dial(port: number, source: { index: number }): Promise<Socket> {
   }
 }
 
-interface Held {
-  sockets: Socket[];
-  errors: Map<string, number>;
-  seconds: number;
-}
-
-/** Opens up to `target` idle sessions, `CONCURRENCY` at a time, until done, failing or the deadline. */
-async function openMany(
-  target: number,
-  open: (index: number, source: { index: number }) => Promise<Socket>,
-): Promise<Held> {
-  const sockets: Socket[] = [];
-  const errors = new Map<string, number>();
-  const source = { index: 0 };
-  const started = performance.now();
-  let next = 0;
-  let consecutiveFailures = 0;
-  const worker = async (): Promise<void> => {
-    while (next < target && consecutiveFailures < 50 && performance.now() - started < DEADLINE_MS) {
-      const index = next++;
-      try {
-        sockets.push(await open(index, source));
-        consecutiveFailures = 0;
-      } catch (err) {
-        consecutiveFailures++;
-        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-        errors.set(code, (errors.get(code) ?? 0) + 1);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { sockets, errors, seconds: (performance.now() - started) / 1000 };
+/** One idle tidewire TCP session: the session request, the connect and the hello. */
+async function openTcpSession(
+  child: Child,
+  source: { index: number },
+  uid: string,
+): Promise<Socket> {
+  const sid = await fetchTcpSession(`http://127.0.0.1:${child.httpPort}`, uid);
+  const socket = await dial(child.tcpPort, source);
+  try {
+    await sayHello(socket, sid);
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  return socket;
 }
 
 async function closeAll(sockets: Socket[]): Promise<void> {
@@ -168,40 +153,33 @@ interface Measured {
 async function measure(kind: 'tidewire' | 'bare', target: number): Promise<Measured> {
   const child = await startChild(kind);
   try {
-    const endpoint = `http://127.0.0.1:${child.httpPort}`;
-    const openOne = async (index: number, source: { index: number }): Promise<Socket> => {
-      if (kind === 'bare') return dial(child.tcpPort, source);
-      const sid = await fetchTcpSession(endpoint, `cap-${index}`);
-      const socket = await dial(child.tcpPort, source);
-      try {
-        await sayHello(socket, sid);
-      } catch (err) {
-        socket.destroy();
-        throw err;
-      }
-      return socket;
+    // Each opening run starts from the kernel's choice of source address; uids from `offset`.
+    const opener = (offset: number) => {
+      const source = { index: 0 };
+      return (index: number): Promise<Socket> =>
+        kind === 'bare'
+          ? dial(child.tcpPort, source)
+          : openTcpSession(child, source, `cap-${offset + index}`);
     };
     // Warm-up: the code paths, pools and heap the first sessions bring in are
     // not per-connection costs. Open and close a few hundred, then measure.
-    const warm = await openMany(Math.min(WARMUP, target), (index, source) =>
-      openOne(target + index, source),
-    );
-    await closeAll(warm.sockets);
+    const warm = await openMany(Math.min(WARMUP, target), opener(target), OPEN_OPTIONS);
+    await closeAll(warm.items);
     const rssBefore = await settledRss(child);
-    const held = await openMany(target, openOne);
+    const held = await openMany(target, opener(0), OPEN_OPTIONS);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const stillOpen = held.sockets.filter((s) => !s.destroyed).length;
+    const stillOpen = held.items.filter((s) => !s.destroyed).length;
     const rssAfter = await settledRss(child);
     // The server side closes first, so this side's ports are not left in TIME_WAIT.
     await stopChild(child);
-    await closeAll(held.sockets);
+    await closeAll(held.items);
     return {
       held: stillOpen,
       rssBefore,
       rssAfter,
       perConnection: stillOpen > 0 ? (rssAfter - rssBefore) / stillOpen : Number.NaN,
       seconds: held.seconds,
-      errors: [...held.errors].map(([code, n]) => `${code} x${n}`).join(', ') || 'none',
+      errors: describeErrors(held.errors),
     };
   } finally {
     await stopChild(child);
@@ -249,55 +227,20 @@ console.log(
 async function measureUdp(target: number): Promise<Measured> {
   const child = await startChild('tidewire');
   const held: UdpConnection[] = [];
-  const errors = new Map<string, number>();
   try {
-    const openOne = async (index: number): Promise<UdpConnection> => {
-      const res = await fetch(
-        `http://127.0.0.1:${child.httpPort}/v1/endpoint/udp/user/ucap-${index}`,
-      );
-      if (!res.ok) throw new Error(`session ${res.status}`);
-      const { sid } = (await res.json()) as { sid: string };
-      const c = await dialUdp({
-        host: '127.0.0.1',
-        port: child.udpPort,
-        sid: Buffer.from(sid, 'hex'),
-        idleTimeoutMs: 600_000,
-        socketBufferBytes: 16 * 1024,
-      });
-      await new Promise<void>((resolve) => {
-        c.onFrame = () => resolve();
-        c.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex')));
-      });
-      c.onFrame = null;
-      return c;
-    };
-    const openBatch = async (
-      count: number,
-      offset: number,
-      into: UdpConnection[],
-    ): Promise<number> => {
-      const started = performance.now();
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
-          while (next < count && performance.now() - started < DEADLINE_MS) {
-            const i = next++;
-            try {
-              into.push(await openOne(offset + i));
-            } catch (err) {
-              const code = (err as { code?: string }).code ?? (err as Error).message;
-              errors.set(code, (errors.get(code) ?? 0) + 1);
-            }
-          }
-        }),
-      );
-      return (performance.now() - started) / 1000;
-    };
-    const warm: UdpConnection[] = [];
-    await openBatch(Math.min(WARMUP, target), target, warm);
-    await Promise.all(warm.map((c) => c.close()));
+    const warm = await openMany(
+      Math.min(WARMUP, target),
+      (index) => openUdpSession(child, `ucap-${target + index}`),
+      OPEN_OPTIONS,
+    );
+    await Promise.all(warm.items.map((c) => c.close()));
     const rssBefore = await settledRss(child);
-    const seconds = await openBatch(target, 0, held);
+    const opened = await openMany(
+      target,
+      (index) => openUdpSession(child, `ucap-${index}`),
+      OPEN_OPTIONS,
+    );
+    held.push(...opened.items);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const stillOpen = held.filter((c) => !c.closed).length;
     const rssAfter = await settledRss(child);
@@ -306,8 +249,8 @@ async function measureUdp(target: number): Promise<Measured> {
       rssBefore,
       rssAfter,
       perConnection: stillOpen > 0 ? (rssAfter - rssBefore) / stillOpen : Number.NaN,
-      seconds,
-      errors: [...errors].map(([code, n]) => `${code} x${n}`).join(', ') || 'none',
+      seconds: opened.seconds,
+      errors: describeErrors(opened.errors),
     };
   } finally {
     await stopChild(child);
