@@ -59,32 +59,75 @@ interface Child {
   udpPort: number;
 }
 
+/** Time allowed a child to start, to answer a GC request and to exit when asked. */
+const CHILD_ANSWER_MS = 30_000;
+
+/** The child's next IPC message; rejects if it exits first or says nothing within `ms`. */
+function nextMessage<T>(child: ChildProcess, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const settle = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (message: unknown): void => {
+      settle();
+      resolve(message as T);
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      settle();
+      reject(new Error(`${what}: the child exited (${code ?? signal})`));
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new Error(`${what}: no answer within ${ms} ms`));
+    }, ms);
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+/** Asks a child to exit and waits for it; kills it if it is still there after `CHILD_ANSWER_MS`. */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  if (child.connected) child.send('exit');
+  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_ANSWER_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
 async function startChild(kind: 'tidewire' | 'bare'): Promise<Child> {
   const child = fork(fileURLToPath(new URL('./server-child.ts', import.meta.url)), [kind], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const [message] = (await once(child, 'message')) as [
-    { httpPort: number; tcpPort: number; udpPort?: number },
-  ];
-  return {
-    process: child,
-    httpPort: message.httpPort,
-    tcpPort: message.tcpPort,
-    udpPort: message.udpPort ?? 0,
-  };
+  try {
+    const message = await nextMessage<{ httpPort: number; tcpPort: number; udpPort?: number }>(
+      child,
+      CHILD_ANSWER_MS,
+      `server child (${kind})`,
+    );
+    return {
+      process: child,
+      httpPort: message.httpPort,
+      tcpPort: message.tcpPort,
+      udpPort: message.udpPort ?? 0,
+    };
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
 }
 
 async function stopChild(child: Child): Promise<void> {
-  if (child.process.exitCode !== null || child.process.signalCode !== null) return;
-  const exited = once(child.process, 'exit');
-  child.process.send('exit');
-  await exited;
+  await stopProcess(child.process);
 }
 
 async function settledRss(child: Child): Promise<number> {
+  const answered = nextMessage(child.process, CHILD_ANSWER_MS, 'full GC');
   child.process.send('gc');
-  await once(child.process, 'message');
+  await answered;
   return vmRssBytes(child.process.pid!);
 }
 
@@ -136,6 +179,12 @@ async function openTcpSession(
   return socket;
 }
 
+/** An opener of sessions with uids `cap-<offset + index>`, starting from the kernel's choice of source address. */
+function tcpSessions(child: Child, offset: number): (index: number) => Promise<Socket> {
+  const source = { index: 0 };
+  return (index) => openTcpSession(child, source, `cap-${offset + index}`);
+}
+
 async function closeAll(sockets: Socket[]): Promise<void> {
   for (const socket of sockets) socket.destroy();
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -153,13 +202,10 @@ interface Measured {
 async function measure(kind: 'tidewire' | 'bare', target: number): Promise<Measured> {
   const child = await startChild(kind);
   try {
-    // Each opening run starts from the kernel's choice of source address; uids from `offset`.
-    const opener = (offset: number) => {
+    const opener = (offset: number): ((index: number) => Promise<Socket>) => {
+      if (kind === 'tidewire') return tcpSessions(child, offset);
       const source = { index: 0 };
-      return (index: number): Promise<Socket> =>
-        kind === 'bare'
-          ? dial(child.tcpPort, source)
-          : openTcpSession(child, source, `cap-${offset + index}`);
+      return () => dial(child.tcpPort, source);
     };
     // Warm-up: the code paths, pools and heap the first sessions bring in are
     // not per-connection costs. Open and close a few hundred, then measure.
