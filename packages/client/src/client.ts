@@ -41,6 +41,14 @@ export interface ConnectOptions {
   transport?: 'tcp' | 'udp';
   /** UDP only: datagram payload budget, bytes. Default 1200. */
   mtu?: number;
+  /**
+   * UDP only: how long the acknowledgement of a reliable message from the
+   * server may wait for a command to ride with, ms (0..250). Default 0 (at
+   * once). A client that sends at a steady rate (inputs at 20 Hz: 60) spares
+   * the server one datagram per reliable message; a lost message from the
+   * server is retransmitted that much later. See transport-udp's `ackDelayMs`.
+   */
+  ackDelayMs?: number;
   /** Sent with the hello (a msgpack map): app version, platform... */
   clientInfo?: Record<string, unknown>;
   /** Headers for the session request (tokens for the server's authenticate hook). */
@@ -678,6 +686,7 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
           // The UDP transport keeps its own liveness (keep-alive echo) even without app keep-alives.
           ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
           ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+          ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
           ...maxPayload,
         });
   // TCP sealing happens here; UDP seals in its transport.

@@ -1,5 +1,6 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect, requestSession, type TidewireClient } from '@tidewire/client';
-import { dialUdp } from '@tidewire/transport-udp';
+import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, Ok, type TidewireServer } from '../src/index.ts';
@@ -137,6 +138,41 @@ describe('UDP sessions', () => {
     const before = keepAlives;
     await delay(500);
     expect(keepAlives).toBeGreaterThanOrEqual(before + 2);
+  });
+
+  it('a client with ackDelayMs announces it: its ACKs ride with commands and the server waits for them', async () => {
+    server = await udpServer();
+    const accepted: UdpConnection[] = [];
+    const onConnection = (message: unknown): void => {
+      const { connection, side } = message as { connection: UdpConnection; side: string };
+      if (side === 'server') accepted.push(connection);
+    };
+    subscribe('tidewire:udp:connection', onConnection);
+    try {
+      const c = await client(server, 'ann', {
+        transport: 'udp',
+        ackDelayMs: 60,
+        keepAliveIntervalMs: 0,
+      });
+      clients.push(c);
+      expect(accepted).toHaveLength(1);
+      const conn = accepted[0]!;
+      await delay(20);
+      const before = conn.stats().packetsReceived;
+      for (let i = 0; i < 10; i++) {
+        await c.request(2, 1, Buffer.from(`m${i}`));
+        await delay(20);
+      }
+      // one datagram per request: each answer's ACK came with the next request
+      expect(conn.stats().packetsReceived - before).toBe(10);
+      expect(conn.stats().retransmits).toBe(0);
+      expect(conn.stats().rtoMs).toBeGreaterThanOrEqual(10 + 60);
+      await expect(
+        connect({ endpointUrl: endpointOf(server), uid: 'x', transport: 'udp', ackDelayMs: 300 }),
+      ).rejects.toThrow(/ackDelayMs/);
+    } finally {
+      unsubscribe('tidewire:udp:connection', onConnection);
+    }
   });
 
   it('refuses a reused sid and a hello naming another sid than the handshake', async () => {

@@ -69,6 +69,8 @@ export interface ConnectionInit {
   key: Buffer | null;
   tuning: ConnectionTuning;
   initialRttMs: number;
+  /** The peer's `ackDelayMs`, from the handshake. */
+  peerAckDelayMs: number;
   link: ConnectionLink;
   logger: Logger | undefined;
 }
@@ -84,20 +86,22 @@ let spareDatagram: Buffer | null = null;
 const NO_OPTIONS: SendOptions = {};
 
 /**
- * Session options by tuning and encryption, for sessions without a first RTT
- * sample (every accepted connection of a listener): one shared object, read
- * on every packet, instead of a copy per connection.
+ * Session options by tuning, encryption and the peer's ACK delay, for
+ * sessions without a first RTT sample (every accepted connection of a
+ * listener): one shared object, read on every packet, instead of a copy per
+ * connection.
  */
-const sharedSessionOptions = new WeakMap<ConnectionTuning, [SessionOptions?, SessionOptions?]>();
+const sharedSessionOptions = new WeakMap<ConnectionTuning, Map<number, SessionOptions>>();
 
 function sessionOptions(
   t: ConnectionTuning,
   sealed: boolean,
-  initialRttMs: number,
+  init: ConnectionInit,
 ): SessionOptions {
-  const shared = initialRttMs < 0;
+  const shared = init.initialRttMs < 0;
+  const key = init.peerAckDelayMs * 2 + (sealed ? 1 : 0);
   let cached = shared ? sharedSessionOptions.get(t) : undefined;
-  const found = cached?.[sealed ? 1 : 0];
+  const found = cached?.get(key);
   if (found !== undefined) return found;
   const options = resolveSessionOptions({
     bodyBudget: bodyBudget(t.mtu, sealed),
@@ -109,15 +113,17 @@ function sessionOptions(
     keepAliveMs: t.keepAliveMs,
     minRtoMs: t.minRtoMs,
     maxRtoMs: t.maxRtoMs,
-    initialRttMs,
+    initialRttMs: init.initialRttMs,
     fragmentMemory: t.fragmentMemory,
+    ackDelayMs: t.ackDelayMs,
+    peerAckDelayMs: init.peerAckDelayMs,
   });
   if (shared) {
     if (cached === undefined) {
-      cached = [];
+      cached = new Map();
       sharedSessionOptions.set(t, cached);
     }
-    cached[sealed ? 1 : 0] = options;
+    cached.set(key, options);
   }
   return options;
 }
@@ -187,7 +193,7 @@ export class UdpConnection {
     this.#receiveDirection =
       init.role === 'client' ? Direction.ServerToClient : Direction.ClientToServer;
     this.#session = new RudpSession(
-      sessionOptions(init.tuning, init.key !== null, init.initialRttMs),
+      sessionOptions(init.tuning, init.key !== null, init),
       {
         transmit: this.#transmit,
         message: this.#message,

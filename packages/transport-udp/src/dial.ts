@@ -127,7 +127,7 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
         echoSentAt = performance.now();
         echoSends++;
       }
-      socket.send(encodeInit(nonce, options.sid, encryption, cookie));
+      socket.send(encodeInit(nonce, options.sid, encryption, cookie, tuning.ackDelayMs));
       retryTimer = setTimeout(sendInit, wait);
       wait = Math.min(wait * 1.5, HANDSHAKE_RETRY_MAX_MS);
     };
@@ -176,6 +176,8 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
         tuning,
         // Karn: an INIT_ECHO sent more than once gives no trustworthy sample
         initialRttMs: echoSends === 1 ? Math.max(0, performance.now() - echoSentAt) : -1,
+        // byte 3 of ACCEPT (0 from servers that predate it)
+        peerAckDelayMs: msg[3]!,
         logger: options.logger,
       });
       if (connectionChannel.hasSubscribers)

@@ -324,7 +324,10 @@ class Listener implements UdpListener, ConnectionLink {
     const nonceKey = `${init.clientNonce.toString('hex')}|${address}|${port}`;
     const existing = this.#byNonce.get(nonceKey);
     if (existing !== undefined) {
-      this.#reply(encodeAccept(init.clientNonce, existing.id, existing.encrypted), rinfo);
+      this.#reply(
+        encodeAccept(init.clientNonce, existing.id, existing.encrypted, this.#tuning.ackDelayMs),
+        rinfo,
+      );
       return;
     }
     if (this.#halfOpen.has(nonceKey)) return;
@@ -342,7 +345,7 @@ class Listener implements UdpListener, ConnectionLink {
     this.#halfOpen.add(nonceKey);
     const sid = Buffer.from(init.sid);
     const nonce = Buffer.from(init.clientNonce);
-    void this.#authenticate(sid, nonce, nonceKey, rinfo);
+    void this.#authenticate(sid, nonce, nonceKey, rinfo, init.ackDelayMs);
   }
 
   async #authenticate(
@@ -350,6 +353,7 @@ class Listener implements UdpListener, ConnectionLink {
     nonce: Buffer,
     nonceKey: string,
     rinfo: RemoteInfo,
+    peerAckDelayMs: number,
   ): Promise<void> {
     const remote = { address: rinfo.address, port: rinfo.port };
     let result: AuthenticateResult = null;
@@ -388,6 +392,7 @@ class Listener implements UdpListener, ConnectionLink {
       key: key === null ? null : Buffer.from(key),
       tuning: this.#tuning,
       initialRttMs: -1,
+      peerAckDelayMs,
       link: this,
       logger: this.#logger,
     });
@@ -395,7 +400,7 @@ class Listener implements UdpListener, ConnectionLink {
     this.#byNonce.set(nonceKey, connection);
     this.#nonceOf.set(connection, nonceKey);
     this.#connections.add(connection);
-    this.#reply(encodeAccept(nonce, id, key !== null), rinfo);
+    this.#reply(encodeAccept(nonce, id, key !== null, this.#tuning.ackDelayMs), rinfo);
     this.#logger?.debug?.('udp connection accepted', { id, ...remote });
     if (connectionChannel.hasSubscribers) connectionChannel.publish({ connection, side: 'server' });
     try {

@@ -33,6 +33,8 @@ export interface InitPacket {
   clientNonce: Buffer;
   sid: Buffer;
   cookie: Buffer;
+  /** The client's `ackDelayMs` (byte 3; 0 from peers that predate it). */
+  ackDelayMs: number;
 }
 
 /** INIT (no cookie) or INIT_ECHO (with the cookie), always 96 bytes. */
@@ -41,11 +43,13 @@ export function encodeInit(
   sid: Uint8Array,
   encryption: boolean,
   cookie: Uint8Array | null,
+  ackDelayMs = 0,
 ): Buffer {
   const out = Buffer.alloc(INIT_SIZE);
   out[0] = cookie === null ? PacketType.Init : PacketType.InitEcho;
   out[1] = PROTOCOL_VERSION;
   out[2] = encryption ? FLAG_ENCRYPTION : 0;
+  out[3] = ackDelayMs;
   out.set(clientNonce, 4);
   out.set(sid, 12);
   if (cookie !== null) out.set(cookie, 28);
@@ -62,6 +66,7 @@ export function decodeInit(msg: Buffer): InitPacket | null {
     clientNonce: msg.subarray(4, 12),
     sid: msg.subarray(12, 28),
     cookie: msg.subarray(28, 48),
+    ackDelayMs: msg[3]!,
   };
 }
 
@@ -78,11 +83,13 @@ export function encodeAccept(
   clientNonce: Uint8Array,
   connectionId: number,
   encryption: boolean,
+  ackDelayMs = 0,
 ): Buffer {
   const out = Buffer.alloc(ACCEPT_SIZE);
   out[0] = PacketType.Accept;
   out[1] = PROTOCOL_VERSION;
   out[2] = encryption ? FLAG_ENCRYPTION : 0;
+  out[3] = ackDelayMs;
   out.set(clientNonce, 4);
   out.writeUInt32BE(connectionId, 12);
   return out;

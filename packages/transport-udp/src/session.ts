@@ -68,6 +68,14 @@ export interface SessionOptions {
   fragmentTimeoutMs: number;
   /** How long a graceful close waits for acknowledgements before giving up. */
   closeLingerMs: number;
+  /**
+   * How long a pure ACK may wait for data to ride with (0: end of the turn).
+   * It still leaves at once for a second unacknowledged ack-eliciting packet,
+   * a packet out of order or FIN.
+   */
+  ackDelayMs: number;
+  /** The peer's `ackDelayMs` (from the handshake): added to the RTO. */
+  peerAckDelayMs: number;
 }
 
 export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
@@ -85,6 +93,8 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
   fragmentMemory: 1024 * 1024,
   fragmentTimeoutMs: 1000,
   closeLingerMs: 1000,
+  ackDelayMs: 0,
+  peerAckDelayMs: 0,
 };
 
 /** What a session asks of its owner (the socket layer, or a test). */
@@ -280,6 +290,10 @@ export class RudpSession {
   #ranges: number[] = [];
   #largestReceivedTime = 0;
   #ackPending = false;
+  /** Ack-eliciting packets received since the last ACK sent. */
+  #unackedEliciting = 0;
+  /** When a delayed ACK is due (Infinity: none waiting). */
+  #ackDueAt = Number.POSITIVE_INFINITY;
   /** Data packets that still carry the ranges unasked (see ACK_REPEATS). */
   #ackRepeats = 0;
   #nextExpected = 0;
@@ -300,7 +314,7 @@ export class RudpSession {
     this.#fragmentMax = options.bodyBudget - FRAGMENT_UNIT_OVERHEAD - ACK_RESERVE;
     if (this.#fragmentMax < 64) throw new RangeError('bodyBudget is too small');
     this.#highWater = Math.min(64 * 1024, options.maxBufferedBytes);
-    this.#rto = options.initialRtoMs;
+    this.#rto = options.initialRtoMs + options.peerAckDelayMs;
     if (options.initialRttMs >= 0) this.#sample(options.initialRttMs);
     this.#lastReceive = now;
     this.#lastSent = now;
@@ -495,7 +509,7 @@ export class RudpSession {
     this.#lastReceive = now;
     this.#packetsReceived++;
     this.#bytesReceived += body.length - start;
-    this.#recordReceived(pn, now);
+    const inOrder = this.#recordReceived(pn, now);
 
     let eliciting = false;
     let fin: { code: string; reason: string } | null = null;
@@ -576,8 +590,15 @@ export class RudpSession {
     this.#deliverInOrder();
     if (this.#state === CLOSED) return true;
     if (eliciting) {
-      this.#ackPending = true;
       this.#ackRepeats = ACK_REPEATS;
+      this.#unackedEliciting++;
+      const delay = this.options.ackDelayMs;
+      if (delay === 0 || this.#unackedEliciting > 1 || !inOrder || fin !== null) {
+        this.#ackPending = true;
+      } else if (this.#ackDueAt === Number.POSITIVE_INFINITY) {
+        // wait for something to send (the ACK rides with it), at most `delay`
+        this.#ackDueAt = now + delay;
+      }
     }
     if (fin !== null) {
       this.flush(now);
@@ -611,6 +632,8 @@ export class RudpSession {
       if (this.#ackPending || (data && this.#ackRepeats > 0 && this.#ranges.length > 0)) {
         offset = this.#writeAck(now, data ? ACK_RANGES_WITH_DATA : MAX_ACK_RANGES);
         if (this.#ackRepeats > 0) this.#ackRepeats--;
+        this.#unackedEliciting = 0;
+        this.#ackDueAt = Number.POSITIVE_INFINITY;
       }
       let firstSeq = -1;
       let seqs: number[] | null = null;
@@ -755,8 +778,9 @@ export class RudpSession {
         if (!packet.done) this.#lose(packet);
       }
       this.#popDone();
-      this.#rto = Math.min(this.#rto * 2, this.options.maxRtoMs);
+      this.#rto = Math.min(this.#rto * 2, this.options.maxRtoMs + this.options.peerAckDelayMs);
     }
+    if (now >= this.#ackDueAt) this.#ackPending = true;
     const keepAliveDue = now >= this.#keepAliveAt;
     if (keepAliveDue && this.#state === OPEN && now - this.#lastSent >= this.options.keepAliveMs) {
       this.#pingPending = true;
@@ -776,6 +800,7 @@ export class RudpSession {
     }
     const oldest = this.#oldestInflight();
     if (oldest !== undefined) next = Math.min(next, oldest.time + this.#rto);
+    next = Math.min(next, this.#ackDueAt);
     return this.#fragments === null ? next : Math.min(next, this.#fragments.nextDeadline());
   }
 
@@ -1065,7 +1090,10 @@ export class RudpSession {
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
     const rto = this.#srtt + Math.max(1, 4 * this.#rttvar);
-    this.#rto = Math.min(this.options.maxRtoMs, Math.max(this.options.minRtoMs, rto));
+    // the peer may hold its ACK up to its ackDelayMs: wait that much longer
+    this.#rto =
+      Math.min(this.options.maxRtoMs, Math.max(this.options.minRtoMs, rto)) +
+      this.options.peerAckDelayMs;
   }
 
   #dropUnreliable(): void {
@@ -1133,9 +1161,11 @@ export class RudpSession {
     return UNITS_OK;
   }
 
-  #recordReceived(pn: number, now: number): void {
+  /** Adds `pn` to the ranges; true when it came in order (the next number after the highest, or the first). */
+  #recordReceived(pn: number, now: number): boolean {
     const r = this.#ranges;
     const before = r.length;
+    const inOrder = before === 0 ? pn === 0 : pn === r[0]! + 1;
     if (r.length === 0 || pn > r[0]!) this.#largestReceivedTime = now;
     let i = 0;
     for (; i < r.length; i += 2) {
@@ -1163,6 +1193,7 @@ export class RudpSession {
     // a new range beside earlier ones is a gap (packets missing or late): the sender should hear of it
     if (before > 0 && r.length > before) this.#ackRepeats = ACK_REPEATS;
     if (r.length > 2 * MAX_ACK_RANGES) r.length = 2 * MAX_ACK_RANGES;
+    return inOrder;
   }
 
   #receivePiece(seq: number, data: Buffer, more: boolean): void {

@@ -282,4 +282,31 @@ describe('listenUdp / dialUdp', () => {
     await client.close(); // idempotent
     expect(client.closed).toBe(true);
   });
+
+  it('announces ackDelayMs in the handshake: ACKs ride with the next frame, the peer waits for them', async () => {
+    const s = await server();
+    const client = await dialTo(s, { ackDelayMs: 60 });
+    cleanups.push(() => client.destroy());
+    let echoed = 0;
+    client.onFrame = () => echoed++;
+    await until(() => s.accepted.length === 1);
+    const serverSide = s.accepted[0]!;
+    // before any RTT sample: the 200 ms initial RTO plus the client's delay
+    expect(serverSide.stats().rtoMs).toBe(260);
+    await new Promise((r) => setTimeout(r, 20)); // nothing left from the handshake
+    const before = client.stats().packetsSent;
+    const frames = 15;
+    for (let i = 0; i < frames; i++) {
+      client.send(frame(i));
+      await until(() => echoed === i + 1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // each echo's ACK left with the next frame: no packet of its own
+    expect(client.stats().packetsSent - before).toBe(frames);
+    expect(serverSide.stats().retransmits).toBe(0);
+    expect(serverSide.stats().rtoMs).toBeGreaterThanOrEqual(10 + 60);
+    // the last echo's ACK goes alone once the delay is over
+    await until(() => client.stats().packetsSent - before === frames + 1, 1000);
+    await until(() => serverSide.bufferedBytes === 0, 1000);
+  });
 });

@@ -68,6 +68,12 @@ describe('lifecycle', () => {
     await expect(listenUdp({ mtu: 10, authenticate: () => null }, () => {})).rejects.toMatchObject({
       code: 'TIDEWIRE_ERR_INVALID_ARGUMENT',
     });
+    // one byte in the handshake: 0..250 ms
+    for (const ackDelayMs of [-1, 251, 1.5]) {
+      expect(() =>
+        dialUdp({ host: '127.0.0.1', port: 1, sid: Buffer.alloc(16), ackDelayMs }),
+      ).toThrow(/ackDelayMs/);
+    }
   });
 
   it('answers REFUSE 2 past maxHalfOpen while authenticate is pending', async () => {

@@ -346,3 +346,122 @@ describe('RudpSession over a simulated lossy link', () => {
     expect(expandNear(0xffff_ffff, 0)).toBe(0xffff_ffff);
   });
 });
+
+describe('delayed ACKs (ackDelayMs)', () => {
+  const LINK = { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 };
+
+  /**
+   * Peer 0 (a client) sends a reliable request every 50 ms; peer 1 (a server)
+   * answers each one reliably one step after it arrived (its own ACK of the
+   * request goes first, in this simulation). Returns the packets each side sent.
+   */
+  function requestResponse(net: SimNet, requests: number): [number, number] {
+    const [a, b] = net.peers;
+    const sentBy: [number, number] = [0, 0];
+    net.onTransmit = (to) => {
+      sentBy[to === 0 ? 1 : 0]++;
+      return true;
+    };
+    let answered = 0;
+    for (let i = 0; i < requests; i++) {
+      a.session.sendReliable(message(i, 40), net.now);
+      net.touch(0);
+      for (let ms = 0; ms < 50; ms++) {
+        net.step(1);
+        if (b.reliable.length > answered) {
+          b.session.sendReliable(message(answered++, 40), net.now);
+          net.touch(1);
+        }
+      }
+    }
+    expect(a.reliable).toHaveLength(requests);
+    return sentBy;
+  }
+
+  it('lets the ACK of an answer ride with the next request instead of a packet of its own', () => {
+    const delayed = new SimNet(7, LINK, [{ ackDelayMs: 60 }, { peerAckDelayMs: 60 }]);
+    const [a, b] = delayed.peers;
+    expect(requestResponse(delayed, 40)[0]).toBe(40);
+    expect(b.session.stats.retransmits).toBe(0);
+    expect(a.session.stats.retransmits).toBe(0);
+    // the last answer's ACK had nothing to ride with: it leaves alone, ackDelayMs after the answer
+    const sentBefore = a.session.stats.packetsSent;
+    delayed.run(() => a.session.stats.packetsSent > sentBefore, 200);
+    expect(a.session.stats.packetsSent).toBe(sentBefore + 1);
+    expect(delayed.run(() => b.session.bufferedBytes === 0, 10)).toBe(true);
+    expect(b.session.stats.retransmits).toBe(0);
+
+    // without a delay every answer draws an ACK of its own
+    const immediate = new SimNet(7, LINK);
+    expect(requestResponse(immediate, 40)[0]).toBe(80);
+  });
+
+  it('needs the peer to know the delay: a sender that does not retransmits too early', () => {
+    const net = new SimNet(8, LINK, [{ ackDelayMs: 60 }, {}]);
+    requestResponse(net, 20);
+    expect(net.peers[1].session.stats.retransmits).toBeGreaterThan(0);
+  });
+
+  it('adds the peer delay to the RTO', () => {
+    const net = new SimNet(9, LINK, [{}, { peerAckDelayMs: 60 }]);
+    const b = net.peers[1];
+    expect(b.session.rtoMs).toBe(200 + 60);
+    requestResponse(net, 10);
+    // a acknowledges at once, so the RTT stays ~4 ms; the RTO is the 10 ms floor plus the delay
+    expect(b.session.rtoMs).toBe(10 + 60);
+  });
+
+  it('acknowledges at once a second ack-eliciting packet, one out of order, and a FIN', () => {
+    const acksAfter = (setup: (net: SimNet) => void): number[] => {
+      const net = new SimNet(10, LINK, [{}, { ackDelayMs: 60 }]);
+      const times: number[] = [];
+      setup(net);
+      const previous = net.onTransmit;
+      net.onTransmit = (to, body) => {
+        if (to === 0) times.push(net.now);
+        return previous === null ? true : previous(to, body);
+      };
+      net.run(() => false, 100);
+      return times;
+    };
+    // one packet: its ACK waits the whole delay (sent at 1 ms, arrives at 3, ACK at 63)
+    expect(
+      acksAfter((net) => {
+        net.peers[0].session.sendReliable(message(0, 40), net.now);
+        net.touch(0);
+      }),
+    ).toEqual([63]);
+    // two packets one step apart: the second draws the ACK as it arrives
+    expect(
+      acksAfter((net) => {
+        net.peers[0].session.sendReliable(message(0, 40), net.now);
+        net.touch(0);
+        net.step(1);
+        net.peers[0].session.sendReliable(message(1, 40), net.now);
+        net.touch(0);
+      }),
+    ).toEqual([4]);
+    // the first packet lost: the second arrives out of order and is acknowledged at once
+    expect(
+      acksAfter((net) => {
+        let first = true;
+        net.onTransmit = (to) => {
+          if (to !== 1 || !first) return true;
+          first = false;
+          return false;
+        };
+        net.peers[0].session.sendReliable(message(0, 40), net.now);
+        net.touch(0);
+        net.step(1);
+        net.peers[0].session.sendReliable(message(1, 40), net.now);
+        net.touch(0);
+      })[0],
+    ).toBe(4);
+    // FIN
+    expect(
+      acksAfter((net) => {
+        net.peers[0].session.close('bye', '', net.now);
+      })[0],
+    ).toBe(2);
+  });
+});

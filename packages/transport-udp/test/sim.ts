@@ -46,11 +46,19 @@ export class SimNet {
   /** Sees every packet sent (`to` is the receiving side); returning false drops it. */
   onTransmit: ((to: 0 | 1, body: Buffer) => boolean) | null = null;
 
-  constructor(seed: number, conditions: LinkConditions, options: Partial<SessionOptions> = {}) {
+  /** `options` apply to both peers, or a pair gives each its own. */
+  constructor(
+    seed: number,
+    conditions: LinkConditions,
+    options: Partial<SessionOptions> | [Partial<SessionOptions>, Partial<SessionOptions>] = {},
+  ) {
     this.#random = mulberry32(seed);
     this.#conditions = conditions;
-    const resolved = resolveSessionOptions(options);
-    this.peers = [this.#peer(0, resolved), this.#peer(1, resolved)];
+    const [first, second] = Array.isArray(options) ? options : [options, options];
+    this.peers = [
+      this.#peer(0, resolveSessionOptions(first)),
+      this.#peer(1, resolveSessionOptions(second)),
+    ];
   }
 
   #peer(side: 0 | 1, options: SessionOptions): Peer {
