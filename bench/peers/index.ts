@@ -52,15 +52,19 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * bare clients) and `tidewire-tcp-raw` (the Tidewire server driven by the bare
  * clients after the session step and hello): they show what each layer costs.
  * `tidewire-udp-unreliable` sends and answers on the unreliable channel (no
- * ACKs), as a 20 Hz state stream would. `bare-client` is the bare node:net
+ * ACKs), as a 20 Hz state stream would. `tidewire-udp-ackdelay` is Tidewire
+ * UDP (reliable) with clients that announce `ackDelayMs: 60`: the ACK of
+ * each answer rides with the next command instead of a datagram of its own. `bare-client` is the bare node:net
  * echo driven by `@tidewire/client` (it answers the session step, hello and
  * keep-alives): Tidewire TCP against it compares two servers under the same
  * clients, whose pace moves a server's CPU too.
  */
 const KINDS = (
   process.env.PEERS_KINDS ??
-  'bare,bare-client,bare-udp,tidewire-tcp,tidewire-udp,tidewire-udp-unreliable,colyseus'
+  'bare,bare-client,bare-udp,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,colyseus'
 ).split(',');
+/** `ackDelayMs` of the `tidewire-udp-ackdelay` clients: above their 50 ms between commands. */
+const ACK_DELAY_MS = 60;
 /** When set, each server process writes a V8 CPU profile into this folder. */
 const PROFILE_DIR = process.env.PEERS_PROFILE_DIR;
 /** Extra node flags for every server process (e.g. `--trace-deopt`); their stdout is shown then. */
@@ -186,6 +190,7 @@ type Kind =
   | 'tidewire-tcp-raw'
   | 'tidewire-tcp'
   | 'tidewire-udp'
+  | 'tidewire-udp-ackdelay'
   | 'tidewire-udp-unreliable'
   | 'colyseus';
 
@@ -220,6 +225,7 @@ const LABELS: Record<Kind, string> = {
   'tidewire-tcp-raw': 'Tidewire TCP (raw clients)',
   'tidewire-tcp': 'Tidewire TCP',
   'tidewire-udp': 'Tidewire UDP',
+  'tidewire-udp-ackdelay': 'Tidewire UDP, clients with ackDelayMs 60',
   'tidewire-udp-unreliable': 'Tidewire UDP, unreliable channel',
   colyseus: 'Colyseus 0.16',
 };
@@ -306,6 +312,7 @@ async function open(
     uid: `peer-${index}`,
     transport: kind.startsWith('tidewire-udp') ? 'udp' : 'tcp',
     keepAliveIntervalMs: Number(process.env.PEERS_KEEPALIVE_MS ?? 3_000),
+    ...(kind === 'tidewire-udp-ackdelay' ? { ackDelayMs: ACK_DELAY_MS } : {}),
   });
   client.on('response', (message) => onEcho(message.payload));
   const sendOptions = { reliable: kind !== 'tidewire-udp-unreliable' };

@@ -46,6 +46,7 @@ if (kind === 'colyseus') {
   kind === 'tidewire-tcp' ||
   kind === 'tidewire-tcp-raw' ||
   kind === 'tidewire-udp' ||
+  kind === 'tidewire-udp-ackdelay' ||
   kind === 'tidewire-udp-unreliable'
 ) {
   const udp = kind.startsWith('tidewire-udp');
