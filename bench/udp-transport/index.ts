@@ -79,6 +79,7 @@ async function startServer(): Promise<UdpListener> {
 async function dialMany(
   count: number,
   port: number,
+  ackDelayMs = 0,
 ): Promise<{ connections: UdpConnection[]; connectMs: number[] }> {
   const connectMs: number[] = [];
   const connections = await Promise.all(
@@ -90,6 +91,7 @@ async function dialMany(
         sid: randomBytes(16),
         idleTimeoutMs: 30_000,
         connectTimeoutMs: 10_000,
+        ackDelayMs,
       });
       connectMs.push(performance.now() - started);
       return c;
@@ -261,10 +263,12 @@ interface LossyResult {
   connectP99: number;
   connectMax: number;
   retransmits: number;
+  serverRetransmits: number;
   dropped: number;
 }
 
-async function lossyRun(loss: number, seed: number): Promise<LossyResult> {
+/** `ackDelayMs` of the clients (the server answers at once, its ACKs ride with the echoes). */
+async function lossyRun(loss: number, seed: number, ackDelayMs = 0): Promise<LossyResult> {
   const listener = await startServer();
   const link = { loss, delayMs: 3, jitterMs: 4 };
   const proxy = await LossyProxy.start({
@@ -273,7 +277,7 @@ async function lossyRun(loss: number, seed: number): Promise<LossyResult> {
     up: link,
     down: link,
   });
-  const { connections, connectMs } = await dialMany(100, proxy.port);
+  const { connections, connectMs } = await dialMany(100, proxy.port, ackDelayMs);
   const latencies: number[] = [];
   let measuring = false;
   let echoes = 0;
@@ -311,6 +315,9 @@ async function lossyRun(loss: number, seed: number): Promise<LossyResult> {
   await sleep(500); // let late echoes of measured requests arrive
   measuring = false;
   const retransmits = connections.reduce((n, c) => n + c.stats().retransmits, 0);
+  // with delayed client ACKs, the server's retransmissions are the ones that change
+  let serverRetransmits = 0;
+  for (const c of listener.connections) serverRetransmits += c.stats().retransmits;
   await Promise.all(connections.map((c) => c.close()));
   await listener.close({ graceMs: 200 });
   await proxy.close();
@@ -325,6 +332,7 @@ async function lossyRun(loss: number, seed: number): Promise<LossyResult> {
     connectP99: percentile(connectMs, 99),
     connectMax: connectMs[connectMs.length - 1] ?? Number.NaN,
     retransmits,
+    serverRetransmits,
     dropped: proxy.counters.dropped,
   };
 }
@@ -377,8 +385,11 @@ async function enetRun(binary: string, loss: number, seed: number): Promise<Loss
   server.stdin!.end();
   await once(server, 'exit');
   if (code !== 0) throw new Error(`enet-echo client exited with ${code}`);
-  const result = JSON.parse(output) as Omit<LossyResult, 'retransmits' | 'dropped'>;
-  return { ...result, retransmits: Number.NaN, dropped };
+  const result = JSON.parse(output) as Omit<
+    LossyResult,
+    'retransmits' | 'serverRetransmits' | 'dropped'
+  >;
+  return { ...result, retransmits: Number.NaN, serverRetransmits: Number.NaN, dropped };
 }
 
 /** Medians, field by field, of several runs of one case. */
@@ -393,17 +404,27 @@ function medianResult(runs: LossyResult[]): LossyResult {
     connectP99: of('connectP99'),
     connectMax: of('connectMax'),
     retransmits: of('retransmits'),
+    serverRetransmits: of('serverRetransmits'),
     dropped: of('dropped'),
   };
 }
 
 const enetBinary = buildEnetEcho();
-const runs = { clean: [] as LossyResult[], lossy: [] as LossyResult[] };
+/** Clients that delay their ACKs up to 60 ms (above their 50 ms between requests): what loss recovery costs then. */
+const LOSSY_ACK_DELAY_MS = 60;
+const runs = {
+  clean: [] as LossyResult[],
+  lossy: [] as LossyResult[],
+  delayedClean: [] as LossyResult[],
+  delayedLossy: [] as LossyResult[],
+};
 const enetRuns = { clean: [] as LossyResult[], lossy: [] as LossyResult[] };
 for (let round = 0; round < LOSSY_ROUNDS; round++) {
   // The same proxy seeds every round: the runs differ only by timing.
   runs.clean.push(await lossyRun(0, 1));
   runs.lossy.push(await lossyRun(0.05, 2));
+  runs.delayedClean.push(await lossyRun(0, 1, LOSSY_ACK_DELAY_MS));
+  runs.delayedLossy.push(await lossyRun(0.05, 2, LOSSY_ACK_DELAY_MS));
   if (enetBinary !== null) {
     enetRuns.clean.push(await enetRun(enetBinary, 0, 1));
     enetRuns.lossy.push(await enetRun(enetBinary, 0.05, 2));
@@ -411,6 +432,8 @@ for (let round = 0; round < LOSSY_ROUNDS; round++) {
 }
 const clean = medianResult(runs.clean);
 const lossy = medianResult(runs.lossy);
+const delayedClean = medianResult(runs.delayedClean);
+const delayedLossy = medianResult(runs.delayedLossy);
 const enetClean = enetBinary === null ? null : medianResult(enetRuns.clean);
 const enetLossy = enetBinary === null ? null : medianResult(enetRuns.lossy);
 
@@ -428,6 +451,8 @@ console.table(
     [
       ['Tidewire, loss-free', clean],
       ['Tidewire, 5% loss each way', lossy],
+      [`Tidewire, clients ackDelayMs ${LOSSY_ACK_DELAY_MS}, loss-free`, delayedClean],
+      [`Tidewire, clients ackDelayMs ${LOSSY_ACK_DELAY_MS}, 5% loss each way`, delayedLossy],
       ['ENet 1.3, loss-free', enetClean],
       ['ENet 1.3, 5% loss each way', enetLossy],
     ] as Array<[string, LossyResult | null]>
@@ -444,6 +469,7 @@ console.table(
         'connect p99': ms(x.connectP99),
         'connect max': ms(x.connectMax),
         retransmits: Number.isNaN(x.retransmits) ? '-' : x.retransmits,
+        'server retransmits': Number.isNaN(x.serverRetransmits) ? '-' : x.serverRetransmits,
         'proxy drops': x.dropped,
       };
     }),
