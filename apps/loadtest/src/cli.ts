@@ -1,6 +1,11 @@
 import { parseArgs } from 'node:util';
 import { TidewireError } from '@tidewire/wire';
-import { tcpTransport, udpTransport, udpUnreliableTransport } from './client-transport.ts';
+import {
+  tcpTransport,
+  udpTransport,
+  udpTransportWithAckDelay,
+  udpUnreliableTransport,
+} from './client-transport.ts';
 import { formatProgress, formatReport } from './report.ts';
 import { checkLoadOptions, type LoadOptions, runLoad } from './runner.ts';
 import type { LoadTransport } from './transport.ts';
@@ -19,6 +24,8 @@ Usage: tidewire-loadtest [options]
 Options:
   --target <url>           HTTP session endpoint of the server (default http://127.0.0.1:7000)
   --transport <name>       tcp, udp or udp-unreliable (default tcp)
+  --ack-delay <time>       UDP: clients hold the ACK of an answer up to this long (at most
+                           250ms) so it rides with their next request (default 0)
   -c, --clients <n>        simulated clients (default 100)
   --ramp-up <time>         connect the clients evenly over this time (default 0)
   -r, --rate <n>           echo requests per second, per client (default 10)
@@ -82,6 +89,7 @@ function parse(argv: string[]): { options: LoadOptions; json: boolean; quiet: bo
     options: {
       target: { type: 'string', default: 'http://127.0.0.1:7000' },
       transport: { type: 'string', default: 'tcp' },
+      'ack-delay': { type: 'string', default: '0' },
       clients: { type: 'string', short: 'c', default: '100' },
       'ramp-up': { type: 'string', default: '0' },
       rate: { type: 'string', short: 'r', default: '10' },
@@ -100,11 +108,21 @@ function parse(argv: string[]): { options: LoadOptions; json: boolean; quiet: bo
     allowPositionals: false,
   });
   if (values.help) return 'help';
-  const transport = transports[values.transport];
+  let transport = transports[values.transport];
   if (transport === undefined) {
     throw new UsageError(
       `--transport must be one of ${Object.keys(transports).join(', ')}, got '${values.transport}'`,
     );
+  }
+  const ackDelayMs = parseDuration('ack-delay', values['ack-delay']);
+  if (ackDelayMs > 0) {
+    if (transport === tcpTransport) {
+      throw new UsageError('--ack-delay applies to the udp transports only');
+    }
+    if (ackDelayMs > 250) {
+      throw new UsageError(`--ack-delay must be at most 250ms, got '${values['ack-delay']}'`);
+    }
+    transport = udpTransportWithAckDelay(transport === udpTransport, ackDelayMs);
   }
   if (values.metrics !== undefined && values['no-metrics']) {
     throw new UsageError('--metrics and --no-metrics exclude each other');

@@ -13,10 +13,15 @@ import type {
  * hello): TCP, or reliable UDP sending requests on the reliable or the
  * unreliable channel.
  */
-function clientTransport(name: string, transport: 'tcp' | 'udp', reliable: boolean): LoadTransport {
+function clientTransport(
+  name: string,
+  transport: 'tcp' | 'udp',
+  reliable: boolean,
+  ackDelayMs = 0,
+): LoadTransport {
   return {
     name,
-    open: (options) => openClient(options, transport, reliable),
+    open: (options) => openClient(options, transport, reliable, ackDelayMs),
   };
 }
 
@@ -31,10 +36,20 @@ export const udpUnreliableTransport: LoadTransport = clientTransport(
   false,
 );
 
+/**
+ * `udp` or `udp-unreliable` with clients that hold their ACKs up to
+ * `ackDelayMs` (the client's `ackDelayMs` option): the ACK of an answer rides
+ * with the next request when one follows within that time.
+ */
+export function udpTransportWithAckDelay(reliable: boolean, ackDelayMs: number): LoadTransport {
+  return clientTransport(reliable ? 'udp' : 'udp-unreliable', 'udp', reliable, ackDelayMs);
+}
+
 async function openClient(
   options: OpenOptions,
   transport: 'tcp' | 'udp',
   reliable: boolean,
+  ackDelayMs: number,
 ): Promise<LoadConnection> {
   let refused: string | null = null;
   const client = await connect({
@@ -42,6 +57,7 @@ async function openClient(
     uid: options.uid,
     transport,
     connectTimeoutMs: options.connectTimeoutMs,
+    ...(ackDelayMs > 0 ? { ackDelayMs } : {}),
     // A check before any byte goes to the session's host: fetch is the seam.
     fetch: async (input, init) => {
       const response = await fetch(input, init);

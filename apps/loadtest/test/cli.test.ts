@@ -54,6 +54,51 @@ describe('tidewire-loadtest against a real server', () => {
     expect(report.messages.ok).toBe(report.messages.sent);
   });
 
+  it('--ack-delay: UDP clients whose ACKs ride with their next request', async () => {
+    const accepted: { stats(): { packetsReceived: number } }[] = [];
+    const onConnection = (message: unknown): void => {
+      const { connection, side } = message as {
+        connection: { stats(): { packetsReceived: number } };
+        side: string;
+      };
+      if (side === 'server') accepted.push(connection);
+    };
+    subscribe('tidewire:udp:connection', onConnection);
+    try {
+      const io = captureIo();
+      const code = await runCli(
+        [
+          '--target',
+          echo.target,
+          '--transport',
+          'udp',
+          '--ack-delay',
+          '60ms',
+          '-c',
+          '10',
+          '-r',
+          '20',
+          '-d',
+          '1',
+          '--json',
+        ],
+        io,
+      );
+      expect(code).toBe(0);
+      const report = JSON.parse(io.out()) as LoadReport;
+      expect(report.errors).toEqual({});
+      expect(report.messages.ok).toBe(report.messages.sent);
+      expect(accepted).toHaveLength(10);
+      // every answer's ACK came with the next request (20/s, 50 ms apart): the
+      // server received about one datagram per request, not two; the rest is
+      // the hello, the last ACKs and the close
+      const received = accepted.reduce((n, c) => n + c.stats().packetsReceived, 0);
+      expect(received).toBeLessThan(report.messages.sent + 10 * 5);
+    } finally {
+      unsubscribe('tidewire:udp:connection', onConnection);
+    }
+  });
+
   it('20 clients for 1 s: every message answered, no errors, sane numbers, --json parses', async () => {
     const io = captureIo();
     const started = performance.now();
@@ -225,6 +270,9 @@ describe('tidewire-loadtest failures', () => {
     [['--duration', 'soon'], /--duration must be a time/],
     [['--rate=-1'], /--rate must be a number >= 0/],
     [['--transport', 'quic'], /--transport must be one of tcp/],
+    [['--ack-delay', '60ms'], /--ack-delay applies to the udp transports only/],
+    [['--transport', 'udp', '--ack-delay', '300ms'], /--ack-delay must be at most 250ms/],
+    [['--transport', 'udp', '--ack-delay', 'later'], /--ack-delay must be a time/],
     [['--target', 'ftp://x'], /target must be an http\(s\) URL/],
     [['--payload', '99999999'], /payloadSize must be an integer in 0\.\.16777216/],
     [['--metrics', 'http://x/metrics', '--no-metrics'], /exclude each other/],
