@@ -335,7 +335,7 @@ describe('RudpSession over a simulated lossy link', () => {
           throw new Error(`receive threw on hostile input: ${String(err)}`);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 60 },
     );
   });
 
@@ -409,6 +409,49 @@ describe('delayed ACKs (ackDelayMs)', () => {
     requestResponse(net, 10);
     // a acknowledges at once, so the RTT stays ~4 ms; the RTO is the 10 ms floor plus the delay
     expect(b.session.rtoMs).toBe(10 + 60);
+  });
+
+  it('still delivers every reliable message exactly once and in order under loss (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.double({ min: 0, max: 0.2, noNaN: true }),
+        fc.integer({ min: 0, max: 250 }),
+        fc.integer({ min: 0, max: 250 }),
+        fc.array(fc.integer({ min: 4, max: 3000 }), { minLength: 1, maxLength: 40 }),
+        (seed, loss, delayA, delayB, sizes) => {
+          const net = new SimNet(seed, { loss, duplicate: 0.02, delayMs: 5, jitterMs: 10 }, [
+            { ackDelayMs: delayA, peerAckDelayMs: delayB },
+            { ackDelayMs: delayB, peerAckDelayMs: delayA },
+          ]);
+          const [a, b] = net.peers;
+          const sent = sizes.map((size, i) => message(i, size));
+          // both ways: answers carry ACKs, and each side delays its own
+          for (const m of sent) {
+            a.session.sendReliable(m, net.now);
+            b.session.sendReliable(m, net.now);
+          }
+          net.touch(0);
+          net.touch(1);
+          expect(
+            net.run(
+              () => b.reliable.length >= sent.length && a.reliable.length >= sent.length,
+              60_000,
+            ),
+          ).toBe(true);
+          for (let i = 0; i < sent.length; i++) {
+            expect(b.reliable[i]!.equals(sent[i]!)).toBe(true);
+            expect(a.reliable[i]!.equals(sent[i]!)).toBe(true);
+          }
+          expect(
+            net.run(() => a.session.bufferedBytes === 0 && b.session.bufferedBytes === 0, 60_000),
+          ).toBe(true);
+          expect(a.closed).toBeNull();
+          expect(b.closed).toBeNull();
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('acknowledges at once a second ack-eliciting packet, one out of order, and a FIN', () => {
