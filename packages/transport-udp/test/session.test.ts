@@ -335,7 +335,7 @@ describe('RudpSession over a simulated lossy link', () => {
           throw new Error(`receive threw on hostile input: ${String(err)}`);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 2000 },
     );
   });
 
