@@ -43,6 +43,7 @@ export const AppConfigSchema = z.strictObject({
       enableEncryption: z.boolean(),
       maxSendQueue: z.int().min(1),
       maxConnections: z.int().min(0),
+      ackDelay: z.int().min(0).max(250),
     })
     .partial()
     .optional(),

@@ -62,6 +62,13 @@ export interface UdpConfig {
   maxConnections: number;
   /** Peer-to-peer signalling and relay between clients (ver 1, cmds 10-15). Default false. */
   enableP2P: boolean;
+  /**
+   * Milliseconds (0..250) the server may hold the ACK of a client's packet for
+   * it to ride with a push or an answer (transport-udp's `ackDelayMs`).
+   * Default 0: at once. Worth it when clients send reliable commands that get
+   * no answer while the server pushes at a steady rate.
+   */
+  ackDelay: number;
 }
 
 /** Settings of user command processing. */
@@ -166,6 +173,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSendQueue: 1024 * 1024,
     maxConnections: 0,
     enableP2P: false,
+    ackDelay: 0,
   },
   commands: {
     stallWarningMs: 5000,
@@ -226,6 +234,7 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     maxSendQueue: 'nonNegativeInt',
     maxConnections: 'nonNegativeInt',
     enableP2P: 'boolean',
+    ackDelay: 'nonNegativeInt',
   },
   commands: {
     stallWarningMs: 'positive',

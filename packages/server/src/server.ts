@@ -780,6 +780,7 @@ export class TidewireServer {
             maxPayloadLength: udp.maxRcvSize,
             idleTimeoutMs: udp.connectionTTL * 1000,
             maxBufferedBytes: udp.maxSendQueue,
+            ackDelayMs: udp.ackDelay,
             encryption: udp.enableEncryption,
             ...(udp.maxConnections > 0 ? { maxConnections: udp.maxConnections } : {}),
             authenticate: (sid, remote) => this.#authenticateUdp(sid, remote),

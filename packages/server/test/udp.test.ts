@@ -175,6 +175,40 @@ describe('UDP sessions', () => {
     }
   });
 
+  it('udp.ackDelay: the server announces it, and acknowledges unanswered commands every second one', async () => {
+    server = await udpServer({ ackDelay: 60 });
+    server.handleCommand(2, 7, (_ver, _cmd, _payload, _user, next) => next()); // no answer
+    // the client's own connection, to read what it received and its RTO
+    const accepted: UdpConnection[] = [];
+    const onConnection = (message: unknown): void => {
+      const { connection, side } = message as { connection: UdpConnection; side: string };
+      if (side === 'client') accepted.push(connection);
+    };
+    subscribe('tidewire:udp:connection', onConnection);
+    try {
+      const d = await client(server, 'bob', { transport: 'udp', keepAliveIntervalMs: 0 });
+      clients.push(d);
+      expect(accepted).toHaveLength(1);
+      const conn = accepted[0]!;
+      await delay(20);
+      const before = conn.stats().packetsReceived;
+      for (let i = 0; i < 10; i++) {
+        d.send(2, 7, Buffer.from(`input ${i}`));
+        await delay(10);
+      }
+      await delay(100);
+      // 10 unanswered commands: an ACK for every second one, not one each
+      const acks = conn.stats().packetsReceived - before;
+      expect(acks).toBeGreaterThanOrEqual(4);
+      expect(acks).toBeLessThanOrEqual(6);
+      expect(conn.stats().retransmits).toBe(0);
+      // the client waits the server's delay longer before retransmitting
+      expect(conn.stats().rtoMs).toBeGreaterThanOrEqual(10 + 60);
+    } finally {
+      unsubscribe('tidewire:udp:connection', onConnection);
+    }
+  });
+
   it('refuses a reused sid and a hello naming another sid than the handshake', async () => {
     server = await udpServer();
     const session = await requestSession({
