@@ -1,6 +1,14 @@
 import { performance } from 'node:perf_hooks';
 
 /**
+ * `Deadline.slot` of an entry that is not scheduled. A small integer, not
+ * Infinity: the field then stays a Smi (slots are whole milliseconds), where
+ * a double would be a separate heap box, one more object to load for every
+ * `schedule` call.
+ */
+const UNSCHEDULED = -1;
+
+/**
  * One timer for every UDP connection of the process.
  *
  * Each connection has one deadline (the session's next timeout: RTO, keep-
@@ -15,14 +23,6 @@ import { performance } from 'node:perf_hooks';
  * serves) and cleared when the last one is cancelled, so a process with no
  * connections has no timer left.
  */
-/**
- * `Deadline.slot` of an entry that is not scheduled. A small integer, not
- * Infinity: the field then stays a Smi (slots are whole milliseconds), where
- * a double would be a separate heap box, one more object to load for every
- * `schedule` call.
- */
-const UNSCHEDULED = -1;
-
 export class Deadline {
   /** The slot this entry is linked in, or UNSCHEDULED. */
   slot: number = UNSCHEDULED;

@@ -629,11 +629,10 @@ export class RudpSession {
       // with data repeat the latest ranges (redundancy against lost ACKs).
       // Unreliable streams thus stop carrying ACKs when nothing is new.
       const data = this.#hasDataToSend();
-      if (this.#ackPending || (data && this.#ackRepeats > 0 && this.#ranges.length > 0)) {
+      const withAck = this.#ackPending || (data && this.#ackRepeats > 0 && this.#ranges.length > 0);
+      if (withAck) {
         offset = this.#writeAck(now, data ? ACK_RANGES_WITH_DATA : MAX_ACK_RANGES);
         if (this.#ackRepeats > 0) this.#ackRepeats--;
-        this.#unackedEliciting = 0;
-        this.#ackDueAt = Number.POSITIVE_INFINITY;
       }
       let firstSeq = -1;
       let seqs: number[] | null = null;
@@ -741,6 +740,11 @@ export class RudpSession {
         this.#inflightCount++;
       }
       this.#ackPending = false;
+      if (withAck) {
+        // this packet acknowledges everything received: a delayed ACK is no longer owed
+        this.#unackedEliciting = 0;
+        this.#ackDueAt = Number.POSITIVE_INFINITY;
+      }
       this.#lastSent = now;
       this.#packetsSent++;
       this.#bytesSent += offset;
