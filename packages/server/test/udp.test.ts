@@ -35,6 +35,24 @@ async function udpServer(
   return s;
 }
 
+/** Runs `body` with every UDP connection of `side` established meanwhile (diagnostics channel). */
+async function withUdpConnections(
+  side: 'server' | 'client',
+  body: (established: UdpConnection[]) => Promise<void>,
+): Promise<void> {
+  const established: UdpConnection[] = [];
+  const onConnection = (message: unknown): void => {
+    const event = message as { connection: UdpConnection; side: string };
+    if (event.side === side) established.push(event.connection);
+  };
+  subscribe('tidewire:udp:connection', onConnection);
+  try {
+    await body(established);
+  } finally {
+    unsubscribe('tidewire:udp:connection', onConnection);
+  }
+}
+
 async function udpClient(uid: string): Promise<TidewireClient> {
   const c = await client(server, uid, { transport: 'udp' });
   clients.push(c);
@@ -142,13 +160,7 @@ describe('UDP sessions', () => {
 
   it('a client with ackDelayMs announces it: its ACKs ride with commands and the server waits for them', async () => {
     server = await udpServer();
-    const accepted: UdpConnection[] = [];
-    const onConnection = (message: unknown): void => {
-      const { connection, side } = message as { connection: UdpConnection; side: string };
-      if (side === 'server') accepted.push(connection);
-    };
-    subscribe('tidewire:udp:connection', onConnection);
-    try {
+    await withUdpConnections('server', async (accepted) => {
       const c = await client(server, 'ann', {
         transport: 'udp',
         ackDelayMs: 60,
@@ -170,22 +182,14 @@ describe('UDP sessions', () => {
       await expect(
         connect({ endpointUrl: endpointOf(server), uid: 'x', transport: 'udp', ackDelayMs: 300 }),
       ).rejects.toThrow(/ackDelayMs/);
-    } finally {
-      unsubscribe('tidewire:udp:connection', onConnection);
-    }
+    });
   });
 
   it('udp.ackDelay: the server announces it, and acknowledges unanswered commands every second one', async () => {
     server = await udpServer({ ackDelay: 60 });
     server.handleCommand(2, 7, (_ver, _cmd, _payload, _user, next) => next()); // no answer
     // the client's own connection, to read what it received and its RTO
-    const accepted: UdpConnection[] = [];
-    const onConnection = (message: unknown): void => {
-      const { connection, side } = message as { connection: UdpConnection; side: string };
-      if (side === 'client') accepted.push(connection);
-    };
-    subscribe('tidewire:udp:connection', onConnection);
-    try {
+    await withUdpConnections('client', async (accepted) => {
       const d = await client(server, 'bob', { transport: 'udp', keepAliveIntervalMs: 0 });
       clients.push(d);
       expect(accepted).toHaveLength(1);
@@ -204,9 +208,7 @@ describe('UDP sessions', () => {
       expect(conn.stats().retransmits).toBe(0);
       // the client waits the server's delay longer before retransmitting
       expect(conn.stats().rtoMs).toBeGreaterThanOrEqual(10 + 60);
-    } finally {
-      unsubscribe('tidewire:udp:connection', onConnection);
-    }
+    });
   });
 
   it('refuses a reused sid and a hello naming another sid than the handshake', async () => {
