@@ -44,6 +44,7 @@ export const AppConfigSchema = z.strictObject({
       maxSendQueue: z.int().min(1),
       maxConnections: z.int().min(0),
       ackDelay: z.int().min(0).max(250),
+      minRto: z.int().min(1).max(60_000),
     })
     .partial()
     .optional(),

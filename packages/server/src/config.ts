@@ -69,6 +69,13 @@ export interface UdpConfig {
    * no answer while the server pushes at a steady rate.
    */
   ackDelay: number;
+  /**
+   * Lower bound of the retransmission timeout, ms (transport-udp's
+   * `minRtoMs`). Default 10: quick recovery of lost packets; clients whose
+   * process stalls longer than this (busy devices, one process holding many
+   * bots) draw spurious retransmissions: raise it then.
+   */
+  minRto: number;
 }
 
 /** Settings of user command processing. */
@@ -174,6 +181,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxConnections: 0,
     enableP2P: false,
     ackDelay: 0,
+    minRto: 10,
   },
   commands: {
     stallWarningMs: 5000,
@@ -235,6 +243,7 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     maxConnections: 'nonNegativeInt',
     enableP2P: 'boolean',
     ackDelay: 'nonNegativeInt',
+    minRto: 'positive',
   },
   commands: {
     stallWarningMs: 'positive',

@@ -781,6 +781,7 @@ export class TidewireServer {
             idleTimeoutMs: udp.connectionTTL * 1000,
             maxBufferedBytes: udp.maxSendQueue,
             ackDelayMs: udp.ackDelay,
+            minRtoMs: udp.minRto,
             encryption: udp.enableEncryption,
             ...(udp.maxConnections > 0 ? { maxConnections: udp.maxConnections } : {}),
             authenticate: (sid, remote) => this.#authenticateUdp(sid, remote),

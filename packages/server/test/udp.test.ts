@@ -211,6 +211,17 @@ describe('UDP sessions', () => {
     });
   });
 
+  it("udp.minRto sets the floor of the server connections' retransmission timeout", async () => {
+    server = await udpServer({ minRto: 50 });
+    await withUdpConnections('server', async (accepted) => {
+      const c = await udpClient('ann');
+      for (let i = 0; i < 5; i++) await c.request(2, 1, Buffer.from(`m${i}`));
+      expect(accepted).toHaveLength(1);
+      // loopback RTTs are far below it: the RTO sits at the floor
+      await waitFor(() => accepted[0]!.stats().rtoMs === 50, 2_000, 'rto at the floor');
+    });
+  });
+
   it('refuses a reused sid and a hello naming another sid than the handshake', async () => {
     server = await udpServer();
     const session = await requestSession({
