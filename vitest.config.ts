@@ -9,7 +9,5 @@ export default defineConfig({
   test: {
     projects: ['packages/*', 'apps/*'],
     reporters: ['default', './scripts/summary-reporter.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
   },
 });

@@ -13,6 +13,15 @@ export function tidewireProject(
   return defineProject({
     resolve: { conditions },
     ssr: { resolve: { conditions, externalConditions: conditions } },
-    test: { name, include: ['test/**/*.test.ts'], ...test },
+    // Set here: a project does not inherit the root config's test options
+    // (the root's 30 s never applied; tests ran with vitest's 5 s default and
+    // the 4.4 s Redis cluster test timed out under CI load).
+    test: {
+      name,
+      include: ['test/**/*.test.ts'],
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+      ...test,
+    },
   });
 }
