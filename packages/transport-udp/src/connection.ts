@@ -93,11 +93,9 @@ const NO_OPTIONS: SendOptions = {};
  */
 const sharedSessionOptions = new WeakMap<ConnectionTuning, Map<number, SessionOptions>>();
 
-function sessionOptions(
-  t: ConnectionTuning,
-  sealed: boolean,
-  init: ConnectionInit,
-): SessionOptions {
+function sessionOptions(init: ConnectionInit): SessionOptions {
+  const t = init.tuning;
+  const sealed = init.key !== null;
   const shared = init.initialRttMs < 0;
   const key = init.peerAckDelayMs * 2 + (sealed ? 1 : 0);
   let cached = shared ? sharedSessionOptions.get(t) : undefined;
@@ -193,7 +191,7 @@ export class UdpConnection {
     this.#receiveDirection =
       init.role === 'client' ? Direction.ServerToClient : Direction.ClientToServer;
     this.#session = new RudpSession(
-      sessionOptions(init.tuning, init.key !== null, init),
+      sessionOptions(init),
       {
         transmit: this.#transmit,
         message: this.#message,

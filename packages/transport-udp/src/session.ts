@@ -505,11 +505,13 @@ export class RudpSession {
       this.#dropped(check === UNITS_BEYOND_WINDOW ? 'reliable-beyond-window' : 'malformed-units');
       return false;
     }
+    // the next number after the highest received (or the first): no gap, no reordering
+    const inOrder = pn === this.#window.highest + 1;
     this.#window.accept(pn);
     this.#lastReceive = now;
     this.#packetsReceived++;
     this.#bytesReceived += body.length - start;
-    const inOrder = this.#recordReceived(pn, now);
+    this.#recordReceived(pn, now);
 
     let eliciting = false;
     let fin: { code: string; reason: string } | null = null;
@@ -1165,11 +1167,9 @@ export class RudpSession {
     return UNITS_OK;
   }
 
-  /** Adds `pn` to the ranges; true when it came in order (the next number after the highest, or the first). */
-  #recordReceived(pn: number, now: number): boolean {
+  #recordReceived(pn: number, now: number): void {
     const r = this.#ranges;
     const before = r.length;
-    const inOrder = before === 0 ? pn === 0 : pn === r[0]! + 1;
     if (r.length === 0 || pn > r[0]!) this.#largestReceivedTime = now;
     let i = 0;
     for (; i < r.length; i += 2) {
@@ -1197,7 +1197,6 @@ export class RudpSession {
     // a new range beside earlier ones is a gap (packets missing or late): the sender should hear of it
     if (before > 0 && r.length > before) this.#ackRepeats = ACK_REPEATS;
     if (r.length > 2 * MAX_ACK_RANGES) r.length = 2 * MAX_ACK_RANGES;
-    return inOrder;
   }
 
   #receivePiece(seq: number, data: Buffer, more: boolean): void {
