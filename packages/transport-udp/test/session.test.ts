@@ -264,11 +264,7 @@ describe('RudpSession over a simulated lossy link', () => {
       { idleTimeoutMs: 1000, keepAliveMs: 250 },
     );
     const [a, b] = net.peers;
-    const sentBy: [number, number] = [0, 0];
-    net.onTransmit = (to) => {
-      sentBy[to === 0 ? 1 : 0]++;
-      return true;
-    };
+    const sentBy = net.sentBy;
     // unreliable state streams both ways at 20 Hz: nothing asks for an ACK
     let sends = 0;
     for (let t = 0; t < 3000; t += 50) {
@@ -357,11 +353,7 @@ describe('delayed ACKs (ackDelayMs)', () => {
    */
   function requestResponse(net: SimNet, requests: number): [number, number] {
     const [a, b] = net.peers;
-    const sentBy: [number, number] = [0, 0];
-    net.onTransmit = (to) => {
-      sentBy[to === 0 ? 1 : 0]++;
-      return true;
-    };
+    const sentBy = net.sentBy;
     let answered = 0;
     for (let i = 0; i < requests; i++) {
       a.session.sendReliable(message(i, 40), net.now);

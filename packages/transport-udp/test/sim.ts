@@ -43,6 +43,8 @@ export class SimNet {
   #order = 0;
   #dirty = new Set<0 | 1>();
   transmitted = 0;
+  /** Packets each side sent (before the link drops any). */
+  readonly sentBy: [number, number] = [0, 0];
   /** Sees every packet sent (`to` is the receiving side); returning false drops it. */
   onTransmit: ((to: 0 | 1, body: Buffer) => boolean) | null = null;
 
@@ -90,6 +92,7 @@ export class SimNet {
 
   #transmit(to: 0 | 1, pn: number, body: Buffer): void {
     this.transmitted++;
+    this.sentBy[to === 0 ? 1 : 0]++;
     if (this.onTransmit !== null && !this.onTransmit(to, body)) return;
     const { loss, duplicate, delayMs, jitterMs } = this.#conditions;
     const copies = this.#random() < loss ? 0 : this.#random() < duplicate ? 2 : 1;
