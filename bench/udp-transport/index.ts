@@ -13,7 +13,9 @@
  *    (goal >= 0.65x).
  * 2. Lossy scenario: 100 clients at 20 Hz send a 64 B reliable request, the
  *    server echoes it, through a userspace proxy with 5 ± 2 ms delay each way,
- *    loss-free and then 5% loss each way. Goodput (echoes per second) ratio
+ *    loss-free and then 5% loss each way, and both again with clients that
+ *    delay their ACKs 60 ms (`ackDelayMs`: what that costs loss recovery).
+ *    Goodput (echoes per second) ratio
  *    lossy / loss-free (goal >= 0.8x), p50/p99 round trip (goal p99 <= 0.8x
  *    ENet's), and connect time through the lossy proxy (goal <= 0.3 s).
  *    ENet 1.3 runs the same scenario through the same proxy in the same
