@@ -211,6 +211,18 @@ describe('UDP sessions', () => {
     });
   });
 
+  it('rejects udp.ackDelay and udp.minRto the transport cannot take, with a typed error', async () => {
+    for (const udp of [{ ackDelay: 251 }, { minRto: 0.5 }]) {
+      const s = createServer({
+        config: { http: { port: 0 }, udp: { port: 0, ...udp } },
+        env: {},
+      });
+      await s.setupAsUDPServer();
+      await expect(s.start()).rejects.toMatchObject({ code: 'TIDEWIRE_ERR_INVALID_ARGUMENT' });
+      await s.close();
+    }
+  });
+
   it("udp.minRto sets the floor of the server connections' retransmission timeout", async () => {
     server = await udpServer({ minRto: 50 });
     await withUdpConnections('server', async (accepted) => {
