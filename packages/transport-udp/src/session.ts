@@ -28,6 +28,10 @@ const UNITS_MALFORMED = 1;
 const UNITS_BEYOND_WINDOW = 2;
 /** Packets declared lost that are remembered in case their ACK comes late. */
 const MAX_REMEMBERED_LOST = 2048;
+/** The RTO floor learnt from a late ACK (see `#stallFloor`) is this many times its lateness... */
+const STALL_FLOOR_MARGIN = 1.25;
+/** ...and keeps this share of itself at each RTT sample (it halves in about 70 samples). */
+const STALL_FLOOR_DECAY = 0.99;
 /** An emptied send-side list keeps its array up to this many slots (a burst's bigger one is let go). */
 const MAX_KEPT_SLOTS = 64;
 /** A packet number this far past the highest received is not from a live peer: dropped. */
@@ -124,6 +128,8 @@ export interface SessionStats {
   retransmits: number;
   duplicates: number;
   packetsLost: number;
+  /** Packets declared lost and acknowledged after all: their retransmission was not needed. */
+  spuriousLosses: number;
   dropped: number;
   messagesSent: number;
   messagesReceived: number;
@@ -220,6 +226,7 @@ export class RudpSession {
   #retransmits = 0;
   #duplicates = 0;
   #packetsLost = 0;
+  #spuriousLosses = 0;
   #droppedCount = 0;
 
   readonly #handler: SessionHandler;
@@ -258,8 +265,7 @@ export class RudpSession {
   #sentTail = 0;
   /** Packets in `#sent` neither acknowledged nor declared lost. */
   #inflightCount = 0;
-  /** Packets declared lost whose ACK may still come (reordering): it still acknowledges their pieces. */
-  /** Packets declared lost, remembered for late ACKs; made on the first loss. */
+  /** Packets declared lost, remembered for late ACKs (they still acknowledge their pieces); made on the first loss. */
   #lost: Map<number, SentPacket> | null = null;
   #latestRtt = 0;
   #largestAcked = -1;
@@ -284,6 +290,18 @@ export class RudpSession {
   #srtt = -1;
   #rttvar = 0;
   #rto: number;
+  /**
+   * A floor under the RTO learnt from late ACKs. A packet declared lost and
+   * then acknowledged after all, in a packet that follows the peer's
+   * previous one without a gap, was not lost and neither was an ACK of it
+   * (that would leave a gap): its ACK came late, because the peer's process
+   * stalled (a busy event loop, a GC pause) or the path slowed. The floor
+   * is raised to STALL_FLOOR_MARGIN times that lateness (at most
+   * `initialRtoMs`) and decays at each RTT sample, so that a peer that
+   * keeps stalling is not sent every answer twice. A lost ACK does not
+   * raise it: loss recovery keeps the short RTO.
+   */
+  #stallFloor = 0;
 
   // receive side
   readonly #window = new ReplayWindow(1024);
@@ -331,6 +349,7 @@ export class RudpSession {
       retransmits: this.#retransmits,
       duplicates: this.#duplicates,
       packetsLost: this.#packetsLost,
+      spuriousLosses: this.#spuriousLosses,
       dropped: this.#droppedCount,
       messagesSent: this.#messagesSent,
       messagesReceived: this.#messagesReceived,
@@ -565,7 +584,7 @@ export class RudpSession {
         }
         case UnitKind.Ack: {
           const count = body[offset + 3]!;
-          this.#onAck(body, offset, now);
+          this.#onAck(body, offset, now, inOrder);
           offset += ACK_UNIT_OVERHEAD + count * ACK_RANGE_SIZE;
           break;
         }
@@ -918,7 +937,8 @@ export class RudpSession {
     return offset;
   }
 
-  #onAck(body: Buffer, offset: number, now: number): void {
+  /** `inOrder`: the packet carrying the ACK came right after the peer's previous one (no gap). */
+  #onAck(body: Buffer, offset: number, now: number, inOrder: boolean): void {
     const largestSent = this.#nextPn - 1;
     if (largestSent < 0) return;
     const delay = body.readUInt16BE(offset + 1);
@@ -943,7 +963,7 @@ export class RudpSession {
         if (packet.pn > high) break;
         if (!packet.acked) this.#acked(packet);
       }
-      if (this.#lost !== null && this.#lost.size > 0) this.#ackLost(low, high);
+      if (this.#lost !== null && this.#lost.size > 0) this.#ackLost(low, high, now, inOrder);
     }
     if (top < 0) return;
     if (topPacket !== undefined) this.#sample(Math.max(0, now - topPacket.time - delay));
@@ -975,19 +995,30 @@ export class RudpSession {
   }
 
   /** Late ACKs for packets already declared lost: their pieces count as received. */
-  #ackLost(low: number, high: number): void {
+  #ackLost(low: number, high: number, now: number, inOrder: boolean): void {
     const lost = this.#lost;
     if (lost === null) return;
     if (high - low + 1 <= lost.size) {
       for (let pn = low; pn <= high; pn++) {
         const packet = lost.get(pn);
-        if (packet !== undefined) this.#acked(packet);
+        if (packet !== undefined) this.#lostAcked(packet, now, inOrder);
       }
     } else {
       for (const packet of lost.values()) {
-        if (packet.pn >= low && packet.pn <= high) this.#acked(packet);
+        if (packet.pn >= low && packet.pn <= high) this.#lostAcked(packet, now, inOrder);
       }
     }
+  }
+
+  /** A packet declared lost is acknowledged after all; a late ACK (see `#stallFloor`) raises the RTO floor. */
+  #lostAcked(packet: SentPacket, now: number, inOrder: boolean): void {
+    this.#spuriousLosses++;
+    if (inOrder) {
+      const late = now - packet.time - this.options.peerAckDelayMs;
+      const floor = Math.min(STALL_FLOOR_MARGIN * late, this.options.initialRtoMs);
+      if (floor > this.#stallFloor) this.#stallFloor = floor;
+    }
+    this.#acked(packet);
   }
 
   #acked(packet: SentPacket): void {
@@ -1096,10 +1127,10 @@ export class RudpSession {
       this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
     }
     const rto = this.#srtt + Math.max(1, 4 * this.#rttvar);
+    this.#stallFloor *= STALL_FLOOR_DECAY;
+    const floor = Math.max(this.options.minRtoMs, this.#stallFloor);
     // the peer may hold its ACK up to its ackDelayMs: wait that much longer
-    this.#rto =
-      Math.min(this.options.maxRtoMs, Math.max(this.options.minRtoMs, rto)) +
-      this.options.peerAckDelayMs;
+    this.#rto = Math.min(this.options.maxRtoMs, Math.max(floor, rto)) + this.options.peerAckDelayMs;
   }
 
   #dropUnreliable(): void {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ACK_REPEATS, expandNear } from '../src/session.ts';
 import { ACK_RANGE_SIZE, ACK_UNIT_OVERHEAD, UnitKind } from '../src/units.ts';
+import { mulberry32 } from './prng.ts';
 import { SimNet } from './sim.ts';
 
 /** An unreliable message easy to spot inside a packet. */
@@ -23,6 +24,37 @@ function oneAtATime(net: SimNet, count: number): SimNet['peers'][0] {
     net.run(() => b.reliable.length === i + 1 && a.session.bufferedBytes === 0, 1000);
   }
   return a;
+}
+
+/**
+ * Peer 0 (a client) sends a reliable request every 50 ms; peer 1 (a server)
+ * answers each one reliably one step after it arrived (its own ACK of the
+ * request goes first, in this simulation). `onRequestSent` runs once each
+ * request has left. Returns the packets each side sent.
+ */
+function requestResponse(
+  net: SimNet,
+  requests: number,
+  onRequestSent?: (index: number) => void,
+): [number, number] {
+  const [a, b] = net.peers;
+  const sentBy = net.sentBy;
+  const delivered = a.reliable.length;
+  let answered = b.reliable.length;
+  for (let i = 0; i < requests; i++) {
+    a.session.sendReliable(message(i, 40), net.now);
+    net.touch(0);
+    for (let ms = 0; ms < 50; ms++) {
+      net.step(1);
+      if (ms === 0) onRequestSent?.(i);
+      if (b.reliable.length > answered) {
+        b.session.sendReliable(message(answered++, 40), net.now);
+        net.touch(1);
+      }
+    }
+  }
+  expect(a.reliable).toHaveLength(delivered + requests);
+  return sentBy;
 }
 
 describe('RudpSession over a simulated lossy link', () => {
@@ -346,30 +378,6 @@ describe('RudpSession over a simulated lossy link', () => {
 describe('delayed ACKs (ackDelayMs)', () => {
   const LINK = { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 };
 
-  /**
-   * Peer 0 (a client) sends a reliable request every 50 ms; peer 1 (a server)
-   * answers each one reliably one step after it arrived (its own ACK of the
-   * request goes first, in this simulation). Returns the packets each side sent.
-   */
-  function requestResponse(net: SimNet, requests: number): [number, number] {
-    const [a, b] = net.peers;
-    const sentBy = net.sentBy;
-    let answered = 0;
-    for (let i = 0; i < requests; i++) {
-      a.session.sendReliable(message(i, 40), net.now);
-      net.touch(0);
-      for (let ms = 0; ms < 50; ms++) {
-        net.step(1);
-        if (b.reliable.length > answered) {
-          b.session.sendReliable(message(answered++, 40), net.now);
-          net.touch(1);
-        }
-      }
-    }
-    expect(a.reliable).toHaveLength(requests);
-    return sentBy;
-  }
-
   it('lets the ACK of an answer ride with the next request instead of a packet of its own', () => {
     const delayed = new SimNet(7, LINK, [{ ackDelayMs: 60 }, { peerAckDelayMs: 60 }]);
     const [a, b] = delayed.peers;
@@ -498,5 +506,37 @@ describe('delayed ACKs (ackDelayMs)', () => {
         net.peers[0].session.close('bye', '', net.now);
       })[0],
     ).toBe(2);
+  });
+});
+
+describe('the RTO floor learnt from late ACKs', () => {
+  const LINK = { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 };
+
+  it('stops retransmitting answers to a peer whose process stalls now and then', () => {
+    const net = new SimNet(11, LINK);
+    const server = net.peers[1].session;
+    // every fifth request, the client's process stalls 30 ms once the request has left:
+    // the answer waits in its socket buffer past the server's 10 ms RTO
+    requestResponse(net, 60, (i) => {
+      if (i % 5 === 4) net.stalledUntil[0] = net.now + 30;
+    });
+    // the first stall costs one retransmission; the floor it raises covers the next ones
+    expect(server.stats.spuriousLosses).toBeGreaterThanOrEqual(1);
+    expect(server.stats.retransmits).toBeLessThanOrEqual(2);
+    expect(server.rtoMs).toBeGreaterThan(25);
+  });
+
+  it('keeps the short RTO when ACKs are lost rather than late', () => {
+    const net = new SimNet(12, LINK);
+    const server = net.peers[1].session;
+    const random = mulberry32(12);
+    // 10% of the client's packets are lost (ACKs among them); the server's answers all arrive
+    net.onTransmit = (to) => to === 0 || random() >= 0.1;
+    requestResponse(net, 200);
+    // lost ACKs made the server retransmit answers the client had: spurious losses, but not late ACKs
+    expect(server.stats.spuriousLosses).toBeGreaterThan(5);
+    net.onTransmit = null;
+    requestResponse(net, 5);
+    expect(server.rtoMs).toBe(10);
   });
 });

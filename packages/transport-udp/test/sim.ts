@@ -45,6 +45,11 @@ export class SimNet {
   transmitted = 0;
   /** Packets each side sent (before the link drops any). */
   readonly sentBy: [number, number] = [0, 0];
+  /**
+   * Until when (ms) each side's process is stalled: it reads no packet and
+   * runs no timer before then; packets wait for it, as in a socket buffer.
+   */
+  readonly stalledUntil: [number, number] = [0, 0];
   /** Sees every packet sent (`to` is the receiving side); returning false drops it. */
   onTransmit: ((to: 0 | 1, body: Buffer) => boolean) | null = null;
 
@@ -110,21 +115,21 @@ export class SimNet {
   /** Advances the clock by one step: deliver what is due, run timers, flush. */
   step(stepMs = 1): void {
     this.now += stepMs;
-    const due = this.#queue
-      .filter((p) => p.at <= this.now)
-      .sort((a, b) => a.at - b.at || a.order - b.order);
-    if (due.length > 0) this.#queue = this.#queue.filter((p) => p.at > this.now);
+    const isDue = (p: InFlight): boolean => p.at <= this.now && this.stalledUntil[p.to] <= this.now;
+    const due = this.#queue.filter(isDue).sort((a, b) => a.at - b.at || a.order - b.order);
+    if (due.length > 0) this.#queue = this.#queue.filter((p) => !isDue(p));
     for (const packet of due) {
       const session = this.peers[packet.to].session;
       session.receive(packet.pn, packet.body, this.now);
       this.#dirty.add(packet.to);
     }
     for (const side of [0, 1] as const) {
+      if (this.stalledUntil[side] > this.now) continue;
       const session = this.peers[side].session;
       if (session.nextDeadline() <= this.now) session.onTimer(this.now);
       else if (this.#dirty.has(side)) session.flush(this.now);
+      this.#dirty.delete(side);
     }
-    this.#dirty.clear();
   }
 
   run(until: () => boolean, maxMs: number, stepMs = 1): boolean {
