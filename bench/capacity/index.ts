@@ -36,11 +36,11 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { UdpConnection } from '@tidewire/transport-udp';
-import { fetchTcpSession, sayHello } from '../shared/net-echo.ts';
 import { describeErrors, openMany } from './open-many.ts';
+import { dial, type SourceAddress, tcpSessions } from './tcp-session.ts';
 import type { UdpClientsReport, UdpClientsRequest } from './udp-clients.ts';
 import { openUdpSession } from './udp-session.ts';
 
@@ -50,8 +50,6 @@ const CONCURRENCY = Number(process.env.CAPACITY_CONCURRENCY ?? 128);
 const GOAL_BYTES = 6 * 1024;
 const GOAL_SESSIONS = 20_000;
 const WARMUP = 500;
-/** Index 0: no explicit source address; then 127.0.0.2 to 127.0.0.9. */
-const SOURCE_ADDRESSES = Array.from({ length: 9 }, (_, i) => `127.0.0.${i + 1}`);
 const DEADLINE_MS = Number(process.env.CAPACITY_DEADLINE_MS ?? 45_000);
 const OPEN_OPTIONS = { concurrency: CONCURRENCY, deadlineMs: DEADLINE_MS };
 
@@ -149,60 +147,6 @@ async function settledRss(child: Child): Promise<number> {
   return vmRssBytes(child.process.pid!);
 }
 
-/**
- * Opens one TCP connection: first with the kernel's choice of source address
- * (ports are then picked per destination), then, once ephemeral ports run out
- * (EADDRNOTAVAIL, EADDRINUSE), bound to 127.0.0.2, 127.0.0.3... in turn.
- */
-async function dial(port: number, source: { index: number }): Promise<Socket> {
-  for (;;) {
-    const index = source.index;
-    const localAddress = index === 0 ? undefined : SOURCE_ADDRESSES[index];
-    if (index > 0 && localAddress === undefined) {
-      throw new Error('every source address is out of ports');
-    }
-    const socket = connect({
-      host: '127.0.0.1',
-      port,
-      noDelay: true,
-      ...(localAddress !== undefined ? { localAddress } : {}),
-    });
-    try {
-      await once(socket, 'connect');
-      socket.on('error', () => {});
-      return socket;
-    } catch (err) {
-      socket.destroy();
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EADDRNOTAVAIL' && code !== 'EADDRINUSE') throw err;
-      if (source.index === index) source.index++;
-    }
-  }
-}
-
-/** One idle tidewire TCP session: the session request, the connect and the hello. */
-async function openTcpSession(
-  child: Child,
-  source: { index: number },
-  uid: string,
-): Promise<Socket> {
-  const sid = await fetchTcpSession(`http://127.0.0.1:${child.httpPort}`, uid);
-  const socket = await dial(child.tcpPort, source);
-  try {
-    await sayHello(socket, sid);
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
-  return socket;
-}
-
-/** An opener of sessions with uids `cap-<offset + index>`, starting from the kernel's choice of source address. */
-function tcpSessions(child: Child, offset: number): (index: number) => Promise<Socket> {
-  const source = { index: 0 };
-  return (index) => openTcpSession(child, source, `cap-${offset + index}`);
-}
-
 async function closeAll(sockets: Socket[]): Promise<void> {
   for (const socket of sockets) socket.destroy();
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -222,7 +166,7 @@ async function measure(kind: 'tidewire' | 'bare', target: number): Promise<Measu
   try {
     const opener = (offset: number): ((index: number) => Promise<Socket>) => {
       if (kind === 'tidewire') return tcpSessions(child, offset);
-      const source = { index: 0 };
+      const source: SourceAddress = { index: 0 };
       return () => dial(child.tcpPort, source);
     };
     // Warm-up: the code paths, pools and heap the first sessions bring in are
