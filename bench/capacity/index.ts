@@ -13,7 +13,7 @@
  *    too. The server needs one fd per TCP session but none per UDP session
  *    (one socket serves them all), so both fit under its fd limit. The client
  *    side does not fit in one process (one fd per TCP socket and per dialed
- *    UDP session), so this process holds the TCP sessions and udp-clients.ts
+ *    UDP session), so this process holds the TCP sessions and clients.ts
  *    processes, each below the fd limit, hold the UDP ones. It runs by default:
  *    the whole bench took 2.5 min on this 2-core machine while it was shared.
  *
@@ -39,10 +39,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { UdpConnection } from '@tidewire/transport-udp';
+import type { ClientsReport, ClientsRequest } from './clients.ts';
 import { describeErrors, openMany } from './open-many.ts';
 import { dial, type SourceAddress, tcpSessions } from './tcp-session.ts';
-import type { UdpClientsReport, UdpClientsRequest } from './udp-clients.ts';
-import { openUdpSession } from './udp-session.ts';
+import { udpSessions } from './udp-session.ts';
 
 const REQUESTED = Number(process.env.CAPACITY_TCP ?? 20_000);
 const REQUESTED_UDP = Number(process.env.CAPACITY_UDP ?? 20_000);
@@ -236,18 +236,10 @@ async function measureUdp(target: number): Promise<Measured> {
   const child = await startChild('tidewire');
   const held: UdpConnection[] = [];
   try {
-    const warm = await openMany(
-      Math.min(WARMUP, target),
-      (index) => openUdpSession(child, `ucap-${target + index}`),
-      OPEN_OPTIONS,
-    );
+    const warm = await openMany(Math.min(WARMUP, target), udpSessions(child, target), OPEN_OPTIONS);
     await Promise.all(warm.items.map((c) => c.close()));
     const rssBefore = await settledRss(child);
-    const opened = await openMany(
-      target,
-      (index) => openUdpSession(child, `ucap-${index}`),
-      OPEN_OPTIONS,
-    );
+    const opened = await openMany(target, udpSessions(child, 0), OPEN_OPTIONS);
     held.push(...opened.items);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const stillOpen = held.filter((c) => !c.closed).length;
@@ -302,19 +294,23 @@ async function waitForFds(pid: number, fds: number): Promise<number> {
   }
 }
 
-/** Starts a udp-clients process (into `started`, for the cleanup); resolves with its report once it holds its sessions. */
-async function startUdpClients(
-  request: UdpClientsRequest,
+/** Starts a clients process (into `started`, for the cleanup); resolves with its report once it holds its sessions. */
+async function startClients(
+  request: ClientsRequest,
   started: ChildProcess[],
-): Promise<UdpClientsReport> {
+): Promise<ClientsReport> {
   const child = fork(
-    fileURLToPath(new URL('./udp-clients.ts', import.meta.url)),
+    fileURLToPath(new URL('./clients.ts', import.meta.url)),
     [JSON.stringify(request)],
     { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
   started.push(child);
   // The opening stops at the deadline; then the steps in flight time out within 15 s.
-  return nextMessage<UdpClientsReport>(child, request.deadlineMs + CHILD_ANSWER_MS, 'udp-clients');
+  return nextMessage<ClientsReport>(
+    child,
+    request.deadlineMs + CHILD_ANSWER_MS,
+    `clients (${request.transport})`,
+  );
 }
 
 interface Together {
@@ -332,7 +328,7 @@ interface Together {
  * sessions at the same time. The server needs one fd per TCP session and none
  * per UDP session (one socket serves them all), so both fit under its fd
  * limit; the client side does not fit in one process, so this process holds
- * the TCP sessions and udp-clients processes (each below the fd limit) hold
+ * the TCP sessions and clients.ts processes (each below the fd limit) hold
  * the UDP ones. RSS is measured before, with the TCP sessions, and with both;
  * each point once the session requests' keep-alive sockets have closed (so
  * it counts idle sessions only, and the server has fd room for the UDP
@@ -358,7 +354,7 @@ async function measureTogether(
     await closeAll(warmTcp.items);
     const warmUdp = await openMany(
       Math.min(WARMUP, udpTarget),
-      (index) => openUdpSession(server, `ucap-${udpTarget + index}`),
+      udpSessions(server, udpTarget),
       OPEN_OPTIONS,
     );
     await Promise.all(warmUdp.items.map((c) => c.close()));
@@ -374,10 +370,12 @@ async function measureTogether(
 
     // As few processes as the fd limit allows, the sessions and the openers split evenly.
     const clients = Math.ceil(udpTarget / perProcess);
-    const requests = Array.from({ length: clients }, (_, k): UdpClientsRequest => {
+    const requests = Array.from({ length: clients }, (_, k): ClientsRequest => {
       const offset = Math.floor((udpTarget * k) / clients);
       return {
+        transport: 'udp',
         httpPort: server.httpPort,
+        tcpPort: server.tcpPort,
         udpPort: server.udpPort,
         count: Math.floor((udpTarget * (k + 1)) / clients) - offset,
         offset,
@@ -385,7 +383,7 @@ async function measureTogether(
         deadlineMs: DEADLINE_MS,
       };
     });
-    const reports = await Promise.all(requests.map((r) => startUdpClients(r, udpClients)));
+    const reports = await Promise.all(requests.map((r) => startClients(r, udpClients)));
     const udpHeld = reports.reduce((sum, r) => sum + r.held, 0);
     const tcpHeldAtEnd = tcpSockets.filter((s) => !s.destroyed).length;
     const fdsBoth = await waitForFds(pid, fdsAtStart + tcpHeldAtEnd);

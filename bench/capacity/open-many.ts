@@ -1,6 +1,6 @@
 /**
  * The opening loop of bench/capacity, one for its TCP and UDP measurements and
- * its udp-clients child: `concurrency` workers open sessions one after another
+ * its clients child: `concurrency` workers open sessions one after another
  * until `count` are open, the deadline passes, or 50 attempts in a row fail
  * (then the fds or the ports are exhausted and more attempts only add errors).
  */

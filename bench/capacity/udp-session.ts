@@ -1,6 +1,6 @@
 /**
  * The one way bench/capacity opens an idle UDP session, in the main process and
- * in the udp-clients child alike: the session request over HTTP, the RUDP
+ * in the clients child alike: the session request over HTTP, the RUDP
  * handshake (`dialUdp`: a client socket of its own, so one fd per session on
  * this side, none on the server's) and the hello with its answer. Then the
  * session stays idle.
@@ -58,4 +58,12 @@ function sayHello(connection: UdpConnection, sid: Buffer): Promise<void> {
     connection.onClose = () => done(new Error('closed during hello'));
     connection.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, sid));
   });
+}
+
+/** An opener of sessions with uids `ucap-<offset + index>`. */
+export function udpSessions(
+  server: UdpServerPorts,
+  offset: number,
+): (index: number) => Promise<UdpConnection> {
+  return (index) => openUdpSession(server, `ucap-${offset + index}`);
 }
