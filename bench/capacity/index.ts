@@ -1,25 +1,37 @@
 /**
- * bench/capacity: how many idle sessions one server process holds, and its
- * RSS per idle connection (VmRSS of the server process from /proc/<pid>/status,
- * after a full GC, before and after the connections). Three measurements, each
- * against a fresh server child (server-child.ts):
+ * bench/capacity: how many idle sessions the server holds, and its RSS per
+ * idle connection (VmRSS of the server process from /proc/<pid>/status, after
+ * a full GC, before and after the connections). Four measurements, each
+ * against fresh server children (server-child.ts):
  *
  * 1. TCP: tidewire sessions against a bare node:net server holding the same
  *    number of idle sockets (the baseline).
  * 2. UDP: tidewire reliable-UDP sessions. No bare baseline: a bare node:dgram
  *    server keeps no per-peer state.
- * 3. TCP and UDP together ("20k + 20k", issue #10): ONE tidewire server holds
- *    both at once; RSS before, with the TCP sessions, and with the UDP ones
- *    too. The server needs one fd per TCP session but none per UDP session
- *    (one socket serves them all), so both fit under its fd limit. The client
- *    side does not fit in one process (one fd per TCP socket and per dialed
- *    UDP session), so this process holds the TCP sessions and clients.ts
- *    processes, each below the fd limit, hold the UDP ones. It runs by default:
- *    the whole bench took 2.5 min on this 2-core machine while it was shared.
+ * 3. TCP and UDP together: ONE tidewire server holds both at once; RSS
+ *    before, with the TCP sessions, and with the UDP ones too. The server
+ *    needs one fd per TCP session but none per UDP session (one socket serves
+ *    them all), so both fit under its fd limit. The client side does not fit
+ *    in one process (one fd per TCP socket and per dialed UDP session), so
+ *    this process holds the TCP sessions and clients.ts processes, each below
+ *    the fd limit, hold the UDP ones.
+ * 4. The machine ("20k + 20k" on this 2-core machine, issue #10): TWO
+ *    tidewire servers, one per core, each with its own ports (as the nodes of
+ *    a cluster are deployed), together hold CAPACITY_TCP TCP and CAPACITY_UDP
+ *    UDP idle sessions at once, split evenly between them: each server's TCP
+ *    share fits under its own fd limit. The client side of every session is
+ *    held by clients.ts processes (TCP and UDP, each below the fd limit); this
+ *    process only warms the servers up. Per server and in total: sessions
+ *    held, RSS before (after the warm-up of both paths) and with both, the
+ *    growth per session, open fds, and the goal, met only if both kinds
+ *    reached 20,000 at once at <= 6 KB each.
+ *
+ * All four run by default, one after another.
  *
  * Sessions are real ones: an HTTP session request, a TCP connect or the RUDP
- * handshake (udp-session.ts), the hello, then nothing. When ephemeral ports run
- * out, TCP connections are bound to source addresses 127.0.0.2, 127.0.0.3...
+ * handshake, the hello, then nothing; tcp-session.ts and udp-session.ts open
+ * them, in this process and in clients.ts alike. When ephemeral ports run out,
+ * TCP connections are bound to source addresses 127.0.0.2, 127.0.0.3...
  * (`localAddress`).
  *
  *   node scripts/bench.mjs capacity
@@ -28,8 +40,9 @@
  * CAPACITY_TCP, CAPACITY_UDP: sessions asked for (20000 each). Node raises its
  * soft fd limit to the hard one at start; every process holding one fd per
  * session is capped 300 below that limit (room for HTTP sockets and the
- * runtime): with a hard limit of 20,000, TCP stops at 19,700, in measurement 3
- * too, while UDP there reaches 20,000 (split over client processes).
+ * runtime): with a hard limit of 20,000, TCP stops at 19,700 in measurements
+ * 1 and 3 (one server), while UDP in 3 reaches 20,000 (split over client
+ * processes) and measurement 4 asks each of its two servers for 10,000 TCP.
  * Goal (issue #10): 20,000 TCP + 20,000 UDP sessions at <= 6 KB each.
  */
 
@@ -294,11 +307,18 @@ async function waitForFds(pid: number, fds: number): Promise<number> {
   }
 }
 
-/** Starts a clients process (into `started`, for the cleanup); resolves with its report once it holds its sessions. */
+/** A clients process, the request it was given and its report once it held its sessions. */
+interface ClientsChild {
+  process: ChildProcess;
+  request: ClientsRequest;
+  report: ClientsReport;
+}
+
+/** Starts a clients process (into `started`, for the cleanup); resolves once it holds its sessions. */
 async function startClients(
   request: ClientsRequest,
   started: ChildProcess[],
-): Promise<ClientsReport> {
+): Promise<ClientsChild> {
   const child = fork(
     fileURLToPath(new URL('./clients.ts', import.meta.url)),
     [JSON.stringify(request)],
@@ -306,11 +326,89 @@ async function startClients(
   );
   started.push(child);
   // The opening stops at the deadline; then the steps in flight time out within 15 s.
-  return nextMessage<ClientsReport>(
+  const report = await nextMessage<ClientsReport>(
     child,
     request.deadlineMs + CHILD_ANSWER_MS,
     `clients (${request.transport})`,
   );
+  return { process: child, request, report };
+}
+
+/** The sessions a clients process still holds, counted anew. */
+async function recount(clients: ClientsChild): Promise<number> {
+  const answered = nextMessage<ClientsReport>(clients.process, CHILD_ANSWER_MS, 'count');
+  clients.process.send('count');
+  return (await answered).held;
+}
+
+/** `total` split into `parts` runs as even as can be: offsets and counts. */
+function evenSplit(total: number, parts: number): { offset: number; count: number }[] {
+  return Array.from({ length: parts }, (_, k) => {
+    const offset = Math.floor((total * k) / parts);
+    return { offset, count: Math.floor((total * (k + 1)) / parts) - offset };
+  });
+}
+
+type ClientsShare = Omit<ClientsRequest, 'concurrency' | 'deadlineMs'>;
+
+/**
+ * The client side of `sessions.count` sessions (uids from `sessions.offset`)
+ * against `server`: as few processes as `perProcess` sessions each allows,
+ * the sessions split evenly.
+ */
+function clientShares(
+  server: Child,
+  transport: 'tcp' | 'udp',
+  sessions: { offset: number; count: number },
+  perProcess: number,
+): ClientsShare[] {
+  return evenSplit(sessions.count, Math.ceil(sessions.count / perProcess)).map((part) => ({
+    transport,
+    httpPort: server.httpPort,
+    tcpPort: server.tcpPort,
+    udpPort: server.udpPort,
+    count: part.count,
+    offset: sessions.offset + part.offset,
+  }));
+}
+
+/** Starts a clients process per share, all at once, the openers split evenly between them. */
+function runClients(shares: ClientsShare[], started: ChildProcess[]): Promise<ClientsChild[]> {
+  const concurrency = Math.ceil(CONCURRENCY / shares.length);
+  return Promise.all(
+    shares.map((share) =>
+      startClients({ ...share, concurrency, deadlineMs: DEADLINE_MS }, started),
+    ),
+  );
+}
+
+/** Opening time (the slowest of processes that open at once) and errors of some clients processes. */
+function opening(clients: ClientsChild[]): { seconds: number; errors: string } {
+  return {
+    seconds: Math.max(...clients.map((c) => c.report.seconds)),
+    errors: describeErrors(...clients.map((c) => c.report.errors)),
+  };
+}
+
+/**
+ * Warm-up of both paths on `server`: the code paths, pools and heap the first
+ * sessions bring in are not per-connection costs. Opens and closes a few
+ * hundred TCP and UDP sessions from this process, with uids from `tcpTarget`
+ * and `udpTarget` on (past the measured ones).
+ */
+async function warmUpBoth(server: Child, tcpTarget: number, udpTarget: number): Promise<void> {
+  const warmTcp = await openMany(
+    Math.min(WARMUP, tcpTarget),
+    tcpSessions(server, tcpTarget),
+    OPEN_OPTIONS,
+  );
+  await closeAll(warmTcp.items);
+  const warmUdp = await openMany(
+    Math.min(WARMUP, udpTarget),
+    udpSessions(server, udpTarget),
+    OPEN_OPTIONS,
+  );
+  await Promise.all(warmUdp.items.map((c) => c.close()));
 }
 
 interface Together {
@@ -345,19 +443,8 @@ async function measureTogether(
   const udpClients: ChildProcess[] = [];
   try {
     const fdsAtStart = openFds(pid);
-    // Warm-up of both paths. This process holds no session yet, so it can dial the UDP ones itself.
-    const warmTcp = await openMany(
-      Math.min(WARMUP, tcpTarget),
-      tcpSessions(server, tcpTarget),
-      OPEN_OPTIONS,
-    );
-    await closeAll(warmTcp.items);
-    const warmUdp = await openMany(
-      Math.min(WARMUP, udpTarget),
-      udpSessions(server, udpTarget),
-      OPEN_OPTIONS,
-    );
-    await Promise.all(warmUdp.items.map((c) => c.close()));
+    // This process holds no session yet, so it can dial the UDP ones itself.
+    await warmUpBoth(server, tcpTarget, udpTarget);
     const fdsBefore = await waitForFds(pid, fdsAtStart);
     const rssBefore = await settledRss(server);
 
@@ -369,22 +456,11 @@ async function measureTogether(
     const rssTcp = await settledRss(server);
 
     // As few processes as the fd limit allows, the sessions and the openers split evenly.
-    const clients = Math.ceil(udpTarget / perProcess);
-    const requests = Array.from({ length: clients }, (_, k): ClientsRequest => {
-      const offset = Math.floor((udpTarget * k) / clients);
-      return {
-        transport: 'udp',
-        httpPort: server.httpPort,
-        tcpPort: server.tcpPort,
-        udpPort: server.udpPort,
-        count: Math.floor((udpTarget * (k + 1)) / clients) - offset,
-        offset,
-        concurrency: Math.ceil(CONCURRENCY / clients),
-        deadlineMs: DEADLINE_MS,
-      };
-    });
-    const reports = await Promise.all(requests.map((r) => startClients(r, udpClients)));
-    const udpHeld = reports.reduce((sum, r) => sum + r.held, 0);
+    const clients = await runClients(
+      clientShares(server, 'udp', { offset: 0, count: udpTarget }, perProcess),
+      udpClients,
+    );
+    const udpHeld = clients.reduce((sum, c) => sum + c.report.held, 0);
     const tcpHeldAtEnd = tcpSockets.filter((s) => !s.destroyed).length;
     const fdsBoth = await waitForFds(pid, fdsAtStart + tcpHeldAtEnd);
     const rssBoth = await settledRss(server);
@@ -402,12 +478,10 @@ async function measureTogether(
         rssBefore: rssTcp,
         rssAfter: rssBoth,
         perConnection: udpHeld > 0 ? (rssBoth - rssTcp) / udpHeld : Number.NaN,
-        // The processes open at the same time: the slowest one is the opening time.
-        seconds: Math.max(...reports.map((r) => r.seconds)),
-        errors: describeErrors(...reports.map((r) => r.errors)),
+        ...opening(clients),
       },
       tcpHeldAtEnd,
-      clients,
+      clients: clients.length,
       fds: [fdsAtStart, fdsBefore, fdsTcp, fdsBoth],
     };
   } finally {
@@ -462,6 +536,163 @@ function tcpShortfall(held: number): string {
     );
   }
   return ` (TCP NOT met: CAPACITY_TCP asked for ${n(REQUESTED)})`;
+}
+
+// --- The machine: two servers, one per core, hold 20k + 20k together -------
+
+/** Server processes of the machine measurement: one per core of this 2-core machine. */
+const MACHINE_SERVERS = 2;
+
+interface MachineServer {
+  tcpHeld: number;
+  udpHeld: number;
+  rssBefore: number;
+  rssAfter: number;
+  /** Open fds at start (before any request), after the warm-up, and with both kinds of session. */
+  fds: [number, number, number];
+}
+
+interface Machine {
+  servers: MachineServer[];
+  clients: number;
+  tcp: { seconds: number; errors: string };
+  udp: { seconds: number; errors: string };
+}
+
+/**
+ * `MACHINE_SERVERS` tidewire server children, each with its own ports (as the
+ * nodes of a cluster are), together hold `tcpTotal` TCP and `udpTotal` UDP
+ * idle sessions at once, split evenly between them. The client side of every
+ * session lives in clients processes of at most `perProcess` sessions each
+ * (TCP on both servers first, then UDP); this process only warms the servers
+ * up. Each server's RSS is taken after the warm-up of both paths and with both
+ * kinds of session, each point after a full GC once the session requests'
+ * keep-alive sockets have closed. Held: what the clients processes still hold
+ * after the last RSS point.
+ */
+async function measureMachine(
+  tcpTotal: number,
+  udpTotal: number,
+  perProcess: number,
+): Promise<Machine> {
+  const servers: Child[] = [];
+  const started: ChildProcess[] = [];
+  try {
+    for (let k = 0; k < MACHINE_SERVERS; k++) servers.push(await startChild('tidewire'));
+    const pids = servers.map((server) => server.process.pid!);
+    const fdsAtStart = pids.map(openFds);
+    for (const server of servers) await warmUpBoth(server, tcpTotal, udpTotal);
+    const fdsBefore = await Promise.all(pids.map((pid, k) => waitForFds(pid, fdsAtStart[k]!)));
+    const rssBefore: number[] = [];
+    for (const server of servers) rssBefore.push(await settledRss(server));
+
+    const tcpShares = evenSplit(tcpTotal, MACHINE_SERVERS);
+    const udpShares = evenSplit(udpTotal, MACHINE_SERVERS);
+    const tcp = await runClients(
+      servers.flatMap((server, k) => clientShares(server, 'tcp', tcpShares[k]!, perProcess)),
+      started,
+    );
+    const udp = await runClients(
+      servers.flatMap((server, k) => clientShares(server, 'udp', udpShares[k]!, perProcess)),
+      started,
+    );
+    const clients = [...tcp, ...udp];
+    const ofServer = (server: Child, transport: 'tcp' | 'udp'): ClientsChild[] =>
+      clients.filter(
+        (c) => c.request.httpPort === server.httpPort && c.request.transport === transport,
+      );
+    const fdsBoth: number[] = [];
+    const rssAfter: number[] = [];
+    for (const [k, server] of servers.entries()) {
+      const tcpOpened = ofServer(server, 'tcp').reduce((sum, c) => sum + c.report.held, 0);
+      fdsBoth.push(await waitForFds(pids[k]!, fdsAtStart[k]! + tcpOpened));
+      rssAfter.push(await settledRss(server));
+    }
+    // Held at once: every clients process counts again the sessions it still holds.
+    const held = async (server: Child, transport: 'tcp' | 'udp'): Promise<number> => {
+      const counts = await Promise.all(ofServer(server, transport).map(recount));
+      return counts.reduce((sum, count) => sum + count, 0);
+    };
+    const measured: MachineServer[] = [];
+    for (const [k, server] of servers.entries()) {
+      measured.push({
+        tcpHeld: await held(server, 'tcp'),
+        udpHeld: await held(server, 'udp'),
+        rssBefore: rssBefore[k]!,
+        rssAfter: rssAfter[k]!,
+        fds: [fdsAtStart[k]!, fdsBefore[k]!, fdsBoth[k]!],
+      });
+    }
+    return { servers: measured, clients: clients.length, tcp: opening(tcp), udp: opening(udp) };
+  } finally {
+    // The servers close first, so the clients' ports are not left in TIME_WAIT.
+    await Promise.all(servers.map(stopChild));
+    await Promise.all(started.map(stopProcess));
+  }
+}
+
+// Each server holds one fd per TCP session: its share is fd-bound, the total is not.
+const machineTcp = Math.min(REQUESTED, MACHINE_SERVERS * (limit - 300));
+if (machineTcp < REQUESTED) {
+  console.log(
+    `capacity: the fd limit is ${limit}; the machine's TCP target lowered from ${REQUESTED} to ${machineTcp}`,
+  );
+}
+const machine = await measureMachine(machineTcp, REQUESTED_UDP, limit - 300);
+const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
+const machineTotal: MachineServer = {
+  tcpHeld: sum(machine.servers.map((s) => s.tcpHeld)),
+  udpHeld: sum(machine.servers.map((s) => s.udpHeld)),
+  rssBefore: sum(machine.servers.map((s) => s.rssBefore)),
+  rssAfter: sum(machine.servers.map((s) => s.rssAfter)),
+  fds: [0, 1, 2].map((i) => sum(machine.servers.map((s) => s.fds[i]!))) as MachineServer['fds'],
+};
+console.log(
+  `\nThe machine: ${MACHINE_SERVERS} tidewire servers (one per core, each with its own ports) hold ` +
+    `${n(machineTcp)} TCP and ${n(REQUESTED_UDP)} UDP idle sessions at once, split evenly; ` +
+    `the client side in ${machine.clients} clients processes of at most ${n(limit - 300)} sessions each`,
+);
+console.table([
+  ...machine.servers.map((s, k) => ({ server: `server ${k + 1}`, ...machineRow(s) })),
+  { server: 'total', ...machineRow(machineTotal) },
+]);
+console.log(
+  `opening (both servers at once): TCP ${machine.tcp.seconds.toFixed(1)} s, errors ${machine.tcp.errors}; ` +
+    `UDP ${machine.udp.seconds.toFixed(1)} s, errors ${machine.udp.errors}`,
+);
+console.log(goalLine(machineTotal));
+
+/** Growth over sessions held: (RSS after - before) / (TCP + UDP held). */
+function perSession(s: MachineServer): number {
+  const held = s.tcpHeld + s.udpHeld;
+  return held > 0 ? (s.rssAfter - s.rssBefore) / held : Number.NaN;
+}
+
+function machineRow(s: MachineServer): Record<string, string> {
+  return {
+    'TCP held': n(s.tcpHeld),
+    'UDP held': n(s.udpHeld),
+    'RSS before': mb(s.rssBefore),
+    'RSS after': mb(s.rssAfter),
+    'per connection': kb(perSession(s)),
+    'open fds (start / warm / both)': s.fds.map(n).join(' / '),
+  };
+}
+
+/** The issue's goal, met only if both kinds reached 20,000 at once and the RSS per connection is <= 6 KB. */
+function goalLine(total: MachineServer): string {
+  const perConnection = perSession(total);
+  const shortfalls: string[] = [];
+  if (total.tcpHeld < GOAL_SESSIONS)
+    shortfalls.push(`TCP held ${n(total.tcpHeld)} < ${n(GOAL_SESSIONS)}`);
+  if (total.udpHeld < GOAL_SESSIONS)
+    shortfalls.push(`UDP held ${n(total.udpHeld)} < ${n(GOAL_SESSIONS)}`);
+  if (!(perConnection <= GOAL_BYTES)) shortfalls.push(`${kb(perConnection)} per connection > 6 KB`);
+  const held = `${n(total.tcpHeld)} TCP + ${n(total.udpHeld)} UDP held at once by ${MACHINE_SERVERS} servers, ${kb(perConnection)} each`;
+  return (
+    `goal ${n(GOAL_SESSIONS)} + ${n(GOAL_SESSIONS)} at <= 6 KB each on this machine: ` +
+    (shortfalls.length === 0 ? `met (${held})` : `NOT met (${shortfalls.join('; ')}; ${held})`)
+  );
 }
 
 function row(m: Measured): Record<string, string> {
