@@ -73,6 +73,12 @@ export function createMetrics(server: TidewireServer): Metrics {
     help: 'Reliable UDP packets sent again',
     registers: [registry],
   });
+  const spuriousLosses = new Counter({
+    name: 'tidewire_spurious_losses_total',
+    help: 'Reliable UDP packets declared lost and acknowledged after all, by cause: late-ack (the client stalled) or after-gap (an ACK was lost)',
+    labelNames: ['cause'],
+    registers: [registry],
+  });
   const notifications = new Counter({
     name: 'tidewire_notifications_delivered_total',
     help: 'Notification pushes sent to users',
@@ -127,6 +133,10 @@ export function createMetrics(server: TidewireServer): Metrics {
       },
     ],
     ['tidewire:udp:retransmit', () => retransmits.inc()],
+    [
+      'tidewire:udp:spurious-loss',
+      (m) => spuriousLosses.inc({ cause: (m as { cause: string }).cause }),
+    ],
     ['tidewire:notifier:deliver', (m) => notifications.inc((m as { users: number }).users)],
   ];
   for (const [name, handler] of handlers) subscribe(name, handler);

@@ -12,7 +12,7 @@ import {
   open,
   seal,
 } from '@tidewire/wire';
-import { closeChannel, dropChannel, retransmitChannel } from './channels.ts';
+import { closeChannel, dropChannel, retransmitChannel, spuriousLossChannel } from './channels.ts';
 import { Deadline, schedule } from './deadlines.ts';
 import { atEndOfTick } from './end-of-tick.ts';
 import { UdpCloseCode, UdpErrorCode } from './errors.ts';
@@ -198,6 +198,7 @@ export class UdpConnection {
         closed: this.#closed,
         drain: this.#drain,
         retransmit: this.#retransmit,
+        spuriousLoss: this.#spuriousLoss,
         drop: this.#drop,
       },
       performance.now(),
@@ -489,6 +490,16 @@ export class UdpConnection {
   readonly #retransmit = (seq: number, sends: number): void => {
     if (retransmitChannel.hasSubscribers)
       retransmitChannel.publish({ connection: this, seq, sends });
+  };
+
+  readonly #spuriousLoss = (lateMs: number, late: boolean): void => {
+    if (spuriousLossChannel.hasSubscribers) {
+      spuriousLossChannel.publish({
+        connection: this,
+        lateMs,
+        cause: late ? 'late-ack' : 'after-gap',
+      });
+    }
   };
 
   readonly #drop = (reason: string): void => {

@@ -1,4 +1,10 @@
-export { closeChannel, connectionChannel, dropChannel, retransmitChannel } from './channels.ts';
+export {
+  closeChannel,
+  connectionChannel,
+  dropChannel,
+  retransmitChannel,
+  spuriousLossChannel,
+} from './channels.ts';
 export {
   type CloseInfo,
   type SendOptions,

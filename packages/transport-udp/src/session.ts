@@ -116,6 +116,12 @@ export interface SessionHandler {
   drain(): void;
   /** A reliable piece is sent again. */
   retransmit?(seq: number, sends: number): void;
+  /**
+   * A packet declared lost was acknowledged after all, `lateMs` after it was
+   * sent. `late`: its ACK came late (no gap in the peer's packets; the RTO
+   * floor rose), else it came after a gap (an ACK of the peer's was lost).
+   */
+  spuriousLoss?(lateMs: number, late: boolean): void;
   /** Something received was dropped. */
   drop?(reason: string): void;
 }
@@ -1013,12 +1019,16 @@ export class RudpSession {
   /** A packet declared lost is acknowledged after all; a late ACK (see `#stallFloor`) raises the RTO floor. */
   #lostAcked(packet: SentPacket, now: number, inOrder: boolean): void {
     this.#spuriousLosses++;
+    const lateMs = now - packet.time;
     if (inOrder) {
-      const late = now - packet.time - this.options.peerAckDelayMs;
-      const floor = Math.min(STALL_FLOOR_MARGIN * late, this.options.initialRtoMs);
+      const floor = Math.min(
+        STALL_FLOOR_MARGIN * (lateMs - this.options.peerAckDelayMs),
+        this.options.initialRtoMs,
+      );
       if (floor > this.#stallFloor) this.#stallFloor = floor;
     }
     this.#acked(packet);
+    this.#handler.spuriousLoss?.(lateMs, inOrder);
   }
 
   #acked(packet: SentPacket): void {

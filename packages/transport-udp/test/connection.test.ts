@@ -220,6 +220,60 @@ describe('listenUdp / dialUdp', () => {
     expect(events.filter((e) => e === 'tidewire:udp:close').length).toBe(2);
   });
 
+  it('publishes a spurious loss when the process stalls past the RTO, and the RTO floor rises', async () => {
+    const losses: { connection: UdpConnection; lateMs: number; cause: string }[] = [];
+    const onLoss = (message: unknown): void => {
+      losses.push(message as (typeof losses)[number]);
+    };
+    channel('tidewire:udp:spurious-loss').subscribe(onLoss);
+    cleanups.push(() => {
+      channel('tidewire:udp:spurious-loss').unsubscribe(onLoss);
+    });
+    let stallNext = false;
+    const s = await startServer({}, (c) => {
+      c.onFrame = (f) => {
+        c.send(Buffer.concat([header(f), f.payload]));
+        if (!stallNext) return;
+        stallNext = false;
+        // The echo has left; the process (both sides here) stalls before the
+        // client reads it. After the stall the server's RTO fires first
+        // (timers run before I/O), then the client reads both copies.
+        setImmediate(() => {
+          const end = performance.now() + 60;
+          while (performance.now() < end) {}
+        });
+      };
+    });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const client = await dialTo(s);
+    cleanups.push(() => client.destroy());
+    let echoed = 0;
+    client.onFrame = () => echoed++;
+    await until(() => s.accepted.length === 1);
+    const serverSide = s.accepted[0]!;
+    for (let i = 0; i < 10; i++) {
+      client.send(frame(i));
+      await until(() => echoed === i + 1);
+    }
+    // loopback: the RTO sits at (or near, on a loaded machine) its 10 ms floor, below the stall
+    expect(serverSide.stats().rtoMs).toBeLessThan(40);
+    const retransmitted = serverSide.stats().retransmits;
+    stallNext = true;
+    client.send(frame(10));
+    // both sides stalled, so each retransmitted what it had in flight: the
+    // echo, and the client's frame whose ACK (in the echo) waited unread
+    const stalled = (l: (typeof losses)[number]): boolean =>
+      l.connection === serverSide && l.cause === 'late-ack' && l.lateMs >= 60;
+    await until(() => echoed === 11 && losses.some(stalled), 2000);
+    expect(losses.some((l) => l.connection === client && l.cause === 'late-ack')).toBe(true);
+    expect(serverSide.stats().retransmits).toBeGreaterThan(retransmitted);
+    expect(serverSide.stats().spuriousLosses).toBeGreaterThanOrEqual(1);
+    // the floor: 1.25x the lateness, less 1% per RTT sample since
+    client.send(frame(11));
+    await until(() => echoed === 12);
+    expect(serverSide.stats().rtoMs).toBeGreaterThanOrEqual(70);
+  });
+
   it('reports backpressure, drains, and closes a slow consumer', async () => {
     const s = await server();
     const proxy = await LossyProxy.start({ target: { host: '127.0.0.1', port: s.listener.port } });
