@@ -4,6 +4,8 @@ export interface ServerSample {
   cpuSeconds: number | null;
   /** `process_resident_memory_bytes`, or null when the endpoint does not report it. */
   rssBytes: number | null;
+  /** `tidewire_retransmits_total` (reliable UDP packets sent again), or null when not reported. */
+  retransmits: number | null;
   /** When the sample was taken (performance.now(), ms). */
   at: number;
 }
@@ -28,7 +30,8 @@ export async function scrapeServer(url: string, timeoutMs = 2000): Promise<Serve
   const cpuSeconds = readMetric(text, 'process_cpu_seconds_total');
   const rssBytes = readMetric(text, 'process_resident_memory_bytes');
   if (cpuSeconds === null && rssBytes === null) return null;
-  return { cpuSeconds, rssBytes, at: performance.now() };
+  const retransmits = readMetric(text, 'tidewire_retransmits_total');
+  return { cpuSeconds, rssBytes, retransmits, at: performance.now() };
 }
 
 /** The value of an unlabelled sample `name` in Prometheus text format, or null. */

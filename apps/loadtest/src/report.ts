@@ -86,7 +86,8 @@ export function formatReport(r: LoadReport): string {
           (s.rssPerConnectionBytes === null
             ? ''
             : `, ${formatBytes(s.rssPerConnectionBytes)} per connection`);
-    rows.push(['server', `${cpu}  ${rss}`]);
+    const retransmits = s.retransmits === null ? '' : `  retransmits ${s.retransmits}`;
+    rows.push(['server', `${cpu}  ${rss}${retransmits}`]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   const head =

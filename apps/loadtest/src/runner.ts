@@ -68,6 +68,8 @@ export interface ServerUsage {
   rssAfterBytes: number | null;
   /** (RSS after - RSS before) / connections open at the second sample. */
   rssPerConnectionBytes: number | null;
+  /** Reliable UDP packets the server sent again between the samples (`tidewire_retransmits_total`). */
+  retransmits: number | null;
 }
 
 export interface LoadReport {
@@ -555,6 +557,10 @@ function serverUsage(
     rssPerConnectionBytes:
       before.rssBytes !== null && after.rssBytes !== null && connections > 0
         ? (after.rssBytes - before.rssBytes) / connections
+        : null,
+    retransmits:
+      before.retransmits !== null && after.retransmits !== null
+        ? after.retransmits - before.retransmits
         : null,
   };
 }

@@ -116,7 +116,7 @@ describe('tidewire-loadtest against a real server', () => {
     await expect.poll(() => echo.server.ccu).toBe(0);
   });
 
-  it('prints the final table and reads server CPU and RSS from a /metrics endpoint', async () => {
+  it('prints the final table and reads server CPU, RSS and retransmissions from a /metrics endpoint', async () => {
     const metrics = await startMetricsServer();
     try {
       const io = captureIo();
@@ -131,7 +131,9 @@ describe('tidewire-loadtest against a real server', () => {
       expect(out).toMatch(/round trip +p50 [\d.]+ ms {2}p90 [\d.]+ ms {2}p99 [\d.]+ ms {2}p99\.9/);
       expect(out).toMatch(/connect time +p50 [\d.]+ ms {2}p99 [\d.]+ ms/);
       expect(out).toMatch(/errors +none/);
-      expect(out).toMatch(/server +CPU [\d.]+ s \(\d+ % of a core\) {2}RSS .+ per connection/);
+      expect(out).toMatch(
+        /server +CPU [\d.]+ s \(\d+ % of a core\) {2}RSS .+ per connection {2}retransmits 5$/m,
+      );
       expect(out).toMatch(/connected \d\/5 {2}msgs\/s/); // progress on stdout without --json
     } finally {
       await metrics.close();
