@@ -526,6 +526,61 @@ describe('the RTO floor learnt from late ACKs', () => {
     expect(server.rtoMs).toBeGreaterThan(25);
   });
 
+  it('still delivers every reliable message exactly once and in order when both sides stall (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.double({ min: 0, max: 0.1, noNaN: true }),
+        fc.integer({ min: 0, max: 10 }),
+        // stalls: which side, when (ms from the start), how long
+        fc.array(
+          fc.tuple(
+            fc.constantFrom(0 as const, 1 as const),
+            fc.integer({ min: 0, max: 3000 }),
+            fc.integer({ min: 1, max: 300 }),
+          ),
+          { maxLength: 12 },
+        ),
+        fc.array(fc.integer({ min: 4, max: 3000 }), { minLength: 1, maxLength: 40 }),
+        (seed, loss, jitterMs, stalls, sizes) => {
+          const net = new SimNet(seed, { loss, duplicate: 0, delayMs: 3, jitterMs });
+          const [a, b] = net.peers;
+          const sent = sizes.map((size, i) => message(i, size));
+          // half now, half spread over the first 3 s, so that stalls find data in flight
+          for (const [i, m] of sent.entries()) if (i % 2 === 0) a.session.sendReliable(m, net.now);
+          net.touch(0);
+          const later = sent.filter((_, i) => i % 2 === 1);
+          const due = [...stalls].sort((x, y) => x[1] - y[1]);
+          while (
+            net.now < 60_000 &&
+            !(b.reliable.length >= sent.length && a.session.bufferedBytes === 0)
+          ) {
+            while (due.length > 0 && due[0]![1] <= net.now) {
+              const [side, , ms] = due.shift()!;
+              net.stalledUntil[side] = Math.max(net.stalledUntil[side], net.now + ms);
+            }
+            if (later.length > 0 && net.now % 100 === 0) {
+              a.session.sendReliable(later.shift()!, net.now);
+              net.touch(0);
+            }
+            net.step(1);
+          }
+          const order = [
+            ...sent.filter((_, i) => i % 2 === 0),
+            ...sent.filter((_, i) => i % 2 === 1),
+          ];
+          expect(b.reliable.length).toBe(sent.length);
+          for (let i = 0; i < order.length; i++)
+            expect(b.reliable[i]!.equals(order[i]!)).toBe(true);
+          expect(a.session.bufferedBytes).toBe(0);
+          expect(a.closed).toBeNull();
+          expect(b.closed).toBeNull();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('keeps the short RTO when ACKs are lost rather than late', () => {
     const net = new SimNet(12, LINK);
     const server = net.peers[1].session;
