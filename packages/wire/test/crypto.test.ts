@@ -133,6 +133,57 @@ describe('ReplayWindow', () => {
     expect(() => w.check(968)).toThrow(expect.objectContaining({ code: WireErrorCode.Replayed }));
   });
 
+  it('matches a reference set model for mostly-in-order streams with gaps, late and repeated numbers', () => {
+    const step = fc.oneof(
+      { weight: 8, arbitrary: fc.constant({ kind: 'next' as const, k: 0 }) },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          kind: fc.constant('skip' as const),
+          k: fc.integer({ min: 2, max: 90 }),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          kind: fc.constant('back' as const),
+          k: fc.integer({ min: 0, max: 80 }),
+        }),
+      },
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 400 }), (steps) => {
+        const size = 64;
+        const w = new ReplayWindow(size);
+        const seen = new Set<number>();
+        let highest = -1;
+        for (const { kind, k } of steps) {
+          const n =
+            kind === 'next'
+              ? highest + 1
+              : kind === 'skip'
+                ? highest + k
+                : Math.max(0, highest - k);
+          const expectAccept = !seen.has(n) && n > highest - size;
+          expect(w.isReplay(n)).toBe(!expectAccept);
+          let accepted = true;
+          try {
+            w.accept(n);
+          } catch {
+            accepted = false;
+          }
+          expect(accepted).toBe(expectAccept);
+          if (accepted) {
+            seen.add(n);
+            highest = Math.max(highest, n);
+          }
+          expect(w.highest).toBe(highest);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('matches a reference set model for any sequence', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 200 }), (seq) => {
