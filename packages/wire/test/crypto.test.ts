@@ -100,6 +100,37 @@ describe('AES-128-GCM', () => {
   });
 });
 
+/**
+ * A ReplayWindow beside its reference model (the set of accepted numbers and
+ * the highest one): `feed` offers one number to both and checks they agree.
+ */
+function modelledWindow(size: number): { readonly highest: number; feed(n: number): void } {
+  const w = new ReplayWindow(size);
+  const seen = new Set<number>();
+  let highest = -1;
+  return {
+    get highest() {
+      return highest;
+    },
+    feed(n) {
+      const expectAccept = !seen.has(n) && n > highest - size;
+      expect(w.isReplay(n)).toBe(!expectAccept);
+      let accepted = true;
+      try {
+        w.accept(n);
+      } catch {
+        accepted = false;
+      }
+      expect(accepted).toBe(expectAccept);
+      if (accepted) {
+        seen.add(n);
+        highest = Math.max(highest, n);
+      }
+      expect(w.highest).toBe(highest);
+    },
+  };
+}
+
 describe('ReplayWindow', () => {
   it('accepts each number once, in any order inside the window', () => {
     const w = new ReplayWindow(64);
@@ -153,31 +184,16 @@ describe('ReplayWindow', () => {
     );
     fc.assert(
       fc.property(fc.array(step, { maxLength: 400 }), (steps) => {
-        const size = 64;
-        const w = new ReplayWindow(size);
-        const seen = new Set<number>();
-        let highest = -1;
+        const window = modelledWindow(64);
         for (const { kind, k } of steps) {
-          const n =
+          const highest = window.highest;
+          window.feed(
             kind === 'next'
               ? highest + 1
               : kind === 'skip'
                 ? highest + k
-                : Math.max(0, highest - k);
-          const expectAccept = !seen.has(n) && n > highest - size;
-          expect(w.isReplay(n)).toBe(!expectAccept);
-          let accepted = true;
-          try {
-            w.accept(n);
-          } catch {
-            accepted = false;
-          }
-          expect(accepted).toBe(expectAccept);
-          if (accepted) {
-            seen.add(n);
-            highest = Math.max(highest, n);
-          }
-          expect(w.highest).toBe(highest);
+                : Math.max(0, highest - k),
+          );
         }
       }),
       { numRuns: 500 },
@@ -187,25 +203,8 @@ describe('ReplayWindow', () => {
   it('matches a reference set model for any sequence', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 200 }), (seq) => {
-        const size = 64;
-        const w = new ReplayWindow(size);
-        const seen = new Set<number>();
-        let highest = -1;
-        for (const n of seq) {
-          const expectAccept = !seen.has(n) && n > highest - size;
-          expect(w.isReplay(n)).toBe(!expectAccept);
-          let accepted = true;
-          try {
-            w.accept(n);
-          } catch {
-            accepted = false;
-          }
-          expect(accepted).toBe(expectAccept);
-          if (accepted) {
-            seen.add(n);
-            highest = Math.max(highest, n);
-          }
-        }
+        const window = modelledWindow(64);
+        for (const n of seq) window.feed(n);
       }),
       { numRuns: 500 },
     );
