@@ -75,6 +75,11 @@ function openFileLimit(): number {
   return Number.isFinite(soft) ? soft : 1024;
 }
 
+/** RSS growth per session held (NaN when none was held). */
+function growthPer(rssBefore: number, rssAfter: number, held: number): number {
+  return held > 0 ? (rssAfter - rssBefore) / held : Number.NaN;
+}
+
 function vmRssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
@@ -199,7 +204,7 @@ async function measure(kind: 'tidewire' | 'bare', target: number): Promise<Measu
       held: stillOpen,
       rssBefore,
       rssAfter,
-      perConnection: stillOpen > 0 ? (rssAfter - rssBefore) / stillOpen : Number.NaN,
+      perConnection: growthPer(rssBefore, rssAfter, stillOpen),
       seconds: held.seconds,
       errors: describeErrors(held.errors),
     };
@@ -262,7 +267,7 @@ async function measureUdp(target: number): Promise<Measured> {
       held: stillOpen,
       rssBefore,
       rssAfter,
-      perConnection: stillOpen > 0 ? (rssAfter - rssBefore) / stillOpen : Number.NaN,
+      perConnection: growthPer(rssBefore, rssAfter, stillOpen),
       seconds: opened.seconds,
       errors: describeErrors(opened.errors),
     };
@@ -470,7 +475,7 @@ async function measureTogether(
         held: tcpHeld,
         rssBefore,
         rssAfter: rssTcp,
-        perConnection: tcpHeld > 0 ? (rssTcp - rssBefore) / tcpHeld : Number.NaN,
+        perConnection: growthPer(rssBefore, rssTcp, tcpHeld),
         seconds: tcp.seconds,
         errors: describeErrors(tcp.errors),
       },
@@ -478,7 +483,7 @@ async function measureTogether(
         held: udpHeld,
         rssBefore: rssTcp,
         rssAfter: rssBoth,
-        perConnection: udpHeld > 0 ? (rssBoth - rssTcp) / udpHeld : Number.NaN,
+        perConnection: growthPer(rssTcp, rssBoth, udpHeld),
         ...opening(clients),
       },
       tcpHeldAtEnd,
@@ -666,7 +671,7 @@ console.log(goalLine(machineTotal));
 /** Growth over sessions held: (RSS after - before) / (TCP + UDP held). */
 function perSession(s: MachineServer): number {
   const held = s.tcpHeld + s.udpHeld;
-  return held > 0 ? (s.rssAfter - s.rssBefore) / held : Number.NaN;
+  return growthPer(s.rssBefore, s.rssAfter, held);
 }
 
 function machineRow(s: MachineServer): Record<string, string> {
