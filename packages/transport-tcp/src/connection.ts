@@ -8,6 +8,7 @@ import {
   FrameDecoder,
   HEADER_SIZE,
   packFrame,
+  readU32,
   Status,
   TidewireError,
   unpack,
@@ -530,7 +531,7 @@ function holdsSeveralFrames(chunk: Buffer, decoder: FrameDecoder): boolean {
   return (
     decoder.bufferedBytes === 0 &&
     chunk.length > HEADER_SIZE &&
-    HEADER_SIZE + chunk.readUInt32BE(6) < chunk.length
+    HEADER_SIZE + readU32(chunk, 6) < chunk.length
   );
 }
 

@@ -10,6 +10,7 @@ import {
   MAGIC_1,
   MAX_PACKET_NUMBER,
   open,
+  readU32,
   seal,
 } from '@tidewire/wire';
 import { closeChannel, dropChannel, retransmitChannel, spuriousLossChannel } from './channels.ts';
@@ -304,7 +305,7 @@ export class UdpConnection {
     const sealed = (msg[1]! & FLAG_SEALED) !== 0;
     if (sealed !== (this.#key !== null)) return this.#reject('seal-mismatch', address, port);
     const session = this.#session;
-    const pn = session.expandPacketNumber(msg.readUInt32BE(6));
+    const pn = session.expandPacketNumber(readU32(msg, 6));
     if (pn > MAX_PACKET_NUMBER || session.isReplay(pn)) {
       session.countDuplicate();
       return this.#reject('replay', address, port);
@@ -455,13 +456,14 @@ export class UdpConnection {
     this.#link.send(datagram, this.#address, this.#port);
   };
 
-  readonly #message = (data: Buffer, reliable: boolean): void => {
+  readonly #message = (data: Buffer, start: number, end: number, reliable: boolean): void => {
+    const length = end - start - HEADER_SIZE;
     if (
-      data.length < HEADER_SIZE ||
-      data[0] !== MAGIC_0 ||
-      data[1] !== MAGIC_1 ||
-      data.readUInt32BE(6) !== data.length - HEADER_SIZE ||
-      data.length - HEADER_SIZE > this.#maxPayloadLength
+      length < 0 ||
+      data[start] !== MAGIC_0 ||
+      data[start + 1] !== MAGIC_1 ||
+      readU32(data, start + 6) !== length ||
+      length > this.#maxPayloadLength
     ) {
       this.#drop('bad-frame');
       return;
@@ -469,10 +471,10 @@ export class UdpConnection {
     const handler = this.onFrame;
     if (handler === null) return;
     const frame: Frame = {
-      ver: data[2]!,
-      cmd: (data[3]! << 8) | data[4]!,
-      status: data[5]!,
-      payload: data.subarray(HEADER_SIZE),
+      ver: data[start + 2]!,
+      cmd: (data[start + 3]! << 8) | data[start + 4]!,
+      status: data[start + 5]!,
+      payload: data.subarray(start + HEADER_SIZE, end),
     };
     try {
       handler(frame, reliable, this);

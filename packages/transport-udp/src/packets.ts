@@ -4,6 +4,8 @@
  * null for anything malformed).
  */
 
+import { readU32, writeU32 } from '@tidewire/wire';
+
 export const PacketType = {
   Init: 0x01,
   Cookie: 0x02,
@@ -126,12 +128,12 @@ export function writeDataHeader(
 ): void {
   target[0] = PacketType.Data;
   target[1] = sealed ? FLAG_SEALED : 0;
-  target.writeUInt32BE(connectionId, 2);
-  target.writeUInt32BE(packetNumber % 0x1_0000_0000, 6);
+  writeU32(target, 2, connectionId);
+  writeU32(target, 6, packetNumber % 0x1_0000_0000);
 }
 
 /** Connection id of a DATA datagram, or -1 when `msg` is not one. */
 export function dataConnectionId(msg: Buffer): number {
   if (msg.length < DATA_HEADER_SIZE || msg[0] !== PacketType.Data) return -1;
-  return msg.readUInt32BE(2);
+  return readU32(msg, 2);
 }

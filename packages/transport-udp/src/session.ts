@@ -1,4 +1,12 @@
-import { ReplayWindow, TidewireError } from '@tidewire/wire';
+import {
+  copyBytes,
+  ReplayWindow,
+  readU16,
+  readU32,
+  TidewireError,
+  writeU16,
+  writeU32,
+} from '@tidewire/wire';
 import { UdpCloseCode, UdpErrorCode } from './errors.ts';
 import { FragmentAssembler, type FragmentDropReason } from './fragments.ts';
 import {
@@ -108,8 +116,11 @@ export interface SessionHandler {
    * buffer is reused: copy what you keep before returning.
    */
   transmit(packetNumber: number, scratch: Buffer, length: number): void;
-  /** A whole message: reliable ones exactly once and in order. */
-  message(data: Buffer, reliable: boolean): void;
+  /**
+   * A whole message, `data[start, end)` (a view into the received datagram:
+   * copy what you keep): reliable ones exactly once and in order.
+   */
+  message(data: Buffer, start: number, end: number, reliable: boolean): void;
   /** The session ended; called once. */
   closed(code: string, reason: string, remote: boolean): void;
   /** Buffered bytes fell below half the high-water mark after `send*` returned false. */
@@ -497,11 +508,11 @@ export class RudpSession {
         const part = message.subarray(start, Math.min(length, start + this.#fragmentMax));
         const unit = Buffer.allocUnsafe(FRAGMENT_UNIT_OVERHEAD + part.length);
         unit[0] = UnitKind.UnreliableFragment;
-        unit.writeUInt16BE(id, 1);
-        unit.writeUInt16BE(index, 3);
-        unit.writeUInt16BE(count, 5);
-        unit.writeUInt16BE(part.length, 7);
-        unit.set(part, FRAGMENT_UNIT_OVERHEAD);
+        writeU16(unit, 1, id);
+        writeU16(unit, 3, index);
+        writeU16(unit, 5, count);
+        writeU16(unit, 7, part.length);
+        copyBytes(unit, part, FRAGMENT_UNIT_OVERHEAD);
         this.#unreliable[this.#unreliableTail++] = new FragmentUnit(unit);
       }
     }
@@ -546,30 +557,26 @@ export class RudpSession {
       switch (kind) {
         case UnitKind.Reliable:
         case UnitKind.ReliableMore: {
-          const seq = expandNear(body.readUInt32BE(offset + 1), this.#nextExpected);
-          const length = body.readUInt16BE(offset + 5);
+          const seq = expandNear(readU32(body, offset + 1), this.#nextExpected);
+          const length = readU16(body, offset + 5);
           const start = offset + RELIABLE_UNIT_OVERHEAD;
-          this.#receivePiece(
-            seq,
-            body.subarray(start, start + length),
-            kind === UnitKind.ReliableMore,
-          );
+          this.#receivePiece(seq, body, start, start + length, kind === UnitKind.ReliableMore);
           offset = start + length;
           eliciting = true;
           break;
         }
         case UnitKind.Unreliable: {
-          const length = body.readUInt16BE(offset + 1);
+          const length = readU16(body, offset + 1);
           const start = offset + UNRELIABLE_UNIT_OVERHEAD;
-          this.#deliver(body.subarray(start, start + length), false);
+          this.#deliver(body, start, start + length, false);
           offset = start + length;
           break;
         }
         case UnitKind.UnreliableFragment: {
-          const id = body.readUInt16BE(offset + 1);
-          const index = body.readUInt16BE(offset + 3);
-          const count = body.readUInt16BE(offset + 5);
-          const length = body.readUInt16BE(offset + 7);
+          const id = readU16(body, offset + 1);
+          const index = readU16(body, offset + 3);
+          const count = readU16(body, offset + 5);
+          const length = readU16(body, offset + 7);
           const start = offset + FRAGMENT_UNIT_OVERHEAD;
           this.#fragments ??= new FragmentAssembler(
             this.options.fragmentMemory,
@@ -584,7 +591,7 @@ export class RudpSession {
             now,
             this.#onFragmentDrop,
           );
-          if (whole !== null) this.#deliver(whole, false);
+          if (whole !== null) this.#deliver(whole, 0, whole.length, false);
           offset = start + length;
           break;
         }
@@ -602,7 +609,7 @@ export class RudpSession {
           // FIN (validUnits admits nothing else)
           const codeLength = body[offset + 1]!;
           const codeEnd = offset + 2 + codeLength;
-          const reasonLength = body.readUInt16BE(codeEnd);
+          const reasonLength = readU16(body, codeEnd);
           fin = {
             code: body.toString('utf8', offset + 2, codeEnd),
             reason: body.toString('utf8', codeEnd + 2, codeEnd + 2 + reasonLength),
@@ -718,14 +725,14 @@ export class RudpSession {
         if (entry instanceof FragmentUnit) {
           const unit = entry.unit;
           if (offset + unit.length > budget) break;
-          scratch.set(unit, offset);
+          copyBytes(scratch, unit, offset);
           offset += unit.length;
           this.#buffered -= unit.length - FRAGMENT_UNIT_OVERHEAD;
         } else {
           if (offset + UNRELIABLE_UNIT_OVERHEAD + entry.length > budget) break;
           scratch[offset] = UnitKind.Unreliable;
-          scratch.writeUInt16BE(entry.length, offset + 1);
-          scratch.set(entry, offset + UNRELIABLE_UNIT_OVERHEAD);
+          writeU16(scratch, offset + 1, entry.length);
+          copyBytes(scratch, entry, offset + UNRELIABLE_UNIT_OVERHEAD);
           offset += UNRELIABLE_UNIT_OVERHEAD + entry.length;
           this.#buffered -= entry.length;
         }
@@ -916,9 +923,9 @@ export class RudpSession {
   #writePiece(offset: number, piece: Piece): number {
     const scratch = this.#scratch;
     scratch[offset] = piece.more ? UnitKind.ReliableMore : UnitKind.Reliable;
-    scratch.writeUInt32BE(piece.seq % U32, offset + 1);
-    scratch.writeUInt16BE(piece.data.length, offset + 5);
-    scratch.set(piece.data, offset + RELIABLE_UNIT_OVERHEAD);
+    writeU32(scratch, offset + 1, piece.seq % U32);
+    writeU16(scratch, offset + 5, piece.data.length);
+    copyBytes(scratch, piece.data, offset + RELIABLE_UNIT_OVERHEAD);
     piece.sends++;
     return offset + RELIABLE_UNIT_OVERHEAD + piece.data.length;
   }
@@ -929,15 +936,16 @@ export class RudpSession {
     const fit = Math.floor((this.options.bodyBudget - ACK_UNIT_OVERHEAD) / ACK_RANGE_SIZE);
     const count = Math.min(ranges.length / 2, maxRanges, fit);
     scratch[0] = UnitKind.Ack;
-    scratch.writeUInt16BE(
-      Math.min(0xffff, Math.max(0, Math.round(now - this.#largestReceivedTime))),
+    writeU16(
+      scratch,
       1,
+      Math.min(0xffff, Math.max(0, Math.round(now - this.#largestReceivedTime))),
     );
     scratch[3] = count;
     let offset = ACK_UNIT_OVERHEAD;
     for (let i = 0; i < count; i++) {
-      scratch.writeUInt32BE(ranges[2 * i]! % U32, offset);
-      scratch.writeUInt32BE(ranges[2 * i + 1]! % U32, offset + 4);
+      writeU32(scratch, offset, ranges[2 * i]! % U32);
+      writeU32(scratch, offset + 4, ranges[2 * i + 1]! % U32);
       offset += ACK_RANGE_SIZE;
     }
     return offset;
@@ -947,14 +955,14 @@ export class RudpSession {
   #onAck(body: Buffer, offset: number, now: number, inOrder: boolean): void {
     const largestSent = this.#nextPn - 1;
     if (largestSent < 0) return;
-    const delay = body.readUInt16BE(offset + 1);
+    const delay = readU16(body, offset + 1);
     const count = body[offset + 3]!;
     let top = -1;
     let topPacket: SentPacket | undefined;
     let position = offset + ACK_UNIT_OVERHEAD;
     for (let i = 0; i < count; i++, position += ACK_RANGE_SIZE) {
-      const high = expandBelow(body.readUInt32BE(position), largestSent);
-      const low = expandBelow(body.readUInt32BE(position + 4), largestSent);
+      const high = expandBelow(readU32(body, position), largestSent);
+      const low = expandBelow(readU32(body, position + 4), largestSent);
       if (high < 0 || low < 0 || low > high) continue;
       if (i === 0) {
         top = high;
@@ -1178,10 +1186,10 @@ export class RudpSession {
       const kind = body[offset]!;
       if (kind === UnitKind.Reliable || kind === UnitKind.ReliableMore) {
         if (offset + RELIABLE_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
-        if (expandNear(body.readUInt32BE(offset + 1), this.#nextExpected) >= limit) {
+        if (expandNear(readU32(body, offset + 1), this.#nextExpected) >= limit) {
           return UNITS_BEYOND_WINDOW;
         }
-        offset += RELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 5);
+        offset += RELIABLE_UNIT_OVERHEAD + readU16(body, offset + 5);
       } else if (kind === UnitKind.Ack) {
         if (offset + ACK_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
         const count = body[offset + 3]!;
@@ -1189,17 +1197,17 @@ export class RudpSession {
         offset += ACK_UNIT_OVERHEAD + count * ACK_RANGE_SIZE;
       } else if (kind === UnitKind.Unreliable) {
         if (offset + UNRELIABLE_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
-        offset += UNRELIABLE_UNIT_OVERHEAD + body.readUInt16BE(offset + 1);
+        offset += UNRELIABLE_UNIT_OVERHEAD + readU16(body, offset + 1);
       } else if (kind === UnitKind.UnreliableFragment) {
         if (offset + FRAGMENT_UNIT_OVERHEAD > end) return UNITS_MALFORMED;
-        offset += FRAGMENT_UNIT_OVERHEAD + body.readUInt16BE(offset + 7);
+        offset += FRAGMENT_UNIT_OVERHEAD + readU16(body, offset + 7);
       } else if (kind === UnitKind.Ping) {
         offset += 1;
       } else if (kind === UnitKind.Fin) {
         if (offset + 2 > end) return UNITS_MALFORMED;
         const codeEnd = offset + 2 + body[offset + 1]!;
         if (codeEnd + 2 > end) return UNITS_MALFORMED;
-        offset = codeEnd + 2 + body.readUInt16BE(codeEnd);
+        offset = codeEnd + 2 + readU16(body, codeEnd);
       } else {
         return UNITS_MALFORMED;
       }
@@ -1240,11 +1248,12 @@ export class RudpSession {
     if (r.length > 2 * MAX_ACK_RANGES) r.length = 2 * MAX_ACK_RANGES;
   }
 
-  #receivePiece(seq: number, data: Buffer, more: boolean): void {
+  /** A received reliable piece, `body[start, end)`: a view of it is kept only when it must wait. */
+  #receivePiece(seq: number, body: Buffer, start: number, end: number, more: boolean): void {
     if (seq === this.#nextExpected) {
       // the common case: in order, no buffering
       this.#nextExpected++;
-      this.#take(data, more);
+      this.#take(body, start, end, more);
       return;
     }
     this.#received ??= new Map();
@@ -1252,7 +1261,7 @@ export class RudpSession {
       this.#duplicates++;
       return;
     }
-    this.#received.set(seq, { data, more });
+    this.#received.set(seq, { data: body.subarray(start, end), more });
   }
 
   #deliverInOrder(): void {
@@ -1263,13 +1272,17 @@ export class RudpSession {
       if (piece === undefined) return;
       received.delete(this.#nextExpected);
       this.#nextExpected++;
-      this.#take(piece.data, piece.more);
+      this.#take(piece.data, 0, piece.data.length, piece.more);
     }
   }
 
-  /** The next piece in sequence: part of a message, or its end (then the message is delivered). */
-  #take(data: Buffer, more: boolean): void {
-    if (this.#assemblyBytes + data.length > this.options.maxPayloadLength + 10) {
+  /**
+   * The next piece in sequence, `data[start, end)`: part of a message, or its
+   * end (then the message is delivered).
+   */
+  #take(data: Buffer, start: number, end: number, more: boolean): void {
+    const length = end - start;
+    if (this.#assemblyBytes + length > this.options.maxPayloadLength + 10) {
       this.#fail(
         UdpErrorCode.FrameTooLarge,
         `reliable message exceeds maxPayloadLength + 10 (${this.options.maxPayloadLength + 10})`,
@@ -1278,23 +1291,24 @@ export class RudpSession {
       return;
     }
     if (more) {
-      this.#assembly.push(data);
-      this.#assemblyBytes += data.length;
+      this.#assembly.push(data.subarray(start, end));
+      this.#assemblyBytes += length;
       return;
     }
-    let message = data;
-    if (this.#assembly.length > 0) {
-      this.#assembly.push(data);
-      message = Buffer.concat(this.#assembly, this.#assemblyBytes + data.length);
-      this.#assembly = [];
-      this.#assemblyBytes = 0;
+    if (this.#assembly.length === 0) {
+      this.#deliver(data, start, end, true);
+      return;
     }
-    this.#deliver(message, true);
+    this.#assembly.push(data.subarray(start, end));
+    const message = Buffer.concat(this.#assembly, this.#assemblyBytes + length);
+    this.#assembly = [];
+    this.#assemblyBytes = 0;
+    this.#deliver(message, 0, message.length, true);
   }
 
-  #deliver(message: Buffer, reliable: boolean): void {
+  #deliver(data: Buffer, start: number, end: number, reliable: boolean): void {
     this.#messagesReceived++;
-    this.#handler.message(message, reliable);
+    this.#handler.message(data, start, end, reliable);
   }
 
   #dropped(reason: string): void {

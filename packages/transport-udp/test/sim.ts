@@ -80,8 +80,8 @@ export class SimNet {
       {
         transmit: (pn, scratch, length) =>
           this.#transmit(side === 0 ? 1 : 0, pn, scratch.subarray(0, length)),
-        message: (data, reliable) => {
-          (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data));
+        message: (data, start, end, reliable) => {
+          (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data.subarray(start, end)));
         },
         closed: (code, reason, remote) => {
           peer.closed = { code, reason, remote };

@@ -1,3 +1,4 @@
+import { copyBytes } from './bytes.ts';
 import { invalidArgument, TidewireError, WireErrorCode } from './errors.ts';
 
 /** First byte of every frame. */
@@ -101,7 +102,7 @@ export function encodeFrame(
   assertFrameFields(ver, cmd, status);
   const out = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
   writeHeader(out, 0, ver, cmd, status, payload.length);
-  out.set(payload, HEADER_SIZE);
+  copyBytes(out, payload, HEADER_SIZE);
   return out;
 }
 
@@ -125,7 +126,7 @@ export function encodeFrameInto(
     );
   }
   writeHeader(target, offset, ver, cmd, status, payload.length);
-  target.set(payload, offset + HEADER_SIZE);
+  copyBytes(target, payload, offset + HEADER_SIZE);
   return size;
 }
 

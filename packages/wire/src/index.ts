@@ -1,3 +1,4 @@
+export { copyBytes, readU16, readU32, writeU16, writeU32 } from './bytes.ts';
 export {
   BUILTIN_VER,
   CORE_VER,
