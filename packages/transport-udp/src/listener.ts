@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Logger, SESSION_KEY_LENGTH } from '@tidewire/wire';
@@ -105,7 +105,9 @@ export async function listenUdp(
     10_000_000,
   );
   options.signal?.throwIfAborted();
-  const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: literalLookup });
+  const family = isIPv6(host) ? 6 : 4;
+  const bindAddress = await resolveBindAddress(host, family, port);
+  const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: echoLiteral });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => {
       socket.close();
@@ -114,7 +116,7 @@ export async function listenUdp(
       );
     };
     socket.once('error', onError);
-    socket.bind(port, host, () => {
+    socket.bind(port, bindAddress, () => {
       socket.off('error', onError);
       growSocketBuffers(socket, options.socketBufferBytes ?? 4 * 1024 * 1024);
       resolve();
@@ -245,7 +247,7 @@ class Listener implements UdpListener, ConnectionLink {
 
   send(datagram: Buffer, address: string, port: number): boolean {
     if (this.#socketClosed) return true;
-    // literalLookup answers synchronously, so the send reaches libuv now
+    // echoLiteral answers synchronously, so the send reaches libuv now
     this.#socket.send(datagram, port, address);
     return this.#socket.getSendQueueCount() === 0;
   }
@@ -421,25 +423,32 @@ class Listener implements UdpListener, ConnectionLink {
   }
 }
 
-/**
- * The listener only sends to addresses it received from (IP literals): answer
- * those at once instead of through dns.lookup's next-tick round, which costs
- * a measurable share of a small-packet send.
- */
-function literalLookup(
-  hostname: string,
-  options: LookupOneOptions,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const family = isIP(hostname);
-  if (family !== 0) {
-    callback(null, hostname, family);
-    return;
+/** `host` as an IP literal of `family` (a name is resolved once, here). */
+async function resolveBindAddress(host: string, family: 4 | 6, port: number): Promise<string> {
+  if (isIP(host) !== 0) return host;
+  try {
+    return (await dnsLookup(host, { family })).address;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw udpError(UdpErrorCode.ListenFailed, `cannot bind UDP ${host}:${port}: ${message}`, err);
   }
-  dnsLookup(hostname, options, callback);
 }
 
-/** Tokens refilled continuously at `rate` per second, up to `rate`; no timer. */
+/**
+ * The listener's socket only meets IP literals: it binds to a resolved
+ * address and sends to the addresses datagrams came from. Its lookup answers
+ * with the address itself, at once: node's default goes through dns.lookup's
+ * next-tick round and an isIP regular expression, a measurable share of a
+ * small-packet send.
+ */
+function echoLiteral(
+  address: string,
+  family: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, family === 6 ? 6 : 4);
+}
+
 /** One token bucket per source address, at most `MAX_SOURCES` of them (oldest first out). */
 class SourceBuckets {
   static readonly MAX_SOURCES = 65_536;
@@ -470,6 +479,7 @@ class SourceBuckets {
   }
 }
 
+/** Tokens refilled continuously at `rate` per second, up to `rate`; no timer. */
 class TokenBucket {
   readonly #rate: number;
   #tokens: number;

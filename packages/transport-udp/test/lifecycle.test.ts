@@ -60,6 +60,28 @@ describe('lifecycle', () => {
     ).rejects.toMatchObject({ code: UdpErrorCode.ListenFailed });
   });
 
+  it('binds to a host name, resolved once, and answers from the address it found', async () => {
+    const s = await startServer({ host: 'localhost' });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    expect(s.listener.host).toBe('127.0.0.1');
+    const next = s.nextConnection();
+    const client = await dialTo(s);
+    cleanups.push(() => client.destroy());
+    const echoed = new Promise<Buffer>((resolve) => {
+      client.onFrame = (f) => resolve(Buffer.from(f.payload));
+    });
+    const accepted = await next;
+    accepted.onFrame = (f, reliable, c) => c.send(frame(f.payload.readUInt32BE(0)), { reliable });
+    client.send(frame(7));
+    expect((await echoed).readUInt32BE(0)).toBe(7);
+  });
+
+  it('reports a host name that does not resolve as LISTEN_FAILED', async () => {
+    await expect(
+      listenUdp({ host: 'no-such-host.invalid', authenticate: () => null }, () => {}),
+    ).rejects.toMatchObject({ code: UdpErrorCode.ListenFailed, message: /no-such-host\.invalid/ });
+  });
+
   it('validates options', async () => {
     expect(() => dialUdp({ host: '127.0.0.1', port: 1, sid: Buffer.alloc(3) })).toThrow(/sid/);
     expect(() =>
