@@ -20,6 +20,7 @@ import { UdpCloseCode, UdpErrorCode } from './errors.ts';
 import { bodyBudget, type ConnectionTuning } from './options.ts';
 import { DATA_HEADER_SIZE, FLAG_SEALED, writeDataHeader } from './packets.ts';
 import {
+  PACKET_HEADER_ROOM,
   RudpSession,
   resolveSessionOptions,
   type SessionOptions,
@@ -75,14 +76,6 @@ export interface ConnectionInit {
   link: ConnectionLink;
   logger: Logger | undefined;
 }
-
-/**
- * One outgoing-datagram buffer shared by every connection of the process,
- * reused while sockets send synchronously (they do on a bound socket with
- * nothing queued); a send that had to be queued keeps it, and the next
- * datagram gets a new one.
- */
-let spareDatagram: Buffer | null = null;
 
 const NO_OPTIONS: SendOptions = {};
 
@@ -424,36 +417,25 @@ export class UdpConnection {
     this.#arm();
   }
 
-  readonly #transmit = (packetNumber: number, scratch: Buffer, length: number): void => {
-    let datagram: Buffer;
+  readonly #transmit = (packetNumber: number, packet: Buffer, length: number): boolean => {
+    const end = PACKET_HEADER_ROOM + length;
     if (this.#key === null) {
-      // One buffer per connection, reused while the socket sends synchronously
-      // (it always does on a bound socket with nothing queued); replaced when a
-      // send had to be queued and still holds it.
-      const out =
-        spareDatagram !== null && spareDatagram.length >= this.#maxDatagram
-          ? spareDatagram
-          : Buffer.allocUnsafeSlow(this.#maxDatagram);
-      spareDatagram = null;
-      writeDataHeader(out, false, this.id, packetNumber);
-      scratch.copy(out, DATA_HEADER_SIZE, 0, length);
-      const reusable = this.#link.send(
-        out.subarray(0, DATA_HEADER_SIZE + length),
-        this.#address,
-        this.#port,
-      );
-      if (reusable) spareDatagram = out;
-      return;
-    } else {
-      const body = scratch.subarray(0, length);
-      const header = Buffer.allocUnsafe(DATA_HEADER_SIZE);
-      writeDataHeader(header, true, this.id, packetNumber);
-      datagram = Buffer.concat([
-        header,
-        seal(this.#key, this.#sendDirection, packetNumber, body, header),
-      ]);
+      // the header goes in the room before the units and the packet leaves as it is
+      writeDataHeader(packet, false, this.id, packetNumber);
+      const sentNow = this.#link.send(packet.subarray(0, end), this.#address, this.#port);
+      return !sentNow;
     }
-    this.#link.send(datagram, this.#address, this.#port);
+    const header = packet.subarray(0, DATA_HEADER_SIZE);
+    writeDataHeader(header, true, this.id, packetNumber);
+    const sealed = seal(
+      this.#key,
+      this.#sendDirection,
+      packetNumber,
+      packet.subarray(PACKET_HEADER_ROOM, end),
+      header,
+    );
+    this.#link.send(Buffer.concat([header, sealed]), this.#address, this.#port);
+    return false;
   };
 
   readonly #message = (data: Buffer, start: number, end: number, reliable: boolean): void => {

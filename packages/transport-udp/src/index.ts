@@ -43,6 +43,7 @@ export {
 } from './reflect.ts';
 export {
   DEFAULT_SESSION_OPTIONS,
+  PACKET_HEADER_ROOM,
   RudpSession,
   resolveSessionOptions,
   type SessionHandler,

@@ -9,6 +9,7 @@ import {
 } from '@tidewire/wire';
 import { UdpCloseCode, UdpErrorCode } from './errors.ts';
 import { FragmentAssembler, type FragmentDropReason } from './fragments.ts';
+import { DATA_HEADER_SIZE } from './packets.ts';
 import {
   ACK_RANGE_SIZE,
   ACK_RANGES_WITH_DATA,
@@ -112,10 +113,13 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
 /** What a session asks of its owner (the socket layer, or a test). */
 export interface SessionHandler {
   /**
-   * Send one DATA packet whose units are `scratch[0, length)`. The scratch
-   * buffer is reused: copy what you keep before returning.
+   * Send one DATA packet whose units are `packet[PACKET_HEADER_ROOM,
+   * PACKET_HEADER_ROOM + length)`; the bytes before them are free for the
+   * datagram header. Return true when `packet` was kept (a send queued
+   * behind others): the session then assembles its next packets in a new
+   * buffer. Return false when it may be reused at once (copy what you keep).
    */
-  transmit(packetNumber: number, scratch: Buffer, length: number): void;
+  transmit(packetNumber: number, packet: Buffer, length: number): boolean;
   /**
    * A whole message, `data[start, end)` (a view into the received datagram:
    * copy what you keep): reliable ones exactly once and in order.
@@ -197,15 +201,24 @@ class FragmentUnit {
 }
 
 /**
- * One packet-assembly buffer for every session of the process: a packet is
- * assembled and handed to `transmit` (which copies it) synchronously, so
- * sessions never hold it across turns. Saves a datagram's worth of memory
- * per idle connection.
+ * Bytes before a packet's units in the buffer handed to `transmit`: room for
+ * the owner's datagram header, written in place (no copy of the packet).
  */
-let scratchBuffer = Buffer.allocUnsafeSlow(0);
-function sharedScratch(size: number): Buffer {
-  if (scratchBuffer.length < size) scratchBuffer = Buffer.allocUnsafeSlow(size);
-  return scratchBuffer;
+export const PACKET_HEADER_ROOM: number = DATA_HEADER_SIZE;
+
+/**
+ * One packet buffer for every session of the process, `units` being its part
+ * from PACKET_HEADER_ROOM on: a packet is assembled there and handed to
+ * `transmit` synchronously, so sessions never hold it across turns (a
+ * datagram's worth of memory per process, not per connection). An owner
+ * that keeps it (its socket queued the send) makes the next packet go to a
+ * new buffer.
+ */
+let packetBuffer = Buffer.allocUnsafeSlow(PACKET_HEADER_ROOM);
+let units = packetBuffer.subarray(PACKET_HEADER_ROOM);
+function newPacketBuffer(bodyBudget: number): void {
+  packetBuffer = Buffer.allocUnsafeSlow(PACKET_HEADER_ROOM + bodyBudget);
+  units = packetBuffer.subarray(PACKET_HEADER_ROOM);
 }
 
 /** Full number nearest to `expected` whose low 32 bits are `low` (never negative). */
@@ -247,7 +260,6 @@ export class RudpSession {
   #droppedCount = 0;
 
   readonly #handler: SessionHandler;
-  readonly #scratch: Buffer;
   readonly #pieceMax: number;
   readonly #wholeMax: number;
   readonly #fragmentMax: number;
@@ -343,7 +355,7 @@ export class RudpSession {
   constructor(options: SessionOptions, handler: SessionHandler, now: number) {
     this.options = options;
     this.#handler = handler;
-    this.#scratch = sharedScratch(options.bodyBudget);
+    if (units.length < options.bodyBudget) newPacketBuffer(options.bodyBudget);
     this.#pieceMax = options.bodyBudget - RELIABLE_UNIT_OVERHEAD - ACK_RESERVE;
     this.#wholeMax = options.bodyBudget - UNRELIABLE_UNIT_OVERHEAD - ACK_RESERVE;
     this.#fragmentMax = options.bodyBudget - FRAGMENT_UNIT_OVERHEAD - ACK_RESERVE;
@@ -656,8 +668,8 @@ export class RudpSession {
       this.#finPending = true;
     }
     const budget = this.options.bodyBudget;
-    const scratch = this.#scratch;
     for (;;) {
+      const scratch = units;
       let offset = 0;
       // An owed ACK goes out, alone if need be; the next ACK_REPEATS packets
       // with data repeat the latest ranges (redundancy against lost ACKs).
@@ -782,7 +794,7 @@ export class RudpSession {
       this.#lastSent = now;
       this.#packetsSent++;
       this.#bytesSent += offset;
-      this.#handler.transmit(pn, scratch, offset);
+      if (this.#handler.transmit(pn, packetBuffer, offset)) newPacketBuffer(units.length);
     }
     this.#checkDrain();
   }
@@ -921,7 +933,7 @@ export class RudpSession {
   }
 
   #writePiece(offset: number, piece: Piece): number {
-    const scratch = this.#scratch;
+    const scratch = units;
     scratch[offset] = piece.more ? UnitKind.ReliableMore : UnitKind.Reliable;
     writeU32(scratch, offset + 1, piece.seq % U32);
     writeU16(scratch, offset + 5, piece.data.length);
@@ -931,7 +943,7 @@ export class RudpSession {
   }
 
   #writeAck(now: number, maxRanges: number): number {
-    const scratch = this.#scratch;
+    const scratch = units;
     const ranges = this.#ranges;
     const fit = Math.floor((this.options.bodyBudget - ACK_UNIT_OVERHEAD) / ACK_RANGE_SIZE);
     const count = Math.min(ranges.length / 2, maxRanges, fit);

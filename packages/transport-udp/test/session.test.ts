@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ACK_REPEATS, expandNear } from '../src/session.ts';
+import {
+  ACK_REPEATS,
+  expandNear,
+  PACKET_HEADER_ROOM,
+  RudpSession,
+  resolveSessionOptions,
+} from '../src/session.ts';
 import { ACK_RANGE_SIZE, ACK_UNIT_OVERHEAD, UnitKind } from '../src/units.ts';
 import { mulberry32 } from './prng.ts';
 import { SimNet } from './sim.ts';
@@ -593,5 +599,50 @@ describe('the RTO floor learnt from late ACKs', () => {
     net.onTransmit = null;
     requestResponse(net, 5);
     expect(server.rtoMs).toBe(10);
+  });
+});
+
+describe('RudpSession packet buffer', () => {
+  it('hands packets with header room, and assembles in a new buffer after its owner kept one', () => {
+    const handed: { packet: Buffer; units: Buffer }[] = [];
+    let keep = true;
+    const session = new RudpSession(
+      resolveSessionOptions({}),
+      {
+        transmit: (_pn, packet, length) => {
+          const units = packet.subarray(PACKET_HEADER_ROOM, PACKET_HEADER_ROOM + length);
+          handed.push({ packet, units: Buffer.from(units) });
+          return keep;
+        },
+        message: () => {},
+        closed: () => {},
+        drain: () => {},
+      },
+      0,
+    );
+    const send = (text: string): void => {
+      session.sendUnreliable(Buffer.from(text), 0);
+      session.flush(0);
+    };
+    send('first');
+    send('second');
+    keep = false;
+    send('third');
+    send('fourth');
+    expect(handed.map((h) => h.units.subarray(3).toString())).toEqual([
+      'first',
+      'second',
+      'third',
+      'fourth',
+    ]);
+    expect(handed[0]!.units[0]).toBe(UnitKind.Unreliable);
+    // a kept packet is never written again: the next one went to a new buffer
+    expect(handed[1]!.packet).not.toBe(handed[0]!.packet);
+    expect(handed[2]!.packet).not.toBe(handed[1]!.packet);
+    expect(
+      handed[0]!.packet.subarray(PACKET_HEADER_ROOM + 3, PACKET_HEADER_ROOM + 8).toString(),
+    ).toBe('first');
+    // one not kept is reused
+    expect(handed[3]!.packet).toBe(handed[2]!.packet);
   });
 });

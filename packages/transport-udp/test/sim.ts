@@ -4,6 +4,7 @@
  * PRNG. Everything runs synchronously, so a run is a pure function of its seed.
  */
 import {
+  PACKET_HEADER_ROOM,
   RudpSession,
   resolveSessionOptions,
   type RudpSession as Session,
@@ -78,8 +79,11 @@ export class SimNet {
     peer.session = new RudpSession(
       options,
       {
-        transmit: (pn, scratch, length) =>
-          this.#transmit(side === 0 ? 1 : 0, pn, scratch.subarray(0, length)),
+        transmit: (pn, packet, length) => {
+          const units = packet.subarray(PACKET_HEADER_ROOM, PACKET_HEADER_ROOM + length);
+          this.#transmit(side === 0 ? 1 : 0, pn, units);
+          return false;
+        },
         message: (data, start, end, reliable) => {
           (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data.subarray(start, end)));
         },
