@@ -23,13 +23,20 @@ const UNSCHEDULED = -1;
  * serves) and cleared when the last one is cancelled, so a process with no
  * connections has no timer left.
  */
-export class Deadline {
+export class Deadline<O = unknown> {
   /** The slot this entry is linked in, or UNSCHEDULED. */
   slot: number = UNSCHEDULED;
   prev: Deadline | null = null;
   next: Deadline | null = null;
 
-  constructor(readonly fire: () => void) {}
+  /**
+   * `fire(owner)` runs when the deadline passes: one function can serve
+   * every entry of a kind of owner, instead of a closure per entry.
+   */
+  constructor(
+    readonly fire: (owner: O) => void,
+    readonly owner: O,
+  ) {}
 }
 
 /** Slot number → first entry of its list. */
@@ -42,8 +49,10 @@ let timerSlot = Number.POSITIVE_INFINITY;
 /** Slots up to this one have fired: a deadline at or before it is due in the next slot. */
 let firedThrough = Number.NEGATIVE_INFINITY;
 
-/** Schedules `entry` to fire at `at` (ms on the `performance.now()` clock); Infinity cancels it. */
-export function schedule(entry: Deadline, at: number): void {
+/** Schedules `owned` to fire at `at` (ms on the `performance.now()` clock); Infinity cancels it. */
+export function schedule<O>(owned: Deadline<O>, at: number): void {
+  // the lists hold entries of every kind of owner; only `fire` reads the owner, with its own function
+  const entry = owned as unknown as Deadline;
   if (Number.isNaN(at)) throw new TypeError('deadline is NaN');
   const slot =
     at === Number.POSITIVE_INFINITY ? UNSCHEDULED : Math.max(Math.ceil(at), firedThrough + 1, 0);
@@ -114,7 +123,7 @@ function onTimer(): void {
     while (entry !== undefined) {
       unlink(entry);
       try {
-        entry.fire();
+        entry.fire(entry.owner);
       } catch (err) {
         // One callback's error (an application handler it ran) must not
         // stop the other connections' timeouts: it is rethrown afterwards.

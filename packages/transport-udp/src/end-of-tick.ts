@@ -4,16 +4,17 @@
  * few packets as fit, without waiting for the next event-loop turn. One
  * `process.nextTick` serves every connection of the process.
  */
-const pending: Array<() => void> = [];
+const flushes: Array<(target: never) => void> = [];
+const targets: unknown[] = [];
 let scheduled = false;
 
 function runPending(): void {
   let failed = false;
   let failure: unknown;
   // Callbacks queued while this runs (a flush that makes a handler send) run in this loop too.
-  for (let i = 0; i < pending.length; i++) {
+  for (let i = 0; i < flushes.length; i++) {
     try {
-      pending[i]!();
+      (flushes[i] as (target: unknown) => void)(targets[i]);
     } catch (err) {
       // An application handler a flush ran (onDrain) threw: the other
       // connections still flush, and the error is rethrown afterwards.
@@ -23,14 +24,20 @@ function runPending(): void {
       }
     }
   }
-  pending.length = 0;
+  flushes.length = 0;
+  targets.length = 0;
   scheduled = false;
   if (failed) throw failure;
 }
 
-/** Runs `flush` at the end of the current tick. The caller makes sure it queues one flush at a time. */
-export function atEndOfTick(flush: () => void): void {
-  pending.push(flush);
+/**
+ * Runs `flush(target)` at the end of the current tick: one function can
+ * serve every connection, instead of a closure per connection. The caller
+ * makes sure it queues one flush per target at a time.
+ */
+export function atEndOfTick<T>(flush: (target: T) => void, target: T): void {
+  flushes.push(flush);
+  targets.push(target);
   if (!scheduled) {
     scheduled = true;
     process.nextTick(runPending);

@@ -110,8 +110,12 @@ export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
   peerAckDelayMs: 0,
 };
 
-/** What a session asks of its owner (the socket layer, or a test). */
-export interface SessionHandler {
+/**
+ * What a session asks of its owner (the socket layer, or a test). One handler
+ * serves every session of a kind of owner and is given the session's owner
+ * with each call, so that owners need no closures of their own.
+ */
+export interface SessionHandler<O = unknown> {
   /**
    * Send one DATA packet whose units are `packet[PACKET_HEADER_ROOM,
    * PACKET_HEADER_ROOM + length)`; the bytes before them are free for the
@@ -119,26 +123,26 @@ export interface SessionHandler {
    * behind others): the session then assembles its next packets in a new
    * buffer. Return false when it may be reused at once (copy what you keep).
    */
-  transmit(packetNumber: number, packet: Buffer, length: number): boolean;
+  transmit(owner: O, packetNumber: number, packet: Buffer, length: number): boolean;
   /**
    * A whole message, `data[start, end)` (a view into the received datagram:
    * copy what you keep): reliable ones exactly once and in order.
    */
-  message(data: Buffer, start: number, end: number, reliable: boolean): void;
+  message(owner: O, data: Buffer, start: number, end: number, reliable: boolean): void;
   /** The session ended; called once. */
-  closed(code: string, reason: string, remote: boolean): void;
+  closed(owner: O, code: string, reason: string, remote: boolean): void;
   /** Buffered bytes fell below half the high-water mark after `send*` returned false. */
-  drain(): void;
+  drain(owner: O): void;
   /** A reliable piece is sent again. */
-  retransmit?(seq: number, sends: number): void;
+  retransmit?(owner: O, seq: number, sends: number): void;
   /**
    * A packet declared lost was acknowledged after all, `lateMs` after it was
    * sent. `late`: its ACK came late (no gap in the peer's packets; the RTO
    * floor rose), else it came after a gap (an ACK of the peer's was lost).
    */
-  spuriousLoss?(lateMs: number, late: boolean): void;
+  spuriousLoss?(owner: O, lateMs: number, late: boolean): void;
   /** Something received was dropped. */
-  drop?(reason: string): void;
+  drop?(owner: O, reason: string): void;
 }
 
 export interface SessionStats {
@@ -243,7 +247,7 @@ function expandBelow(low: number, largest: number): number {
  * packets it hands to `transmit` on the wire. Everything is driven by the
  * `now` values passed in, so tests control the clock.
  */
-export class RudpSession {
+export class RudpSession<O = unknown> {
   readonly options: SessionOptions;
   // Counters of `stats`, kept as fields of the session (which every packet
   // touches anyway) rather than in an object of their own.
@@ -259,7 +263,8 @@ export class RudpSession {
   #spuriousLosses = 0;
   #droppedCount = 0;
 
-  readonly #handler: SessionHandler;
+  readonly #handler: SessionHandler<O>;
+  readonly #owner: O;
   readonly #pieceMax: number;
   readonly #wholeMax: number;
   readonly #fragmentMax: number;
@@ -350,11 +355,14 @@ export class RudpSession {
   #assemblyBytes = 0;
   /** Made on the first unreliable fragment: most connections never need one. */
   #fragments: FragmentAssembler | null = null;
+  /** Counts what `#fragments` drops; made with it. */
+  #onFragmentDrop: ((reason: FragmentDropReason) => void) | undefined;
   #lastReceive: number;
 
-  constructor(options: SessionOptions, handler: SessionHandler, now: number) {
+  constructor(options: SessionOptions, handler: SessionHandler<O>, owner: O, now: number) {
     this.options = options;
     this.#handler = handler;
+    this.#owner = owner;
     if (units.length < options.bodyBudget) newPacketBuffer(options.bodyBudget);
     this.#pieceMax = options.bodyBudget - RELIABLE_UNIT_OVERHEAD - ACK_RESERVE;
     this.#wholeMax = options.bodyBudget - UNRELIABLE_UNIT_OVERHEAD - ACK_RESERVE;
@@ -590,11 +598,14 @@ export class RudpSession {
           const count = readU16(body, offset + 5);
           const length = readU16(body, offset + 7);
           const start = offset + FRAGMENT_UNIT_OVERHEAD;
-          this.#fragments ??= new FragmentAssembler(
-            this.options.fragmentMemory,
-            this.options.maxPayloadLength + 10,
-            this.options.fragmentTimeoutMs,
-          );
+          if (this.#fragments === null) {
+            this.#fragments = new FragmentAssembler(
+              this.options.fragmentMemory,
+              this.options.maxPayloadLength + 10,
+              this.options.fragmentTimeoutMs,
+            );
+            this.#onFragmentDrop = (reason) => this.#dropped(reason);
+          }
           const whole = this.#fragments.add(
             id,
             index,
@@ -709,7 +720,7 @@ export class RudpSession {
         else seqs.push(seq);
         eliciting = true;
         this.#retransmits++;
-        this.#handler.retransmit?.(seq, piece.sends);
+        this.#handler.retransmit?.(this.#owner, seq, piece.sends);
       }
       if (this.#resendHead === this.#resend.length && this.#resendHead > 0) {
         this.#resend.length = 0;
@@ -794,7 +805,8 @@ export class RudpSession {
       this.#lastSent = now;
       this.#packetsSent++;
       this.#bytesSent += offset;
-      if (this.#handler.transmit(pn, packetBuffer, offset)) newPacketBuffer(units.length);
+      if (this.#handler.transmit(this.#owner, pn, packetBuffer, offset))
+        newPacketBuffer(units.length);
     }
     this.#checkDrain();
   }
@@ -906,7 +918,7 @@ export class RudpSession {
   #checkDrain(): void {
     if (this.#needDrain && this.#state === OPEN && this.#buffered < this.#highWater / 2) {
       this.#needDrain = false;
-      this.#handler.drain();
+      this.#handler.drain(this.#owner);
     }
   }
 
@@ -1048,7 +1060,7 @@ export class RudpSession {
       if (floor > this.#stallFloor) this.#stallFloor = floor;
     }
     this.#acked(packet);
-    this.#handler.spuriousLoss?.(lateMs, inOrder);
+    this.#handler.spuriousLoss?.(this.#owner, lateMs, inOrder);
   }
 
   #acked(packet: SentPacket): void {
@@ -1320,17 +1332,13 @@ export class RudpSession {
 
   #deliver(data: Buffer, start: number, end: number, reliable: boolean): void {
     this.#messagesReceived++;
-    this.#handler.message(data, start, end, reliable);
+    this.#handler.message(this.#owner, data, start, end, reliable);
   }
 
   #dropped(reason: string): void {
     this.#droppedCount++;
-    this.#handler.drop?.(reason);
+    this.#handler.drop?.(this.#owner, reason);
   }
-
-  readonly #onFragmentDrop = (reason: FragmentDropReason): void => {
-    this.#dropped(reason);
-  };
 
   // --- ending ---
 
@@ -1376,7 +1384,7 @@ export class RudpSession {
     this.#unreliableHead = 0;
     this.#unreliableTail = 0;
     this.#resend = [];
-    this.#handler.closed(code, reason, remote);
+    this.#handler.closed(this.#owner, code, reason, remote);
   }
 }
 

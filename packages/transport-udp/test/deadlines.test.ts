@@ -14,7 +14,7 @@ afterEach(() => {
 });
 
 function track(fire: () => void): Deadline {
-  const entry = new Deadline(fire);
+  const entry = new Deadline<unknown>(fire, null);
   entries.push(entry);
   return entry;
 }

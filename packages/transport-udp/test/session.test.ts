@@ -609,7 +609,7 @@ describe('RudpSession packet buffer', () => {
     const session = new RudpSession(
       resolveSessionOptions({}),
       {
-        transmit: (_pn, packet, length) => {
+        transmit: (_owner, _pn, packet, length) => {
           const units = packet.subarray(PACKET_HEADER_ROOM, PACKET_HEADER_ROOM + length);
           handed.push({ packet, units: Buffer.from(units) });
           return keep;
@@ -618,6 +618,7 @@ describe('RudpSession packet buffer', () => {
         closed: () => {},
         drain: () => {},
       },
+      null,
       0,
     );
     const send = (text: string): void => {

@@ -8,6 +8,7 @@ import {
   RudpSession,
   resolveSessionOptions,
   type RudpSession as Session,
+  type SessionHandler,
   type SessionOptions,
 } from '../src/session.ts';
 import { mulberry32 } from './prng.ts';
@@ -28,7 +29,8 @@ interface InFlight {
 }
 
 export interface Peer {
-  session: Session;
+  side: 0 | 1;
+  session: Session<Peer>;
   reliable: Buffer[];
   unreliable: Buffer[];
   closed: { code: string; reason: string; remote: boolean } | null;
@@ -71,33 +73,33 @@ export class SimNet {
 
   #peer(side: 0 | 1, options: SessionOptions): Peer {
     const peer = {
+      side,
       reliable: [] as Buffer[],
       unreliable: [] as Buffer[],
       closed: null as Peer['closed'],
       drains: 0,
     } as Peer;
-    peer.session = new RudpSession(
-      options,
-      {
-        transmit: (pn, packet, length) => {
-          const units = packet.subarray(PACKET_HEADER_ROOM, PACKET_HEADER_ROOM + length);
-          this.#transmit(side === 0 ? 1 : 0, pn, units);
-          return false;
-        },
-        message: (data, start, end, reliable) => {
-          (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data.subarray(start, end)));
-        },
-        closed: (code, reason, remote) => {
-          peer.closed = { code, reason, remote };
-        },
-        drain: () => {
-          peer.drains++;
-        },
-      },
-      this.now,
-    );
+    peer.session = new RudpSession(options, this.#handler, peer, this.now);
     return peer;
   }
+
+  /** One handler for both peers, as the socket layer has one for every connection. */
+  readonly #handler: SessionHandler<Peer> = {
+    transmit: (peer, pn, packet, length) => {
+      const units = packet.subarray(PACKET_HEADER_ROOM, PACKET_HEADER_ROOM + length);
+      this.#transmit(peer.side === 0 ? 1 : 0, pn, units);
+      return false;
+    },
+    message: (peer, data, start, end, reliable) => {
+      (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data.subarray(start, end)));
+    },
+    closed: (peer, code, reason, remote) => {
+      peer.closed = { code, reason, remote };
+    },
+    drain: (peer) => {
+      peer.drains++;
+    },
+  };
 
   #transmit(to: 0 | 1, pn: number, body: Buffer): void {
     this.transmitted++;
