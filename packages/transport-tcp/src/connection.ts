@@ -101,8 +101,9 @@ export class TcpConnection {
   #handlerError: unknown = null;
   #handlerThrew = false;
   #gone: ((connection: TcpConnection) => void) | null = null;
-  readonly #closed: Promise<void>;
-  #resolveClosed!: () => void;
+  /** Made when first asked for (most connections end without anyone waiting). */
+  #closed: Promise<void> | null = null;
+  #resolveClosed: (() => void) | null = null;
 
   static {
     setGoneHook = (connection, hook) => {
@@ -122,10 +123,6 @@ export class TcpConnection {
     this.remotePort = socket.remotePort;
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
-    this.#closed = new Promise<void>((resolve) => {
-      this.#resolveClosed = resolve;
-    });
-
     socket.setNoDelay(this.#options.noDelay);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
@@ -243,7 +240,7 @@ export class TcpConnection {
       checkInteger('timeoutMs', timeoutMs, 0, 0x7fff_ffff);
       this.#closeGracefully({ code, reason, remote: false }, true, timeoutMs);
     }
-    return this.#closed;
+    return this.whenClosed();
   }
 
   /** Destroys the socket now; queued bytes are dropped. `onClose` follows asynchronously. */
@@ -268,6 +265,14 @@ export class TcpConnection {
 
   /** Resolves when the socket is gone (after `onClose` ran). */
   whenClosed(): Promise<void> {
+    if (this.#closed === null) {
+      if (this.#state === CLOSED) this.#closed = Promise.resolve();
+      else {
+        this.#closed = new Promise<void>((resolve) => {
+          this.#resolveClosed = resolve;
+        });
+      }
+    }
     return this.#closed;
   }
 
@@ -481,7 +486,7 @@ export class TcpConnection {
         this.#options.logger?.error?.('tcp: onClose threw', { id: this.id, error: err });
       }
     }
-    this.#resolveClosed();
+    this.#resolveClosed?.();
   };
 
   readonly #onSocketDrain = (): void => {

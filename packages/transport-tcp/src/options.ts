@@ -42,7 +42,23 @@ export interface ResolvedConnectionOptions {
   logger: Logger | undefined;
 }
 
+/**
+ * Resolved options by the options object they came from: a listener passes
+ * the same object for every connection, which then share one resolved copy.
+ */
+const resolved = new WeakMap<TcpConnectionOptions, ResolvedConnectionOptions>();
+
+/** `options` checked and with their defaults; one shared result per options object. */
 export function resolveConnectionOptions(options: TcpConnectionOptions): ResolvedConnectionOptions {
+  let found = resolved.get(options);
+  if (found === undefined) {
+    found = resolveOptionsOnce(options);
+    resolved.set(options, found);
+  }
+  return found;
+}
+
+function resolveOptionsOnce(options: TcpConnectionOptions): ResolvedConnectionOptions {
   const maxPayloadLength = options.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;

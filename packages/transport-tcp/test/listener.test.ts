@@ -87,6 +87,26 @@ describe('listenTcp', () => {
     listener = null;
   });
 
+  it('whenClosed() resolves after onClose, whether asked before the close or after it', async () => {
+    listener = await listenTcp({}, () => {});
+    const early = await dialTcp({ host: '127.0.0.1', port: listener.port });
+    const order: string[] = [];
+    early.onClose = () => order.push('onClose');
+    const waiting = early.whenClosed().then(() => order.push('whenClosed'));
+    expect(early.whenClosed()).toBe(early.whenClosed());
+    early.destroy();
+    await waiting;
+    expect(order).toEqual(['onClose', 'whenClosed']);
+    // asked only once the connection is gone: already resolved
+    const late = await dialTcp({ host: '127.0.0.1', port: listener.port });
+    const gone = closeInfoOf(late);
+    late.destroy();
+    await gone;
+    expect(late.closed).toBe(true);
+    await expect(late.whenClosed()).resolves.toBeUndefined();
+    await expect(late.close()).resolves.toBeUndefined();
+  });
+
   it('close() destroys connections whose peer does not close within graceMs', async () => {
     listener = await listenTcp({}, () => {});
     // A half-open-tolerant peer that never ends its side.

@@ -36,8 +36,11 @@ export type FrameHandler = (frame: Frame) => void;
  */
 export class FrameDecoder {
   readonly maxPayloadLength: number;
-  /** Bytes of a partial header. */
-  readonly #header = Buffer.allocUnsafe(HEADER_SIZE);
+  /**
+   * Bytes of a partial header; made the first time a header or a frame
+   * spans reads (most decoders never see one).
+   */
+  #header: Buffer | null = null;
   #headerFill = 0;
   /** Payload of the frame being assembled across chunks, or null. */
   #body: Buffer | null = null;
@@ -102,12 +105,13 @@ export class FrameDecoder {
     // 1. Complete a header started in an earlier chunk.
     if (this.#headerFill > 0 && this.#body === null) {
       const take = Math.min(HEADER_SIZE - this.#headerFill, size);
-      chunk.copy(this.#header, this.#headerFill, 0, take);
+      const header = this.#keptHeader();
+      chunk.copy(header, this.#headerFill, 0, take);
       this.#headerFill += take;
       offset = take;
-      checkMagic(this.#header, 0, this.#headerFill);
+      checkMagic(header, 0, this.#headerFill);
       if (this.#headerFill < HEADER_SIZE) return;
-      const length = readPayloadLength(this.#header, 0);
+      const length = readPayloadLength(header, 0);
       if (length > this.maxPayloadLength) throw frameTooLarge(length, this.maxPayloadLength);
       if (length === 0) {
         this.#headerFill = 0;
@@ -139,7 +143,7 @@ export class FrameDecoder {
       const end = offset + HEADER_SIZE + length;
       if (end > size) {
         // The payload continues in later chunks.
-        chunk.copy(this.#header, 0, offset, offset + HEADER_SIZE);
+        chunk.copy(this.#keptHeader(), 0, offset, offset + HEADER_SIZE);
         this.#headerFill = HEADER_SIZE;
         const body = Buffer.allocUnsafe(length);
         chunk.copy(body, 0, offset + HEADER_SIZE, size);
@@ -160,13 +164,18 @@ export class FrameDecoder {
     // 4. Keep a partial header for the next chunk.
     if (offset < size) {
       checkMagic(chunk, offset, size - offset);
-      chunk.copy(this.#header, 0, offset, size);
+      chunk.copy(this.#keptHeader(), 0, offset, size);
       this.#headerFill = size - offset;
     }
   }
 
+  #keptHeader(): Buffer {
+    this.#header ??= Buffer.allocUnsafe(HEADER_SIZE);
+    return this.#header;
+  }
+
   #frameFromHeader(payload: Buffer): Frame {
-    const h = this.#header;
+    const h = this.#keptHeader();
     return { ver: h[2]!, cmd: (h[3]! << 8) | h[4]!, status: h[5]!, payload };
   }
 }
