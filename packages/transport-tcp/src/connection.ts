@@ -53,6 +53,24 @@ export let setGoneHook: (
   hook: (connection: TcpConnection) => void,
 ) => void;
 
+/** The socket's connection, set when the connection takes the socket. */
+const kConnection = Symbol('tidewire.tcpConnection');
+type OwnedSocket = Socket & { [kConnection]: TcpConnection };
+
+/**
+ * Socket listeners and timer callbacks shared by every connection instead of
+ * closures of its own: each finds its connection (on the socket, or passed
+ * to the timer) and calls its private method. Set by TcpConnection's static
+ * block.
+ */
+let onSocketData: (this: OwnedSocket, chunk: Buffer) => void;
+let onSocketEnd: (this: OwnedSocket) => void;
+let onSocketError: (this: OwnedSocket, err: Error) => void;
+let onSocketClose: (this: OwnedSocket) => void;
+let onSocketDrain: (this: OwnedSocket) => void;
+let onIdleTimer: (connection: TcpConnection) => void;
+let onCloseTimeout: (connection: TcpConnection) => void;
+
 /**
  * One TCP connection speaking wire frames. Created by `listenTcp` (accepted)
  * or `dialTcp` (dialed); you may also wrap a connected `net.Socket` yourself.
@@ -109,6 +127,24 @@ export class TcpConnection {
     setGoneHook = (connection, hook) => {
       connection.#gone = hook;
     };
+    // Socket events call their listeners with the socket as `this`.
+    onSocketData = function (this: OwnedSocket, chunk: Buffer) {
+      this[kConnection].#onData(chunk);
+    };
+    onSocketEnd = function (this: OwnedSocket) {
+      this[kConnection].#onEnd();
+    };
+    onSocketError = function (this: OwnedSocket, err: Error) {
+      this[kConnection].#onError(err);
+    };
+    onSocketClose = function (this: OwnedSocket) {
+      this[kConnection].#onSocketClose();
+    };
+    onSocketDrain = function (this: OwnedSocket) {
+      this[kConnection].#onSocketDrain();
+    };
+    onIdleTimer = (connection) => connection.#onIdleTimer();
+    onCloseTimeout = (connection) => connection.#onCloseTimeout();
   }
 
   constructor(socket: Socket, options: TcpConnectionOptions = {}) {
@@ -124,11 +160,12 @@ export class TcpConnection {
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
     socket.setNoDelay(this.#options.noDelay);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('error', this.#onError);
-    socket.on('close', this.#onSocketClose);
-    socket.on('drain', this.#onSocketDrain);
+    (socket as OwnedSocket)[kConnection] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('drain', onSocketDrain);
 
     if (this.#options.idleTimeoutMs > 0) {
       this.#lastFrameAt = Date.now();
@@ -204,7 +241,11 @@ export class TcpConnection {
       this.#waitingDrain = true;
       // The socket emits 'drain' only if its own write() returned false; when
       // its high-water mark is above ours, an empty write tells us instead.
-      if (!socket.writableNeedDrain) socket.write(EMPTY_PAYLOAD, this.#onFlushed);
+      if (!socket.writableNeedDrain) {
+        socket.write(EMPTY_PAYLOAD, (err?: Error | null) => {
+          if (err == null) this.#onSocketDrain();
+        });
+      }
     }
     return false;
   }
@@ -278,7 +319,7 @@ export class TcpConnection {
 
   // --- receive path -------------------------------------------------------
 
-  readonly #onData = (chunk: Buffer): void => {
+  #onData(chunk: Buffer): void {
     newEpoch();
     if (bytesChannel.hasSubscribers) {
       bytesChannel.publish({ connection: this, direction: 'in', bytes: chunk.length });
@@ -302,7 +343,7 @@ export class TcpConnection {
     if (this.#framesReceived !== before && this.#idleTimer !== null) {
       this.#lastFrameAt = Date.now();
     }
-  };
+  }
 
   readonly #deliver = (frame: Frame): void => {
     if (!this.#receiving) return;
@@ -373,7 +414,7 @@ export class TcpConnection {
     this.#closeGracefully({ code, reason, remote: true }, false, CLOSE_TIMEOUT_MS);
   }
 
-  readonly #onEnd = (): void => {
+  #onEnd(): void {
     if (this.#state !== OPEN) return;
     let info: CloseInfo = {
       code: TcpCloseCode.PeerEnded,
@@ -388,9 +429,9 @@ export class TcpConnection {
       info = { code, reason: error.message, remote: true, error };
     }
     this.#closeGracefully(info, false, CLOSE_TIMEOUT_MS);
-  };
+  }
 
-  readonly #onError = (err: Error): void => {
+  #onError(err: Error): void {
     const errno = (err as NodeJS.ErrnoException).code;
     const reset = errno === 'ECONNRESET' || errno === 'EPIPE';
     this.#closeInfo ??= {
@@ -403,7 +444,7 @@ export class TcpConnection {
     this.#receiving = false;
     this.#clearIdle();
     this.#options.logger?.debug?.('tcp: socket error', { id: this.id, error: err });
-  };
+  }
 
   // --- close path ---------------------------------------------------------
 
@@ -423,13 +464,13 @@ export class TcpConnection {
       );
     }
     socket.end();
-    this.#closeTimer = setTimeout(this.#onCloseTimeout, timeoutMs);
+    this.#closeTimer = setTimeout(onCloseTimeout, timeoutMs, this);
   }
 
-  readonly #onCloseTimeout = (): void => {
+  #onCloseTimeout(): void {
     this.#closeTimer = null;
     this.#socket.destroy();
-  };
+  }
 
   #slowConsumer(queued: number): void {
     const max = this.#options.maxBufferedBytes;
@@ -448,7 +489,7 @@ export class TcpConnection {
     this.destroy();
   }
 
-  readonly #onSocketClose = (): void => {
+  #onSocketClose(): void {
     this.#state = CLOSED;
     this.#receiving = false;
     this.#clearIdle();
@@ -487,27 +528,23 @@ export class TcpConnection {
       }
     }
     this.#resolveClosed?.();
-  };
+  }
 
-  readonly #onSocketDrain = (): void => {
+  #onSocketDrain(): void {
     if (!this.#waitingDrain || this.#state !== OPEN) return;
     this.#waitingDrain = false;
     this.onDrain?.();
-  };
-
-  readonly #onFlushed = (err?: Error | null): void => {
-    if (err == null) this.#onSocketDrain();
-  };
+  }
 
   // --- idle TTL: one timer per connection, re-armed lazily -----------------
   // Timers stay ref'd: they live only while their socket does (which holds the
   // process anyway) and are cleared when it closes, so leak checks can see them.
 
   #armIdle(delayMs: number): void {
-    this.#idleTimer = setTimeout(this.#onIdleTimer, delayMs);
+    this.#idleTimer = setTimeout(onIdleTimer, delayMs, this);
   }
 
-  readonly #onIdleTimer = (): void => {
+  #onIdleTimer(): void {
     this.#idleTimer = null;
     if (this.#state !== OPEN) return;
     const ttl = this.#options.idleTimeoutMs;
@@ -521,7 +558,7 @@ export class TcpConnection {
       true,
       CLOSE_TIMEOUT_MS,
     );
-  };
+  }
 
   #clearIdle(): void {
     if (this.#idleTimer !== null) {
