@@ -1,10 +1,10 @@
 /**
  * Big-endian reads and writes by index, and a byte copy, for the code every
- * datagram runs through.
+ * frame and datagram runs through.
  *
  * Why not `buf.readUInt32BE()` and friends: on Node 20 optimized code does
  * not fold the load of a Buffer.prototype method into a constant; every call
- * first runs a generic property-load stub (`LoadIC`), which was 3% of a busy
+ * first runs a generic property-load stub (`LoadIC`), which was 2.5% of a busy
  * UDP server's CPU (perf, docs/benchmarks.md). Indexed byte access compiles
  * to plain loads and stores.
  *
