@@ -9,7 +9,7 @@
  * to plain loads and stores.
  *
  * No bounds checks: callers check lengths before they read (a read past the
- * end gives 0 bits, a write past the end is ignored).
+ * end gives a wrong number, 0 or NaN; a write past the end is ignored).
  */
 
 export function readU16(source: Uint8Array, offset: number): number {

@@ -1,4 +1,4 @@
-import { copyBytes } from './bytes.ts';
+import { copyBytes, readU32, writeU16, writeU32 } from './bytes.ts';
 import { invalidArgument, TidewireError, WireErrorCode } from './errors.ts';
 
 /** First byte of every frame. */
@@ -50,22 +50,14 @@ export function writeHeader(
   target[offset] = MAGIC_0;
   target[offset + 1] = MAGIC_1;
   target[offset + 2] = ver;
-  target[offset + 3] = cmd >>> 8;
-  target[offset + 4] = cmd & 0xff;
+  writeU16(target, offset + 3, cmd);
   target[offset + 5] = status;
-  target[offset + 6] = length >>> 24;
-  target[offset + 7] = (length >>> 16) & 0xff;
-  target[offset + 8] = (length >>> 8) & 0xff;
-  target[offset + 9] = length & 0xff;
+  writeU32(target, offset + 6, length);
 }
 
 /** Reads the payload length of the header at `offset` (the caller has checked there are 10 bytes). */
 export function readPayloadLength(source: Uint8Array, offset: number): number {
-  return (
-    (source[offset + 6]! * 0x100_0000 +
-      ((source[offset + 7]! << 16) | (source[offset + 8]! << 8) | source[offset + 9]!)) >>>
-    0
-  );
+  return readU32(source, offset + 6);
 }
 
 /** Throws `BadMagic` unless the bytes at `offset` (as many as exist, up to 2) are the magic. */
