@@ -47,8 +47,10 @@ export interface UdpTuningOptions {
    * turn. The value is announced in the handshake and the peer waits that
    * much longer before retransmitting. A client that sends at a steady rate
    * (inputs at 20 Hz: 60) spares the server one datagram per reliable message
-   * it receives; a lost reliable message from the peer is then retransmitted
-   * that much later.
+   * it receives. The price: a reliable message from the peer that is lost
+   * is retransmitted up to that much later, when this side sends nothing
+   * meanwhile (anything it sends carries its ranges, from which the peer
+   * learns of the loss at once).
    */
   ackDelayMs?: number;
   logger?: Logger;

@@ -982,12 +982,14 @@ export class RudpSession<O = unknown> {
     const delay = readU16(body, offset + 1);
     const count = body[offset + 3]!;
     let top = -1;
+    let bottom = -1;
     let topPacket: SentPacket | undefined;
     let position = offset + ACK_UNIT_OVERHEAD;
     for (let i = 0; i < count; i++, position += ACK_RANGE_SIZE) {
       const high = expandBelow(readU32(body, position), largestSent);
       const low = expandBelow(readU32(body, position + 4), largestSent);
       if (high < 0 || low < 0 || low > high) continue;
+      bottom = low;
       if (i === 0) {
         top = high;
         const index = this.#sentIndex(high);
@@ -1014,9 +1016,38 @@ export class RudpSession<O = unknown> {
       if (packet.pn + REORDER_THRESHOLD > this.#largestAcked) break;
       if (!packet.done && now - packet.time >= lossDelay) this.#lose(packet);
     }
+    if (this.#srtt >= 0) this.#loseMissing(bottom, now, lossDelay);
     this.#popDone();
     if (this.#finAcked && this.#state === CLOSING)
       this.#terminate(this.#closeCode, this.#closeReason, false);
+  }
+
+  /**
+   * The ranges of an ACK are the peer's as it sent the packet carrying them,
+   * held or not (`ackDelayMs` delays sending an ACK, never what it says). A
+   * packet of ours at or above their lowest number that they leave out, sent
+   * longer ago than a round trip, would have reached the peer before that
+   * packet left: it is lost. "Longer than a round trip" is at least 9/8 of
+   * the RTT (as for reordering), SRTT + 2 RTTVAR (jitter) and the RTO's floor
+   * (`minRtoMs`, or the one learnt from late ACKs). This finds the loss of a
+   * packet nothing followed (the answer to the peer's last request) as soon
+   * as the peer sends anything, instead of at the RTO, which has to wait out
+   * the peer's ack delay besides.
+   */
+  #loseMissing(bottom: number, now: number, lossDelay: number): void {
+    if (bottom < 0) return;
+    const age = Math.max(
+      lossDelay,
+      this.#srtt + 2 * this.#rttvar,
+      this.options.minRtoMs,
+      this.#stallFloor,
+    );
+    for (let i = this.#sentHead; i < this.#sentTail; i++) {
+      const packet = this.#sent[i]!;
+      // packets are in the order they were sent: the rest are younger
+      if (now - packet.time < age) break;
+      if (!packet.done && packet.pn >= bottom) this.#lose(packet);
+    }
   }
 
   /** Index of the first packet in `#sent` (from its head) whose number is at least `pn`. */

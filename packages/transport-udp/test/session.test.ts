@@ -602,6 +602,68 @@ describe('the RTO floor learnt from late ACKs', () => {
   });
 });
 
+describe('losses found from the ranges of a fresh ACK', () => {
+  const LINK = { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 0 };
+
+  it('retransmits a lost answer when the peer next sends, before an RTO that waits out its ack delay', () => {
+    const net = new SimNet(13, LINK, [{ ackDelayMs: 60 }, { peerAckDelayMs: 60 }]);
+    const [client, server] = net.peers;
+    // the server answers each request at once: the answer carries the ACK of the request
+    server.onReliable = (request) => server.session.sendReliable(request, net.now);
+    let dropAnswer = false;
+    net.onTransmit = (to) => {
+      if (to !== 0 || !dropAnswer) return true;
+      dropAnswer = false;
+      return false;
+    };
+    for (let i = 0; i < 11; i++) {
+      if (i === 10) dropAnswer = true;
+      const start = net.now;
+      client.session.sendReliable(message(i, 40), net.now);
+      net.touch(0);
+      expect(net.run(() => client.reliable.length === i + 1, 1000)).toBe(true);
+      if (i < 10) {
+        // answered in one round trip, its ACK riding with the next request
+        expect(net.now - start).toBe(5);
+        net.run(() => false, 50 - (net.now - start));
+        continue;
+      }
+      // the request, unacknowledged, goes again after the client's own 10 ms
+      // RTO, with the client's ranges: they lack the answer, older than a
+      // round trip and the RTO floor, which the server then sends again at
+      // once instead of at its RTO (the 10 ms floor plus the client's 60)
+      expect(server.session.rtoMs).toBe(10 + 60);
+      expect(net.now - start).toBeLessThan(20);
+    }
+    expect(server.session.stats.retransmits).toBe(1);
+    expect(client.session.stats.retransmits).toBe(1);
+    expect(server.session.stats.spuriousLosses).toBe(0);
+  });
+
+  it('takes nothing for lost while ACKs cross packets in flight (jitter within the RTO floor)', () => {
+    const net = new SimNet(14, { loss: 0, duplicate: 0, delayMs: 2, jitterMs: 3 }, [
+      { ackDelayMs: 60, peerAckDelayMs: 0 },
+      { ackDelayMs: 0, peerAckDelayMs: 60 },
+    ]);
+    const [a, b] = net.peers;
+    // both sides send at their own rates, so packets and ACKs cross all the time
+    for (let ms = 0; ms < 10_000; ms++) {
+      if (ms % 16 === 0) {
+        a.session.sendReliable(message(ms, 20), net.now);
+        net.touch(0);
+      }
+      if (ms % 50 === 7) {
+        b.session.sendReliable(message(ms, 200), net.now);
+        net.touch(1);
+      }
+      net.step(1);
+    }
+    expect(b.reliable.length).toBeGreaterThan(600);
+    expect(a.reliable.length).toBeGreaterThan(190);
+    expect(a.session.stats.packetsLost + b.session.stats.packetsLost).toBe(0);
+  });
+});
+
 describe('RudpSession packet buffer', () => {
   it('hands packets with header room, and assembles in a new buffer after its owner kept one', () => {
     const handed: { packet: Buffer; units: Buffer }[] = [];

@@ -35,6 +35,8 @@ export interface Peer {
   unreliable: Buffer[];
   closed: { code: string; reason: string; remote: boolean } | null;
   drains: number;
+  /** Runs as each reliable message arrives (what it sends rides with this turn's ACK). */
+  onReliable: ((data: Buffer) => void) | null;
 }
 
 export class SimNet {
@@ -78,6 +80,7 @@ export class SimNet {
       unreliable: [] as Buffer[],
       closed: null as Peer['closed'],
       drains: 0,
+      onReliable: null,
     } as Peer;
     peer.session = new RudpSession(options, this.#handler, peer, this.now);
     return peer;
@@ -91,7 +94,9 @@ export class SimNet {
       return false;
     },
     message: (peer, data, start, end, reliable) => {
-      (reliable ? peer.reliable : peer.unreliable).push(Buffer.from(data.subarray(start, end)));
+      const copy = Buffer.from(data.subarray(start, end));
+      (reliable ? peer.reliable : peer.unreliable).push(copy);
+      if (reliable) peer.onReliable?.(copy);
     },
     closed: (peer, code, reason, remote) => {
       peer.closed = { code, reason, remote };
