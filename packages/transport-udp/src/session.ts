@@ -35,7 +35,11 @@ const MAX_FIN_CODE_BYTES = 64;
 const UNITS_OK = 0;
 const UNITS_MALFORMED = 1;
 const UNITS_BEYOND_WINDOW = 2;
-/** Packets declared lost that are remembered in case their ACK comes late. */
+/**
+ * Packets declared lost that are remembered in case their ACK comes late, at
+ * most; each is forgotten twice the longest RTO (`maxRtoMs` plus the peer's
+ * ack delay) after it was sent.
+ */
 const MAX_REMEMBERED_LOST = 2048;
 /** The RTO floor learnt from a late ACK (see `#stallFloor`) is this many times its lateness... */
 const STALL_FLOOR_MARGIN = 1.25;
@@ -163,6 +167,8 @@ export interface SessionStats {
 interface Piece {
   seq: number;
   data: Buffer;
+  /** `data.length`, kept so that an acknowledgement need not read the (by then cold) buffer. */
+  size: number;
   more: boolean;
   acked: boolean;
   queued: boolean;
@@ -299,8 +305,13 @@ export class RudpSession<O = unknown> {
   #sentTail = 0;
   /** Packets in `#sent` neither acknowledged nor declared lost. */
   #inflightCount = 0;
-  /** Packets declared lost, remembered for late ACKs (they still acknowledge their pieces); made on the first loss. */
+  /**
+   * Packets declared lost, remembered for late ACKs (they still acknowledge
+   * their pieces); null while there are none, so that ACKs do not touch it.
+   */
   #lost: Map<number, SentPacket> | null = null;
+  /** When the oldest packet of `#lost` is to be forgotten. */
+  #lostExpiresAt = Number.POSITIVE_INFINITY;
   #latestRtt = 0;
   #largestAcked = -1;
   /** When this side last sent a packet (any: data, ACK, PING). */
@@ -472,6 +483,7 @@ export class RudpSession<O = unknown> {
       this.#pieces[this.#pieceTail++] = {
         seq: this.#nextSeq++,
         data: copy,
+        size: length,
         more: false,
         acked: false,
         queued: false,
@@ -487,6 +499,7 @@ export class RudpSession<O = unknown> {
       this.#pieces[this.#pieceTail++] = {
         seq: this.#nextSeq++,
         data: copy.subarray(offset, end),
+        size: end - offset,
         more: end < length,
         acked: false,
         queued: false,
@@ -979,6 +992,7 @@ export class RudpSession<O = unknown> {
   #onAck(body: Buffer, offset: number, now: number, inOrder: boolean): void {
     const largestSent = this.#nextPn - 1;
     if (largestSent < 0) return;
+    if (now >= this.#lostExpiresAt) this.#forgetOldLost(now);
     const delay = readU16(body, offset + 1);
     const count = body[offset + 3]!;
     let top = -1;
@@ -1003,7 +1017,7 @@ export class RudpSession<O = unknown> {
         if (packet.pn > high) break;
         if (!packet.acked) this.#acked(packet);
       }
-      if (this.#lost !== null && this.#lost.size > 0) this.#ackLost(low, high, now, inOrder);
+      if (this.#lost !== null) this.#ackLost(low, high, now, inOrder);
     }
     if (top < 0) return;
     if (topPacket !== undefined) this.#sample(Math.max(0, now - topPacket.time - delay));
@@ -1095,10 +1109,11 @@ export class RudpSession<O = unknown> {
   }
 
   #acked(packet: SentPacket): void {
+    // done and not acknowledged: declared lost
     if (!packet.done) this.#inflightCount--;
+    else if (this.#lost !== null) this.#forgetLost(packet.pn);
     packet.done = true;
     packet.acked = true;
-    if (this.#lost !== null && this.#lost.size > 0) this.#lost.delete(packet.pn);
     if (packet.fin) this.#finAcked = true;
     const seqs = packet.seqs;
     if (seqs === null) {
@@ -1131,14 +1146,17 @@ export class RudpSession<O = unknown> {
     const piece = this.#piece(seq);
     if (piece === undefined || piece.acked) return;
     piece.acked = true;
-    this.#buffered -= piece.data.length;
+    this.#buffered -= piece.size;
     piece.data = EMPTY;
   }
 
   #lose(packet: SentPacket): void {
     if (!packet.done) this.#inflightCount--;
     packet.done = true;
-    this.#lost ??= new Map();
+    if (this.#lost === null) {
+      this.#lost = new Map();
+      this.#lostExpiresAt = packet.time + this.#lostMemoryMs();
+    }
     const lostPackets = this.#lost;
     lostPackets.set(packet.pn, packet);
     if (lostPackets.size > MAX_REMEMBERED_LOST) {
@@ -1155,6 +1173,40 @@ export class RudpSession<O = unknown> {
     } else {
       for (let i = 0; i < seqs.length; i++) this.#queueResend(seqs[i]!);
     }
+  }
+
+  /**
+   * How long after it was sent a packet declared lost is remembered: twice
+   * the longest RTO, so at least the longest RTO after it was declared lost
+   * (which happens at most one RTO after it was sent).
+   */
+  #lostMemoryMs(): number {
+    return 2 * (this.options.maxRtoMs + this.options.peerAckDelayMs);
+  }
+
+  #forgetLost(pn: number): void {
+    const lost = this.#lost!;
+    lost.delete(pn);
+    if (lost.size === 0) {
+      this.#lost = null;
+      this.#lostExpiresAt = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  /** Forgets the lost packets sent longer ago than a late ACK of them can come. */
+  #forgetOldLost(now: number): void {
+    const lost = this.#lost!;
+    const memory = this.#lostMemoryMs();
+    this.#lostExpiresAt = Number.POSITIVE_INFINITY;
+    // in the order they were declared lost, near enough the order they were sent
+    for (const [pn, packet] of lost) {
+      if (now - packet.time < memory) {
+        this.#lostExpiresAt = packet.time + memory;
+        break;
+      }
+      lost.delete(pn);
+    }
+    if (lost.size === 0) this.#lost = null;
   }
 
   #queueResend(seq: number): void {

@@ -587,6 +587,27 @@ describe('the RTO floor learnt from late ACKs', () => {
     );
   });
 
+  it('forgets a packet declared lost twice the longest RTO after it was sent', () => {
+    const net = new SimNet(15, LINK, [{ maxRtoMs: 50 }, {}]);
+    const [a, b] = net.peers;
+    requestResponse(net, 3);
+    const lostBefore = a.session.stats.packetsLost;
+    // the peer's process stalls 400 ms: every RTO (10, 20, 40, then 50 ms) declares the
+    // packet in flight lost and sends the piece again; then all of them are acknowledged
+    a.session.sendReliable(message(99, 40), net.now);
+    net.touch(0);
+    net.step(1);
+    net.stalledUntil[1] = net.now + 400;
+    expect(net.run(() => a.session.bufferedBytes === 0, 2000)).toBe(true);
+    const lost = a.session.stats.packetsLost - lostBefore;
+    expect(lost).toBeGreaterThanOrEqual(6);
+    // only the packets sent in the last 100 ms were remembered when the ACK came
+    expect(a.session.stats.spuriousLosses).toBeGreaterThan(0);
+    expect(a.session.stats.spuriousLosses).toBeLessThanOrEqual(2);
+    expect(a.session.stats.spuriousLosses).toBeLessThan(lost);
+    expect(b.reliable.at(-1)!.equals(message(99, 40))).toBe(true);
+  });
+
   it('keeps the short RTO when ACKs are lost rather than late', () => {
     const net = new SimNet(12, LINK);
     const server = net.peers[1].session;
