@@ -360,7 +360,7 @@ export class RudpSession<O = unknown> {
   /** Data packets that still carry the ranges unasked (see ACK_REPEATS). */
   #ackRepeats = 0;
   #nextExpected = 0;
-  /** Reliable pieces received out of order; made on the first gap. */
+  /** Reliable pieces received out of order; made at a gap, dropped once it is filled. */
   #received: Map<number, ReceivedPiece> | null = null;
   #assembly: Buffer[] = [];
   #assemblyBytes = 0;
@@ -1363,11 +1363,11 @@ export class RudpSession<O = unknown> {
       this.#take(body, start, end, more);
       return;
     }
-    this.#received ??= new Map();
-    if (seq < this.#nextExpected || this.#received.has(seq)) {
+    if (seq < this.#nextExpected || this.#received?.has(seq) === true) {
       this.#duplicates++;
       return;
     }
+    this.#received ??= new Map();
     this.#received.set(seq, { data: body.subarray(start, end), more });
   }
 
@@ -1381,6 +1381,8 @@ export class RudpSession<O = unknown> {
       this.#nextExpected++;
       this.#take(piece.data, 0, piece.data.length, piece.more);
     }
+    // emptied: let it go, so that packets in order do not look at it (nor keep it)
+    if (received.size === 0 && this.#received === received) this.#received = null;
   }
 
   /**
