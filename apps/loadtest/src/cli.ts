@@ -120,7 +120,13 @@ function parse(argv: string[]): { options: LoadOptions; json: boolean; quiet: bo
       throw new UsageError('--ack-delay applies to the udp transports only');
     }
     if (ackDelayMs > 250) {
-      throw new UsageError(`--ack-delay must be at most 250ms, got '${values['ack-delay']}'`);
+      // a bare number is seconds, as for every time option: say so, '60' meant 60ms is the likely slip
+      const seconds = /^\s*\d+(?:\.\d+)?\s*$/.test(values['ack-delay'])
+        ? ' (seconds: write 60ms for 60 ms)'
+        : '';
+      throw new UsageError(
+        `--ack-delay must be at most 250ms, got '${values['ack-delay']}'${seconds}`,
+      );
     }
     transport = udpTransportWithAckDelay(transport === udpTransport, ackDelayMs);
   }

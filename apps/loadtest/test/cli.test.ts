@@ -246,7 +246,11 @@ describe('tidewire-loadtest failures', () => {
     [['--rate=-1'], /--rate must be a number >= 0/],
     [['--transport', 'quic'], /--transport must be one of tcp/],
     [['--ack-delay', '60ms'], /--ack-delay applies to the udp transports only/],
-    [['--transport', 'udp', '--ack-delay', '300ms'], /--ack-delay must be at most 250ms/],
+    [
+      ['--transport', 'udp', '--ack-delay', '300ms'],
+      /--ack-delay must be at most 250ms, got '300ms'\n/,
+    ],
+    [['--transport', 'udp', '--ack-delay', '60'], /got '60' \(seconds: write 60ms for 60 ms\)/],
     [['--transport', 'udp', '--ack-delay', 'later'], /--ack-delay must be a time/],
     [['--target', 'ftp://x'], /target must be an http\(s\) URL/],
     [['--payload', '99999999'], /payloadSize must be an integer in 0\.\.16777216/],
