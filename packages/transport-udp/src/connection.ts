@@ -3,6 +3,7 @@ import {
   Direction,
   encodeFrame,
   type Frame,
+  frameFromHeader,
   HEADER_SIZE,
   isTidewireError,
   type Logger,
@@ -10,6 +11,7 @@ import {
   MAGIC_1,
   MAX_PACKET_NUMBER,
   open,
+  readPayloadLength,
   readU32,
   seal,
 } from '@tidewire/wire';
@@ -458,7 +460,7 @@ export class UdpConnection {
       length < 0 ||
       data[start] !== MAGIC_0 ||
       data[start + 1] !== MAGIC_1 ||
-      readU32(data, start + 6) !== length ||
+      readPayloadLength(data, start) !== length ||
       length > this.#maxPayloadLength
     ) {
       this.#drop('bad-frame');
@@ -466,12 +468,7 @@ export class UdpConnection {
     }
     const handler = this.onFrame;
     if (handler === null) return;
-    const frame: Frame = {
-      ver: data[start + 2]!,
-      cmd: (data[start + 3]! << 8) | data[start + 4]!,
-      status: data[start + 5]!,
-      payload: data.subarray(start + HEADER_SIZE, end),
-    };
+    const frame = frameFromHeader(data, start, data.subarray(start + HEADER_SIZE, end));
     try {
       handler(frame, reliable, this);
     } catch (err) {

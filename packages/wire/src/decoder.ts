@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_PAYLOAD_LENGTH,
   EMPTY_PAYLOAD,
   type Frame,
+  frameFromHeader,
   frameTooLarge,
   HEADER_SIZE,
   MAX_PAYLOAD_LENGTH_LIMIT,
@@ -151,12 +152,7 @@ export class FrameDecoder {
         this.#bodyFill = size - offset - HEADER_SIZE;
         return;
       }
-      const frame: Frame = {
-        ver: chunk[offset + 2]!,
-        cmd: (chunk[offset + 3]! << 8) | chunk[offset + 4]!,
-        status: chunk[offset + 5]!,
-        payload: chunk.subarray(offset + HEADER_SIZE, end),
-      };
+      const frame = frameFromHeader(chunk, offset, chunk.subarray(offset + HEADER_SIZE, end));
       offset = end;
       onFrame(frame);
     }
@@ -175,8 +171,7 @@ export class FrameDecoder {
   }
 
   #frameFromHeader(payload: Buffer): Frame {
-    const h = this.#keptHeader();
-    return { ver: h[2]!, cmd: (h[3]! << 8) | h[4]!, status: h[5]!, payload };
+    return frameFromHeader(this.#keptHeader(), 0, payload);
   }
 }
 

@@ -1,4 +1,4 @@
-import { copyBytes, readU32, writeU16, writeU32 } from './bytes.ts';
+import { copyBytes, readU16, readU32, writeU16, writeU32 } from './bytes.ts';
 import { invalidArgument, TidewireError, WireErrorCode } from './errors.ts';
 
 /** First byte of every frame. */
@@ -58,6 +58,19 @@ export function writeHeader(
 /** Reads the payload length of the header at `offset` (the caller has checked there are 10 bytes). */
 export function readPayloadLength(source: Uint8Array, offset: number): number {
   return readU32(source, offset + 6);
+}
+
+/**
+ * The frame whose header is at `offset` of `source` (the caller has checked
+ * there are 10 bytes), with `payload`: what `writeHeader` wrote, read back.
+ */
+export function frameFromHeader(source: Uint8Array, offset: number, payload: Buffer): Frame {
+  return {
+    ver: source[offset + 2]!,
+    cmd: readU16(source, offset + 3),
+    status: source[offset + 5]!,
+    payload,
+  };
 }
 
 /** Throws `BadMagic` unless the bytes at `offset` (as many as exist, up to 2) are the magic. */
@@ -144,12 +157,7 @@ export function decodeFrames(
     if (length > maxPayloadLength) throw frameTooLarge(length, maxPayloadLength);
     const end = offset + HEADER_SIZE + length;
     if (end > source.length) throw truncated(available);
-    const frame: Frame = {
-      ver: source[offset + 2]!,
-      cmd: (source[offset + 3]! << 8) | source[offset + 4]!,
-      status: source[offset + 5]!,
-      payload: source.subarray(offset + HEADER_SIZE, end),
-    };
+    const frame = frameFromHeader(source, offset, source.subarray(offset + HEADER_SIZE, end));
     offset = end;
     count++;
     onFrame(frame);

@@ -33,10 +33,12 @@ export {
   encodeFrame,
   encodeFrameInto,
   type Frame,
+  frameFromHeader,
   HEADER_SIZE,
   MAGIC_0,
   MAGIC_1,
   MAX_PAYLOAD_LENGTH_LIMIT,
+  readPayloadLength,
   writeHeader,
 } from './frame.ts';
 export { parseHostPort } from './host-port.ts';

@@ -4,8 +4,10 @@ import {
   encodeFrame,
   encodeFrameInto,
   type Frame,
+  frameFromHeader,
   HEADER_SIZE,
   isTidewireError,
+  readPayloadLength,
   Status,
   WireErrorCode,
 } from '../src/index.ts';
@@ -16,6 +18,20 @@ describe('frame layout', () => {
     expect([...frame]).toEqual([
       0xd1, 0xde, 0x02, 0x12, 0x34, 0x01, 0x00, 0x00, 0x00, 0x03, 0xaa, 0xbb, 0xcc,
     ]);
+  });
+
+  it('reads back a header at an offset: fields, and the payload length', () => {
+    const target = Buffer.alloc(40, 0xee);
+    encodeFrameInto(target, 7, 255, 0xfedc, Status.Push, Buffer.alloc(21, 1));
+    const payload = target.subarray(7 + HEADER_SIZE, 7 + HEADER_SIZE + 21);
+    const frame = frameFromHeader(target, 7, payload);
+    expect(frame).toEqual({ ver: 255, cmd: 0xfedc, status: Status.Push, payload });
+    expect(frame.payload).toBe(payload);
+    expect(readPayloadLength(target, 7)).toBe(21);
+    const big = encodeFrame(0, 0, Status.Ok);
+    big[6] = 0xff;
+    big[9] = 0x01;
+    expect(readPayloadLength(big, 0)).toBe(0xff00_0001);
   });
 
   it('encodes an empty payload as a bare header', () => {
