@@ -57,12 +57,22 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * each answer rides with the next command instead of a datagram of its own. `bare-client` is the bare node:net
  * echo driven by `@tidewire/client` (it answers the session step, hello and
  * keep-alives): Tidewire TCP against it compares two servers under the same
- * clients, whose pace moves a server's CPU too.
+ * clients, whose pace moves a server's CPU too. `bare-udp-acked` (not run by
+ * default) is the node:dgram echo whose clients answer each echo with an
+ * ACK-sized datagram the server reads and drops: what any reliable UDP
+ * protocol whose receiver acknowledges each message at once costs in Node
+ * before it does any work of its own.
  */
 const KINDS = (
   process.env.PEERS_KINDS ??
   'bare,bare-client,bare-udp,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,colyseus'
 ).split(',');
+/**
+ * What a `bare-udp-acked` client sends back for each echo: as many bytes as
+ * Tidewire's pure ACK datagram (header and one range), marked by its first
+ * byte (a frame starts with 0xd1), ignored by the server.
+ */
+const BARE_ACK = Buffer.alloc(22, 0xac);
 /** `ackDelayMs` of the `tidewire-udp-ackdelay` clients: above their 50 ms between commands. */
 const ACK_DELAY_MS = 60;
 /** When set, each server process writes a V8 CPU profile into this folder. */
@@ -186,6 +196,7 @@ type Kind =
   | 'bare'
   | 'bare-client'
   | 'bare-udp'
+  | 'bare-udp-acked'
   | 'tidewire-transport'
   | 'tidewire-tcp-raw'
   | 'tidewire-tcp'
@@ -221,6 +232,7 @@ const LABELS: Record<Kind, string> = {
   bare: 'bare node:net',
   'bare-client': 'bare node:net, @tidewire/client clients',
   'bare-udp': 'bare node:dgram',
+  'bare-udp-acked': 'bare node:dgram, each echo acknowledged by a datagram',
   'tidewire-transport': 'transport-tcp alone',
   'tidewire-tcp-raw': 'Tidewire TCP (raw clients)',
   'tidewire-tcp': 'Tidewire TCP',
@@ -281,13 +293,17 @@ async function open(
       },
     };
   }
-  if (kind === 'bare-udp') {
+  if (kind === 'bare-udp' || kind === 'bare-udp-acked') {
     const socket = createSocket('udp4');
     socket.bind(0, '127.0.0.1');
     await once(socket, 'listening');
     socket.connect(port, '127.0.0.1');
     await once(socket, 'connect');
-    socket.on('message', (datagram) => onEcho(datagram.subarray(HEADER_SIZE)));
+    const acked = kind === 'bare-udp-acked';
+    socket.on('message', (datagram) => {
+      onEcho(datagram.subarray(HEADER_SIZE));
+      if (acked) socket.send(BARE_ACK);
+    });
     return {
       send: (payload) => socket.send(encodeFrame(2, 1, Status.Request, payload)),
       close: async () => {
@@ -617,6 +633,11 @@ const ratio = (ours: Server, theirs: Server, field: 'cpuShare' | 'p50' | 'p99'):
   if (perRound.length < 2) return middle;
   return `${middle} (rounds ${Math.min(...perRound).toFixed(2)}-${Math.max(...perRound).toFixed(2)})`;
 };
+if (kinds.includes('bare-udp-acked') && kinds.includes('bare')) {
+  console.log(
+    `bare-udp-acked: CPU ${ratio('bare-udp-acked', 'bare', 'cpuShare')} bare node:net (the floor of a reliable UDP protocol that answers each echo with an ACK datagram, in Node)`,
+  );
+}
 for (const kind of kinds) {
   if (!kind.startsWith('tidewire')) continue;
   const parts = [
@@ -628,6 +649,10 @@ for (const kind of kinds) {
       : '',
     kind.startsWith('tidewire-udp') && kinds.includes('bare-udp')
       ? `${ratio(kind, 'bare-udp', 'cpuShare')} bare node:dgram`
+      : '',
+    (kindOf(kind) === 'tidewire-udp' || kindOf(kind) === 'tidewire-udp-ackdelay') &&
+    kinds.includes('bare-udp-acked')
+      ? `${ratio(kind, 'bare-udp-acked', 'cpuShare')} bare node:dgram with ACK datagrams`
       : '',
     kinds.includes('colyseus')
       ? `CPU ${ratio(kind, 'colyseus', 'cpuShare')} Colyseus, p99 ${ratio(kind, 'colyseus', 'p99')} Colyseus (goal <= 0.4x)`

@@ -80,12 +80,16 @@ if (kind === 'colyseus') {
     };
   });
   send({ type: 'ready', port: listener.port });
-} else if (kind === 'bare-udp') {
-  // The UDP floor: a node:dgram echo answering each framed datagram with an Ok frame.
+} else if (kind === 'bare-udp' || kind === 'bare-udp-acked') {
+  // The UDP floor: a node:dgram echo answering each framed datagram with an Ok
+  // frame. `bare-udp-acked` clients also send an ACK-sized datagram (first byte
+  // 0xac) for each echo, which the server reads and drops: the floor of a
+  // reliable protocol whose receiver acknowledges each answer by a datagram.
   const socket = createSocket('udp4');
   socket.bind(0, '127.0.0.1');
   await once(socket, 'listening');
   socket.on('message', (datagram, from) => {
+    if (datagram[0] === 0xac) return;
     datagram[5] = Status.Ok;
     socket.send(datagram, from.port, from.address);
   });
