@@ -23,6 +23,9 @@
  *    `apt-get install -y libenet-dev`; otherwise the issue's ENet figures
  *    are the reference: p50 11 ms, p99 ~47 ms, connect ~1.5 s).
  *
+ * The lossy scenario's tail in the session's simulated link, where runs
+ * are reproducible: `node --import tsx bench/udp-transport/sim-tail.ts`.
+ *
  * BENCH_TIME_MS (default 2000) sets each round-trip round; BENCH_ROUNDS (5)
  * the number of rounds; LOSSY_TIME_MS (5000) each lossy run; LOSSY_ROUNDS (3)
  * the runs of each lossy case (medians reported).

@@ -88,7 +88,8 @@ export interface SessionOptions {
   /**
    * How long a pure ACK may wait for data to ride with (0: end of the turn).
    * It still leaves at once for a second unacknowledged ack-eliciting packet,
-   * a packet out of order or FIN.
+   * a packet out of order, FIN, and the first packet after this side
+   * retransmitted a reliable piece.
    */
   ackDelayMs: number;
   /** The peer's `ackDelayMs` (from the handshake): added to the RTO. */
@@ -347,6 +348,17 @@ export class RudpSession<O = unknown> {
    * raise it: loss recovery keeps the short RTO.
    */
   #stallFloor = 0;
+  /**
+   * Our packets numbered below this time out without the peer's ack delay
+   * in their RTO. A repeated reliable piece from the peer says it
+   * retransmitted, and a peer that did acknowledges the next packet it
+   * receives at once (`#ackAtOnce` on its side): the bound is then Infinity
+   * (every packet sent) until the peer's next ACK comes, and our next packet
+   * number after that.
+   */
+  #promptBelow = 0;
+  /** We retransmitted a reliable piece: the next ack-eliciting packet received is acknowledged at once. */
+  #ackAtOnce = false;
 
   // receive side
   readonly #window = new ReplayWindow(1024);
@@ -663,8 +675,15 @@ export class RudpSession<O = unknown> {
       this.#ackRepeats = ACK_REPEATS;
       this.#unackedEliciting++;
       const delay = this.options.ackDelayMs;
-      if (delay === 0 || this.#unackedEliciting > 1 || !inOrder || fin !== null) {
+      if (
+        delay === 0 ||
+        this.#unackedEliciting > 1 ||
+        !inOrder ||
+        fin !== null ||
+        this.#ackAtOnce
+      ) {
         this.#ackPending = true;
+        this.#ackAtOnce = false;
       } else if (this.#ackDueAt === Number.POSITIVE_INFINITY) {
         // wait for something to send (the ACK rides with it), at most `delay`
         this.#ackDueAt = now + delay;
@@ -733,6 +752,7 @@ export class RudpSession<O = unknown> {
         else seqs.push(seq);
         eliciting = true;
         this.#retransmits++;
+        this.#ackAtOnce = true;
         this.#handler.retransmit?.(this.#owner, seq, piece.sends);
       }
       if (this.#resendHead === this.#resend.length && this.#resendHead > 0) {
@@ -845,11 +865,10 @@ export class RudpSession<O = unknown> {
       return;
     }
     const oldest = this.#oldestInflight();
-    if (oldest !== undefined && now - oldest.time >= this.#rto) {
-      const rto = this.#rto;
+    if (oldest !== undefined && now - oldest.time >= this.#rtoOf(oldest)) {
       for (let i = this.#sentHead; i < this.#sentTail; i++) {
         const packet = this.#sent[i]!;
-        if (now - packet.time < rto) break;
+        if (now - packet.time < this.#rtoOf(packet)) break;
         if (!packet.done) this.#lose(packet);
       }
       this.#popDone();
@@ -874,7 +893,7 @@ export class RudpSession<O = unknown> {
       next = Math.min(next, this.#closeDeadline);
     }
     const oldest = this.#oldestInflight();
-    if (oldest !== undefined) next = Math.min(next, oldest.time + this.#rto);
+    if (oldest !== undefined) next = Math.min(next, oldest.time + this.#rtoOf(oldest));
     next = Math.min(next, this.#ackDueAt);
     return this.#fragments === null ? next : Math.min(next, this.#fragments.nextDeadline());
   }
@@ -992,6 +1011,7 @@ export class RudpSession<O = unknown> {
   #onAck(body: Buffer, offset: number, now: number, inOrder: boolean): void {
     const largestSent = this.#nextPn - 1;
     if (largestSent < 0) return;
+    if (this.#promptBelow === Number.POSITIVE_INFINITY) this.#promptBelow = this.#nextPn;
     if (now >= this.#lostExpiresAt) this.#forgetOldLost(now);
     const delay = readU16(body, offset + 1);
     const count = body[offset + 3]!;
@@ -1233,6 +1253,11 @@ export class RudpSession<O = unknown> {
     this.#sentHead = head;
   }
 
+  /** The RTO of `packet`: without the peer's ack delay when the peer acknowledges it at once. */
+  #rtoOf(packet: SentPacket): number {
+    return packet.pn < this.#promptBelow ? this.#rto - this.options.peerAckDelayMs : this.#rto;
+  }
+
   #oldestInflight(): SentPacket | undefined {
     for (let i = this.#sentHead; i < this.#sentTail; i++) {
       const packet = this.#sent[i]!;
@@ -1365,6 +1390,7 @@ export class RudpSession<O = unknown> {
     }
     if (seq < this.#nextExpected || this.#received?.has(seq) === true) {
       this.#duplicates++;
+      this.#promptBelow = Number.POSITIVE_INFINITY;
       return;
     }
     this.#received ??= new Map();

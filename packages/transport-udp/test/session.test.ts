@@ -685,6 +685,54 @@ describe('losses found from the ranges of a fresh ACK', () => {
   });
 });
 
+describe('after a retransmission, ACKs at once', () => {
+  const LINK = { loss: 0, duplicate: 0, delayMs: 5, jitterMs: 0 };
+
+  it('the answer lost, the request repeated: the server resends without waiting out the ack delay', () => {
+    // The server's RTO floor (20 ms) is above the client's RTO (12 ms): when
+    // the repeated request comes, the answer is younger than the server's
+    // bound for loss by the ranges (on real links, jitter does the same).
+    const net = new SimNet(15, LINK, [{ ackDelayMs: 60 }, { peerAckDelayMs: 60, minRtoMs: 20 }]);
+    const [client, server] = net.peers;
+    server.onReliable = (request) => server.session.sendReliable(request, net.now);
+    let dropAnswer = false;
+    const answersAt: number[] = [];
+    net.onTransmit = (to) => {
+      if (to !== 0) return true;
+      answersAt.push(net.now);
+      if (!dropAnswer) return true;
+      dropAnswer = false;
+      return false;
+    };
+    for (let i = 0; i < 11; i++) {
+      if (i === 10) dropAnswer = true;
+      const start = net.now;
+      client.session.sendReliable(message(i, 40), net.now);
+      net.touch(0);
+      expect(net.run(() => client.reliable.length === i + 1, 1000)).toBe(true);
+      if (i < 10) {
+        expect(net.now - start).toBe(11);
+        net.run(() => false, 50 - (net.now - start));
+        continue;
+      }
+      // The client's RTO sends the request again; the ranges it carries
+      // cannot show the answer lost yet, but the repeated piece says the
+      // client retransmitted, and a peer that did acknowledges the next
+      // packet at once: the answer's RTO (20 ms) leaves out the 60 ms delay,
+      // and the answer goes again 20 ms after it first left, not at the next
+      // request (50 ms) or the RTO with the delay (80 ms).
+      expect(net.now - start).toBeLessThan(35);
+    }
+    expect(server.session.stats.retransmits).toBe(1);
+    expect(client.session.stats.retransmits).toBe(1);
+    // the retransmitted answer drew an ACK at once: nothing left unacknowledged a round trip later
+    const resentAt = answersAt.at(-1)!;
+    expect(net.run(() => server.session.bufferedBytes === 0, 20)).toBe(true);
+    expect(net.now - resentAt).toBeLessThanOrEqual(11);
+    expect(server.session.stats.spuriousLosses).toBe(0);
+  });
+});
+
 describe('RudpSession packet buffer', () => {
   it('hands packets with header room, and assembles in a new buffer after its owner kept one', () => {
     const handed: { packet: Buffer; units: Buffer }[] = [];

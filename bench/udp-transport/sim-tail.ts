@@ -1,0 +1,133 @@
+/**
+ * bench/udp-transport/sim-tail.ts: the round-trip tail of reliable UDP under
+ * loss, in the session's simulated link (test/sim.ts: a virtual clock, no
+ * sockets), so that a run is a pure function of its seeds and a change to a
+ * loss rule can be compared without the real bench's run-to-run spread.
+ *
+ *   node --import tsx bench/udp-transport/sim-tail.ts
+ *
+ * SIM_PAIRS (300) client/server session pairs, each for SIM_SECONDS (20) of
+ * virtual time: the client sends a 64 B reliable request at 20 Hz, the
+ * server answers it at once (the answer carries the ACK of the request);
+ * 3-7 ms each way, SIM_LOSS (0.05) loss each way. Run once with the
+ * clients' ACKs at once and once with `ackDelayMs` SIM_ACK_DELAY (60);
+ * round trips of the first 2 s are left out. Prints p50/p99/p999/max, the
+ * datagrams sent and the retransmissions, and the ratio of the delayed
+ * clients' p99 to the immediate ones'. SIM_SHOW=n prints the packets around
+ * the first n round trips slower than SIM_SLOW_MS (40): which were lost.
+ */
+import { mulberry32 } from '../../packages/transport-udp/test/prng.ts';
+import { SimNet } from '../../packages/transport-udp/test/sim.ts';
+
+const PAIRS = Number(process.env.SIM_PAIRS ?? 300);
+const SECONDS = Number(process.env.SIM_SECONDS ?? 20);
+const LOSS = Number(process.env.SIM_LOSS ?? 0.05);
+const ACK_DELAY = Number(process.env.SIM_ACK_DELAY ?? 60);
+const SHOW = Number(process.env.SIM_SHOW ?? 0);
+const SLOW_MS = Number(process.env.SIM_SLOW_MS ?? 40);
+const INTERVAL_MS = 50;
+const WARMUP_MS = 2000;
+/** Marks the id in a request (and in its echo), so that a packet's contents can be named. */
+const MARK = 0xee;
+
+interface TailResult {
+  ackDelayMs: number;
+  roundTrips: number[];
+  datagrams: number;
+  retransmits: number;
+  slow: string[];
+}
+
+function run(ackDelayMs: number): TailResult {
+  const result: TailResult = { ackDelayMs, roundTrips: [], datagrams: 0, retransmits: 0, slow: [] };
+  for (let pair = 0; pair < PAIRS; pair++) {
+    const net = new SimNet(pair + 1, { loss: 0, duplicate: 0, delayMs: 3, jitterMs: 4 }, [
+      { ackDelayMs },
+      { peerAckDelayMs: ackDelayMs },
+    ]);
+    // the loss is drawn here, the same for both runs, so that each packet's fate is known
+    const random = mulberry32(1000 + pair);
+    const log: { at: number; what: string }[] = [];
+    net.onTransmit = (to, body) => {
+      const lost = random() < LOSS;
+      if (SHOW > 0) log.push({ at: net.now, what: describe(to, body, lost) });
+      return !lost;
+    };
+    const [client, server] = net.peers;
+    server.onReliable = (request) => {
+      server.session.sendReliable(request, net.now);
+      net.touch(1);
+    };
+    const sentAt: number[] = [];
+    const end = SECONDS * 1000;
+    const phase = Math.floor(random() * INTERVAL_MS);
+    let delivered = 0;
+    while (net.now < end + 2000) {
+      if (net.now < end && net.now >= phase + sentAt.length * INTERVAL_MS) {
+        const request = Buffer.alloc(64);
+        request[0] = MARK;
+        request[1] = MARK;
+        request.writeUInt16BE(sentAt.length, 2);
+        sentAt.push(net.now);
+        client.session.sendReliable(request, net.now);
+        net.touch(0);
+      }
+      net.step(1);
+      while (delivered < client.reliable.length) {
+        const id = client.reliable[delivered++]!.readUInt16BE(2);
+        const roundTrip = net.now - sentAt[id]!;
+        if (sentAt[id]! >= WARMUP_MS) result.roundTrips.push(roundTrip);
+        if (roundTrip >= SLOW_MS && result.slow.length < SHOW) {
+          const from = sentAt[id]! - INTERVAL_MS;
+          const lines = log
+            .filter((entry) => entry.at >= from && entry.at <= net.now)
+            .map((entry) => `  ${entry.at - sentAt[id]!} ms: ${entry.what}`);
+          result.slow.push(`pair ${pair}, request ${id}: ${roundTrip} ms\n${lines.join('\n')}`);
+        }
+      }
+    }
+    result.datagrams += net.transmitted;
+    result.retransmits += client.session.stats.retransmits + server.session.stats.retransmits;
+  }
+  result.roundTrips.sort((a, b) => a - b);
+  return result;
+}
+
+/** `C->S request 3,4`, `S->C answer 3`, `S->C ACK`; ` LOST` when the link drops it. */
+function describe(to: 0 | 1, body: Buffer, lost: boolean): string {
+  const ids: number[] = [];
+  for (let i = 0; i + 4 <= body.length; i++) {
+    if (body[i] === MARK && body[i + 1] === MARK) ids.push(body.readUInt16BE(i + 2));
+  }
+  const direction = to === 1 ? 'C->S' : 'S->C';
+  const contents = ids.length === 0 ? 'ACK' : `${to === 1 ? 'request' : 'answer'} ${ids.join(',')}`;
+  return `${direction} ${contents}${lost ? ' LOST' : ''}`;
+}
+
+const quantile = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+const immediate = run(0);
+const delayed = run(ACK_DELAY);
+console.log(
+  `sim-tail: ${PAIRS} pairs x ${SECONDS} s, 20 Hz request/answer, 3-7 ms each way, ${LOSS * 100}% loss each way`,
+);
+console.table(
+  [immediate, delayed].map((r) => ({
+    clients: r.ackDelayMs === 0 ? 'ACK at once' : `ackDelayMs ${r.ackDelayMs}`,
+    'round trips': r.roundTrips.length,
+    'p50 ms': quantile(r.roundTrips, 0.5),
+    'p99 ms': quantile(r.roundTrips, 0.99),
+    'p999 ms': quantile(r.roundTrips, 0.999),
+    'max ms': r.roundTrips.at(-1),
+    datagrams: r.datagrams,
+    retransmits: r.retransmits,
+  })),
+);
+const ratio = quantile(delayed.roundTrips, 0.99) / quantile(immediate.roundTrips, 0.99);
+console.log(`p99 with ackDelayMs ${ACK_DELAY} / at once: ${ratio.toFixed(2)}x`);
+for (const r of [immediate, delayed]) {
+  if (r.slow.length === 0) continue;
+  console.log(`\nslowest round trips (>= ${SLOW_MS} ms), clients ackDelayMs ${r.ackDelayMs}:`);
+  console.log(r.slow.join('\n'));
+}
