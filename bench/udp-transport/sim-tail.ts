@@ -15,6 +15,11 @@
  * datagrams sent and the retransmissions, and the ratio of the delayed
  * clients' p99 to the immediate ones'. SIM_SHOW=n prints the packets around
  * the first n round trips slower than SIM_SLOW_MS (40): which were lost.
+ *
+ * SIM_MODE=push: the server pushes a 64 B reliable message at 20 Hz to a
+ * client that sends nothing (a state or event stream): what a client's
+ * `ackDelayMs` costs when it has no request for its ACK to ride with.
+ * Latency is then from the push to its delivery.
  */
 import { mulberry32 } from '../../packages/transport-udp/test/prng.ts';
 import { SimNet } from '../../packages/transport-udp/test/sim.ts';
@@ -25,6 +30,11 @@ const LOSS = Number(process.env.SIM_LOSS ?? 0.05);
 const ACK_DELAY = Number(process.env.SIM_ACK_DELAY ?? 60);
 const SHOW = Number(process.env.SIM_SHOW ?? 0);
 const SLOW_MS = Number(process.env.SIM_SLOW_MS ?? 40);
+const PUSH = process.env.SIM_MODE === 'push';
+if (process.env.SIM_MODE !== undefined && !PUSH) {
+  console.error(`sim-tail: SIM_MODE must be push or unset, got ${process.env.SIM_MODE}`);
+  process.exit(2);
+}
 const INTERVAL_MS = 50;
 const WARMUP_MS = 2000;
 /** Marks the id in a request (and in its echo), so that a packet's contents can be named. */
@@ -58,6 +68,8 @@ function run(ackDelayMs: number): TailResult {
       server.session.sendReliable(request, net.now);
       net.touch(1);
     };
+    // who sends the 20 Hz messages: the client (requests) or the server (pushes)
+    const [sender, side] = PUSH ? ([server, 1] as const) : ([client, 0] as const);
     const sentAt: number[] = [];
     const end = SECONDS * 1000;
     const phase = Math.floor(random() * INTERVAL_MS);
@@ -69,8 +81,8 @@ function run(ackDelayMs: number): TailResult {
         request[1] = MARK;
         request.writeUInt16BE(sentAt.length, 2);
         sentAt.push(net.now);
-        client.session.sendReliable(request, net.now);
-        net.touch(0);
+        sender.session.sendReliable(request, net.now);
+        net.touch(side);
       }
       net.step(1);
       while (delivered < client.reliable.length) {
@@ -110,12 +122,12 @@ const quantile = (sorted: number[], q: number): number =>
 const immediate = run(0);
 const delayed = run(ACK_DELAY);
 console.log(
-  `sim-tail: ${PAIRS} pairs x ${SECONDS} s, 20 Hz request/answer, 3-7 ms each way, ${LOSS * 100}% loss each way`,
+  `sim-tail: ${PAIRS} pairs x ${SECONDS} s, 20 Hz ${PUSH ? 'server pushes to a silent client' : 'request/answer'}, 3-7 ms each way, ${LOSS * 100}% loss each way`,
 );
 console.table(
   [immediate, delayed].map((r) => ({
     clients: r.ackDelayMs === 0 ? 'ACK at once' : `ackDelayMs ${r.ackDelayMs}`,
-    'round trips': r.roundTrips.length,
+    [PUSH ? 'pushes' : 'round trips']: r.roundTrips.length,
     'p50 ms': quantile(r.roundTrips, 0.5),
     'p99 ms': quantile(r.roundTrips, 0.99),
     'p999 ms': quantile(r.roundTrips, 0.999),
