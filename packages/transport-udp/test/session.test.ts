@@ -63,6 +63,45 @@ function requestResponse(
   return sentBy;
 }
 
+/**
+ * Peer 0 (a client) sends ten reliable requests 50 ms apart, each answered
+ * by peer 1 (a server) as it arrives, in `roundTripMs`; then an eleventh,
+ * whose answer the link drops once. Returns how long that one took, the
+ * server's RTO then, and when the server sent each of its packets.
+ */
+function requestsThenLostAnswer(
+  net: SimNet,
+  roundTripMs: number,
+): { lastMs: number; serverRtoMs: number; serverSentAt: number[] } {
+  const [client, server] = net.peers;
+  // the answer carries the ACK of the request
+  server.onReliable = (request) => server.session.sendReliable(request, net.now);
+  let dropAnswer = false;
+  const serverSentAt: number[] = [];
+  net.onTransmit = (to) => {
+    if (to !== 0) return true;
+    serverSentAt.push(net.now);
+    if (!dropAnswer) return true;
+    dropAnswer = false;
+    return false;
+  };
+  for (let i = 0; i < 10; i++) {
+    const start = net.now;
+    client.session.sendReliable(message(i, 40), net.now);
+    net.touch(0);
+    expect(net.run(() => client.reliable.length === i + 1, 1000)).toBe(true);
+    // answered in one round trip, its ACK riding with the next request
+    expect(net.now - start).toBe(roundTripMs);
+    net.run(() => false, 50 - (net.now - start));
+  }
+  dropAnswer = true;
+  const start = net.now;
+  client.session.sendReliable(message(10, 40), net.now);
+  net.touch(0);
+  expect(net.run(() => client.reliable.length === 11, 1000)).toBe(true);
+  return { lastMs: net.now - start, serverRtoMs: server.session.rtoMs, serverSentAt };
+}
+
 describe('RudpSession over a simulated lossy link', () => {
   it('delivers reliable messages of any size exactly once and in order (property)', () => {
     fc.assert(
@@ -629,33 +668,13 @@ describe('losses found from the ranges of a fresh ACK', () => {
   it('retransmits a lost answer when the peer next sends, before an RTO that waits out its ack delay', () => {
     const net = new SimNet(13, LINK, [{ ackDelayMs: 60 }, { peerAckDelayMs: 60 }]);
     const [client, server] = net.peers;
-    // the server answers each request at once: the answer carries the ACK of the request
-    server.onReliable = (request) => server.session.sendReliable(request, net.now);
-    let dropAnswer = false;
-    net.onTransmit = (to) => {
-      if (to !== 0 || !dropAnswer) return true;
-      dropAnswer = false;
-      return false;
-    };
-    for (let i = 0; i < 11; i++) {
-      if (i === 10) dropAnswer = true;
-      const start = net.now;
-      client.session.sendReliable(message(i, 40), net.now);
-      net.touch(0);
-      expect(net.run(() => client.reliable.length === i + 1, 1000)).toBe(true);
-      if (i < 10) {
-        // answered in one round trip, its ACK riding with the next request
-        expect(net.now - start).toBe(5);
-        net.run(() => false, 50 - (net.now - start));
-        continue;
-      }
-      // the request, unacknowledged, goes again after the client's own 10 ms
-      // RTO, with the client's ranges: they lack the answer, older than a
-      // round trip and the RTO floor, which the server then sends again at
-      // once instead of at its RTO (the 10 ms floor plus the client's 60)
-      expect(server.session.rtoMs).toBe(10 + 60);
-      expect(net.now - start).toBeLessThan(20);
-    }
+    const { lastMs, serverRtoMs } = requestsThenLostAnswer(net, 5);
+    // the request, unacknowledged, goes again after the client's own 10 ms
+    // RTO, with the client's ranges: they lack the answer, older than a
+    // round trip and the RTO floor, which the server then sends again at
+    // once instead of at its RTO (the 10 ms floor plus the client's 60)
+    expect(serverRtoMs).toBe(10 + 60);
+    expect(lastMs).toBeLessThan(20);
     expect(server.session.stats.retransmits).toBe(1);
     expect(client.session.stats.retransmits).toBe(1);
     expect(server.session.stats.spuriousLosses).toBe(0);
@@ -694,39 +713,18 @@ describe('after a retransmission, ACKs at once', () => {
     // bound for loss by the ranges (on real links, jitter does the same).
     const net = new SimNet(15, LINK, [{ ackDelayMs: 60 }, { peerAckDelayMs: 60, minRtoMs: 20 }]);
     const [client, server] = net.peers;
-    server.onReliable = (request) => server.session.sendReliable(request, net.now);
-    let dropAnswer = false;
-    const answersAt: number[] = [];
-    net.onTransmit = (to) => {
-      if (to !== 0) return true;
-      answersAt.push(net.now);
-      if (!dropAnswer) return true;
-      dropAnswer = false;
-      return false;
-    };
-    for (let i = 0; i < 11; i++) {
-      if (i === 10) dropAnswer = true;
-      const start = net.now;
-      client.session.sendReliable(message(i, 40), net.now);
-      net.touch(0);
-      expect(net.run(() => client.reliable.length === i + 1, 1000)).toBe(true);
-      if (i < 10) {
-        expect(net.now - start).toBe(11);
-        net.run(() => false, 50 - (net.now - start));
-        continue;
-      }
-      // The client's RTO sends the request again; the ranges it carries
-      // cannot show the answer lost yet, but the repeated piece says the
-      // client retransmitted, and a peer that did acknowledges the next
-      // packet at once: the answer's RTO (20 ms) leaves out the 60 ms delay,
-      // and the answer goes again 20 ms after it first left, not at the next
-      // request (50 ms) or the RTO with the delay (80 ms).
-      expect(net.now - start).toBeLessThan(35);
-    }
+    const { lastMs, serverSentAt } = requestsThenLostAnswer(net, 11);
+    // The client's RTO sends the request again; the ranges it carries
+    // cannot show the answer lost yet, but the repeated piece says the
+    // client retransmitted, and a peer that did acknowledges the next
+    // packet at once: the answer's RTO (20 ms) leaves out the 60 ms delay,
+    // and the answer goes again 20 ms after it first left, not at the next
+    // request (50 ms) or the RTO with the delay (80 ms).
+    expect(lastMs).toBeLessThan(35);
     expect(server.session.stats.retransmits).toBe(1);
     expect(client.session.stats.retransmits).toBe(1);
     // the retransmitted answer drew an ACK at once: nothing left unacknowledged a round trip later
-    const resentAt = answersAt.at(-1)!;
+    const resentAt = serverSentAt.at(-1)!;
     expect(net.run(() => server.session.bufferedBytes === 0, 20)).toBe(true);
     expect(net.now - resentAt).toBeLessThanOrEqual(11);
     expect(server.session.stats.spuriousLosses).toBe(0);
