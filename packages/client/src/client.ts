@@ -45,10 +45,10 @@ export interface ConnectOptions {
    * UDP only: how long the acknowledgement of a reliable message from the
    * server may wait for a command to ride with, ms (0..250). Default 0 (at
    * once). A client that sends at a steady rate (inputs at 20 Hz: 60) spares
-   * the server one datagram per reliable message. A lost answer is sent
-   * again about as soon as without a delay (the repeated request shows the
-   * loss); a lost push while the client sends nothing is retransmitted up to
-   * that much later. See transport-udp's `ackDelayMs`.
+   * the server one datagram per reliable message. The acknowledgement waits
+   * only while the client sends (an idle client acknowledges at once), and
+   * a lost answer is sent again about as soon as without a delay (the
+   * repeated request shows the loss). See transport-udp's `ackDelayMs`.
    */
   ackDelayMs?: number;
   /** Sent with the hello (a msgpack map): app version, platform... */

@@ -86,10 +86,11 @@ export interface SessionOptions {
   /** How long a graceful close waits for acknowledgements before giving up. */
   closeLingerMs: number;
   /**
-   * How long a pure ACK may wait for data to ride with (0: end of the turn).
-   * It still leaves at once for a second unacknowledged ack-eliciting packet,
-   * a packet out of order, FIN, and the first packet after this side
-   * retransmitted a reliable piece.
+   * How long a pure ACK may wait for data to ride with (0: end of the turn),
+   * when this side sent data in that much time before (a side that sends
+   * nothing has nothing for the ACK to wait for). It still leaves at once
+   * for a second unacknowledged ack-eliciting packet, a packet out of order,
+   * FIN, and the first packet after this side retransmitted a reliable piece.
    */
   ackDelayMs: number;
   /** The peer's `ackDelayMs` (from the handshake): added to the RTO. */
@@ -359,6 +360,10 @@ export class RudpSession<O = unknown> {
   #promptBelow = 0;
   /** We retransmitted a reliable piece: the next ack-eliciting packet received is acknowledged at once. */
   #ackAtOnce = false;
+  /** When we last sent a packet with data (reliable, unreliable or PING): an ACK may wait for the next only until `ackDelayMs` after it. */
+  #dataSentAt = Number.NEGATIVE_INFINITY;
+  /** When a packet with data last came from the peer: it holds its ACKs only while it sends data. */
+  #peerDataAt = Number.NEGATIVE_INFINITY;
 
   // receive side
   readonly #window = new ReplayWindow(1024);
@@ -595,6 +600,7 @@ export class RudpSession<O = unknown> {
     this.#recordReceived(pn, now);
 
     let eliciting = false;
+    let data = false;
     let fin: { code: string; reason: string } | null = null;
     let offset = start;
     while (offset < body.length) {
@@ -613,6 +619,7 @@ export class RudpSession<O = unknown> {
         case UnitKind.Unreliable: {
           const length = readU16(body, offset + 1);
           const start = offset + UNRELIABLE_UNIT_OVERHEAD;
+          data = true;
           this.#deliver(body, start, start + length, false);
           offset = start + length;
           break;
@@ -623,6 +630,7 @@ export class RudpSession<O = unknown> {
           const count = readU16(body, offset + 5);
           const length = readU16(body, offset + 7);
           const start = offset + FRAGMENT_UNIT_OVERHEAD;
+          data = true;
           if (this.#fragments === null) {
             this.#fragments = new FragmentAssembler(
               this.options.fragmentMemory,
@@ -671,12 +679,13 @@ export class RudpSession<O = unknown> {
     }
     this.#deliverInOrder();
     if (this.#state === CLOSED) return true;
+    if (eliciting || data) this.#peerDataAt = now;
     if (eliciting) {
       this.#ackRepeats = ACK_REPEATS;
       this.#unackedEliciting++;
       const delay = this.options.ackDelayMs;
       if (
-        delay === 0 ||
+        now - this.#dataSentAt >= delay ||
         this.#unackedEliciting > 1 ||
         !inOrder ||
         fin !== null ||
@@ -816,6 +825,7 @@ export class RudpSession<O = unknown> {
       // a packet with nothing but an ACK goes out only when an ACK is owed
       if (offset === 0 || (!eliciting && unreliableUnits === 0 && !this.#ackPending)) break;
       const pn = this.#nextPn++;
+      if (eliciting || unreliableUnits > 0) this.#dataSentAt = now;
       if (eliciting) {
         const packet: SentPacket = {
           pn,
@@ -1253,9 +1263,17 @@ export class RudpSession<O = unknown> {
     this.#sentHead = head;
   }
 
-  /** The RTO of `packet`: without the peer's ack delay when the peer acknowledges it at once. */
+  /**
+   * The RTO of `packet`: without the peer's ack delay when the peer
+   * acknowledges it at once, because it had sent us no data for its delay
+   * before the packet left (it holds an ACK only while it sends data) or it
+   * retransmitted (`#promptBelow`).
+   */
   #rtoOf(packet: SentPacket): number {
-    return packet.pn < this.#promptBelow ? this.#rto - this.options.peerAckDelayMs : this.#rto;
+    const delay = this.options.peerAckDelayMs;
+    return packet.pn < this.#promptBelow || this.#peerDataAt < packet.time - delay
+      ? this.#rto - delay
+      : this.#rto;
   }
 
   #oldestInflight(): SentPacket | undefined {

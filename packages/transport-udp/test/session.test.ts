@@ -500,8 +500,14 @@ describe('delayed ACKs (ackDelayMs)', () => {
   });
 
   it('acknowledges at once a second ack-eliciting packet, one out of order, and a FIN', () => {
-    const acksAfter = (setup: (net: SimNet) => void): number[] => {
+    const acksAfter = (setup: (net: SimNet) => void, receiverSends = true): number[] => {
       const net = new SimNet(10, LINK, [{}, { ackDelayMs: 60 }]);
+      if (receiverSends) {
+        // the receiving side sends data itself (an ACK waits only for a side that does)
+        net.peers[1].session.sendReliable(message(99, 10), net.now);
+        net.touch(1);
+        net.step(1);
+      }
       const times: number[] = [];
       setup(net);
       const previous = net.onTransmit;
@@ -512,13 +518,20 @@ describe('delayed ACKs (ackDelayMs)', () => {
       net.run(() => false, 100);
       return times;
     };
-    // one packet: its ACK waits the whole delay (sent at 1 ms, arrives at 3, ACK at 63)
+    // one packet: its ACK waits the whole delay (sent at 2 ms, arrives at 4, ACK at 64)
     expect(
       acksAfter((net) => {
         net.peers[0].session.sendReliable(message(0, 40), net.now);
         net.touch(0);
       }),
-    ).toEqual([63]);
+    ).toEqual([64]);
+    // the same, to a side that has sent no data for its delay: nothing to wait for, ACK at once
+    expect(
+      acksAfter((net) => {
+        net.peers[0].session.sendReliable(message(0, 40), net.now);
+        net.touch(0);
+      }, false),
+    ).toEqual([3]);
     // two packets one step apart: the second draws the ACK as it arrives
     expect(
       acksAfter((net) => {
@@ -528,7 +541,7 @@ describe('delayed ACKs (ackDelayMs)', () => {
         net.peers[0].session.sendReliable(message(1, 40), net.now);
         net.touch(0);
       }),
-    ).toEqual([4]);
+    ).toEqual([5]);
     // the first packet lost: the second arrives out of order and is acknowledged at once
     expect(
       acksAfter((net) => {
@@ -544,13 +557,13 @@ describe('delayed ACKs (ackDelayMs)', () => {
         net.peers[0].session.sendReliable(message(1, 40), net.now);
         net.touch(0);
       })[0],
-    ).toBe(4);
+    ).toBe(5);
     // FIN
     expect(
       acksAfter((net) => {
         net.peers[0].session.close('bye', '', net.now);
       })[0],
-    ).toBe(2);
+    ).toBe(3);
   });
 });
 
@@ -728,6 +741,43 @@ describe('after a retransmission, ACKs at once', () => {
     expect(net.run(() => server.session.bufferedBytes === 0, 20)).toBe(true);
     expect(net.now - resentAt).toBeLessThanOrEqual(11);
     expect(server.session.stats.spuriousLosses).toBe(0);
+  });
+});
+
+describe('ACKs wait only at a side that sends data', () => {
+  const LINK = { loss: 0, duplicate: 0, delayMs: 5, jitterMs: 0 };
+
+  it('a lost push to a client that sends nothing goes again at the RTO without its ack delay', () => {
+    const net = new SimNet(16, LINK, [{ ackDelayMs: 60 }, { peerAckDelayMs: 60 }]);
+    const [client, server] = net.peers;
+    let dropPush = false;
+    net.onTransmit = (to) => {
+      if (to !== 0 || !dropPush) return true;
+      dropPush = false;
+      return false;
+    };
+    for (let i = 0; i < 11; i++) {
+      if (i === 10) dropPush = true;
+      const start = net.now;
+      server.session.sendReliable(message(i, 40), net.now);
+      net.touch(1);
+      expect(net.run(() => client.reliable.length === i + 1, 1000)).toBe(true);
+      if (i < 10) {
+        expect(net.now - start).toBe(6);
+        // the client, sending nothing, acknowledged at once: nothing left in flight a round trip on
+        expect(net.run(() => server.session.bufferedBytes === 0, 6)).toBe(true);
+        net.run(() => false, 50 - (net.now - start));
+        continue;
+      }
+      // lost: resent at the RTO of the round trip (about 11 ms), not that
+      // plus the 60 ms the client may hold an ACK (71 ms), nor when the next
+      // push would show the gap (50 ms)
+      expect(server.session.rtoMs).toBeGreaterThan(70);
+      expect(net.now - start).toBeLessThan(25);
+    }
+    expect(server.session.stats.retransmits).toBe(1);
+    expect(server.session.stats.spuriousLosses).toBe(0);
+    expect(client.session.stats.packetsSent).toBe(11);
   });
 });
 
