@@ -19,7 +19,10 @@
  * SIM_MODE=push: the server pushes a 64 B reliable message at 20 Hz to a
  * client that sends nothing (a state or event stream): what a client's
  * `ackDelayMs` costs when it has no request for its ACK to ride with.
- * Latency is then from the push to its delivery.
+ * SIM_MODE=push-inputs: the same pushes, while the client sends a 64 B
+ * unreliable input at 20 Hz (a game client's inputs up, reliable events
+ * down): the client's ACKs ride with its inputs. Latency is then from the
+ * push to its delivery.
  */
 import { mulberry32 } from '../../packages/transport-udp/test/prng.ts';
 import { SimNet } from '../../packages/transport-udp/test/sim.ts';
@@ -30,9 +33,12 @@ const LOSS = Number(process.env.SIM_LOSS ?? 0.05);
 const ACK_DELAY = Number(process.env.SIM_ACK_DELAY ?? 60);
 const SHOW = Number(process.env.SIM_SHOW ?? 0);
 const SLOW_MS = Number(process.env.SIM_SLOW_MS ?? 40);
-const PUSH = process.env.SIM_MODE === 'push';
+const PUSH = process.env.SIM_MODE === 'push' || process.env.SIM_MODE === 'push-inputs';
+const INPUTS = process.env.SIM_MODE === 'push-inputs';
 if (process.env.SIM_MODE !== undefined && !PUSH) {
-  console.error(`sim-tail: SIM_MODE must be push or unset, got ${process.env.SIM_MODE}`);
+  console.error(
+    `sim-tail: SIM_MODE must be push, push-inputs or unset, got ${process.env.SIM_MODE}`,
+  );
   process.exit(2);
 }
 const INTERVAL_MS = 50;
@@ -83,6 +89,10 @@ function run(ackDelayMs: number): TailResult {
         sentAt.push(net.now);
         sender.session.sendReliable(request, net.now);
         net.touch(side);
+        if (INPUTS) {
+          client.session.sendUnreliable(request, net.now);
+          net.touch(0);
+        }
       }
       net.step(1);
       while (delivered < client.reliable.length) {
@@ -122,7 +132,7 @@ const quantile = (sorted: number[], q: number): number =>
 const immediate = run(0);
 const delayed = run(ACK_DELAY);
 console.log(
-  `sim-tail: ${PAIRS} pairs x ${SECONDS} s, 20 Hz ${PUSH ? 'server pushes to a silent client' : 'request/answer'}, 3-7 ms each way, ${LOSS * 100}% loss each way`,
+  `sim-tail: ${PAIRS} pairs x ${SECONDS} s, 20 Hz ${INPUTS ? 'server pushes, client inputs (unreliable)' : PUSH ? 'server pushes to a silent client' : 'request/answer'}, 3-7 ms each way, ${LOSS * 100}% loss each way`,
 );
 console.table(
   [immediate, delayed].map((r) => ({
