@@ -326,7 +326,9 @@ describe('observability and lifecycle', () => {
 
 describe('rate limit', () => {
   it("answers Bad over the limit (action 'bad'), refills with time, and never counts keep-alives", async () => {
-    router = new CommandRouter({ rateLimit: { commandsPerSecond: 50, burst: 3 } });
+    // 5/s: a token every 200 ms, far above how long the dispatches below take
+    // on a loaded machine (at 50/s a token came back during them now and then)
+    router = new CommandRouter({ rateLimit: { commandsPerSecond: 5, burst: 3 } });
     let handled = 0;
     let keepAlives = 0;
     router.handleCommand(2, 1, (_v, _c, _p, _u, next) => {
@@ -346,15 +348,15 @@ describe('rate limit', () => {
       {
         cmd: 1,
         status: Status.Bad,
-        body: { code: 'TIDEWIRE_ERR_RATE_LIMITED', message: 'more than 50 commands per second' },
+        body: { code: 'TIDEWIRE_ERR_RATE_LIMITED', message: 'more than 5 commands per second' },
       },
       {
         cmd: 1,
         status: Status.Bad,
-        body: { code: 'TIDEWIRE_ERR_RATE_LIMITED', message: 'more than 50 commands per second' },
+        body: { code: 'TIDEWIRE_ERR_RATE_LIMITED', message: 'more than 5 commands per second' },
       },
     ]);
-    await sleep(45); // 50/s: two tokens back
+    await sleep(450); // 5/s: two tokens back (a third only after 600 ms)
     for (let i = 0; i < 3; i++) router.dispatch(user, 2, 1, empty);
     expect(handled).toBe(5);
     // Another user has a bucket of their own.
