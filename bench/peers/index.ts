@@ -57,15 +57,15 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * each answer rides with the next command instead of a datagram of its own. `bare-client` is the bare node:net
  * echo driven by `@tidewire/client` (it answers the session step, hello and
  * keep-alives): Tidewire TCP against it compares two servers under the same
- * clients, whose pace moves a server's CPU too. `bare-udp-acked` (not run by
- * default) is the node:dgram echo whose clients answer each echo with an
- * ACK-sized datagram the server reads and drops: what any reliable UDP
- * protocol whose receiver acknowledges each message at once costs in Node
- * before it does any work of its own.
+ * clients, whose pace moves a server's CPU too. `bare-udp-acked` is the
+ * node:dgram echo whose clients answer each echo with an ACK-sized datagram
+ * the server reads and drops: what any reliable UDP protocol whose receiver
+ * acknowledges each message at once costs in Node before it does any work
+ * of its own.
  */
 const KINDS = (
   process.env.PEERS_KINDS ??
-  'bare,bare-client,bare-udp,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,colyseus'
+  'bare,bare-client,bare-udp,bare-udp-acked,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,colyseus'
 ).split(',');
 /**
  * What a `bare-udp-acked` client sends back for each echo: as many bytes as
