@@ -115,14 +115,15 @@ function run(ackDelayMs: number): TailResult {
   return result;
 }
 
-/** `C->S request 3,4`, `S->C answer 3`, `S->C ACK`; ` LOST` when the link drops it. */
+/** `C->S request 3,4`, `S->C answer 3` (push modes: `input`, `push`), `S->C ACK`; ` LOST` when the link drops it. */
 function describe(to: 0 | 1, body: Buffer, lost: boolean): string {
   const ids: number[] = [];
   for (let i = 0; i + 4 <= body.length; i++) {
     if (body[i] === MARK && body[i + 1] === MARK) ids.push(body.readUInt16BE(i + 2));
   }
   const direction = to === 1 ? 'C->S' : 'S->C';
-  const contents = ids.length === 0 ? 'ACK' : `${to === 1 ? 'request' : 'answer'} ${ids.join(',')}`;
+  const what = to === 1 ? (PUSH ? 'input' : 'request') : PUSH ? 'push' : 'answer';
+  const contents = ids.length === 0 ? 'ACK' : `${what} ${ids.join(',')}`;
   return `${direction} ${contents}${lost ? ' LOST' : ''}`;
 }
 

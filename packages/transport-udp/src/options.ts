@@ -47,9 +47,12 @@ export interface UdpTuningOptions {
    * turn. The value is announced in the handshake and the peer waits that
    * much longer before retransmitting. A client that sends at a steady rate
    * (inputs at 20 Hz: 60) spares the server one datagram per reliable message
-   * it receives. The price: a reliable message from the peer that is lost
-   * is retransmitted up to that much later, when this side sends nothing
-   * meanwhile (anything it sends carries its ranges, from which the peer
+   * it receives. An acknowledgement waits only when this side sent data in
+   * the last `ackDelayMs` (a side that sends nothing acknowledges at once,
+   * and the peer times out its packets without the delay then). The price: a
+   * reliable message from the peer that is lost right after this side sent
+   * data is retransmitted up to that much later when this side then sends
+   * nothing more (anything it sends carries its ranges, from which the peer
    * learns of the loss at once).
    */
   ackDelayMs?: number;
