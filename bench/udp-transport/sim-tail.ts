@@ -33,6 +33,24 @@ const LOSS = Number(process.env.SIM_LOSS ?? 0.05);
 const ACK_DELAY = Number(process.env.SIM_ACK_DELAY ?? 60);
 const SHOW = Number(process.env.SIM_SHOW ?? 0);
 const SLOW_MS = Number(process.env.SIM_SLOW_MS ?? 40);
+for (const [name, value, low, high] of [
+  ['SIM_PAIRS', PAIRS, 1, 100_000],
+  ['SIM_SECONDS', SECONDS, 3, 3600],
+  ['SIM_ACK_DELAY', ACK_DELAY, 1, 250],
+  ['SIM_SHOW', SHOW, 0, 10_000],
+  ['SIM_SLOW_MS', SLOW_MS, 0, 60_000],
+] as const) {
+  if (!Number.isInteger(value) || value < low || value > high) {
+    console.error(
+      `sim-tail: ${name} must be an integer in ${low}..${high}, got ${process.env[name]}`,
+    );
+    process.exit(2);
+  }
+}
+if (!(LOSS >= 0 && LOSS < 1)) {
+  console.error(`sim-tail: SIM_LOSS must be a share in [0, 1), got ${process.env.SIM_LOSS}`);
+  process.exit(2);
+}
 const PUSH = process.env.SIM_MODE === 'push' || process.env.SIM_MODE === 'push-inputs';
 const INPUTS = process.env.SIM_MODE === 'push-inputs';
 if (process.env.SIM_MODE !== undefined && !PUSH) {
