@@ -147,8 +147,17 @@ async function main(): Promise<number> {
   });
 }
 
+/**
+ * The command line without a leading `--`: `pnpm start -- --debug` hands the
+ * `--` on (pnpm 10), and npm-style commands write it, so both forms run.
+ */
+function cliArgs(argv: readonly string[]): string[] {
+  return argv[0] === '--' ? argv.slice(1) : [...argv];
+}
+
 function parse() {
   return parseArgs({
+    args: cliArgs(process.argv.slice(2)),
     options: {
       config: { type: 'string' },
       role: { type: 'string', default: 'all' },
