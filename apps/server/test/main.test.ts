@@ -135,6 +135,45 @@ describe('tidewire-server', () => {
     }
   });
 
+  it('one Ctrl-C delivered twice (terminal and pnpm) drains and exits 0; a later SIGINT forces the exit', async () => {
+    const server = await startServer([], { TIDEWIRE_SHUTDOWN_TIMEOUT: '1' });
+    const stubborn = await connect({
+      endpointUrl: server.httpUrl,
+      uid: 'stays',
+      keepAliveIntervalMs: 0,
+    });
+    try {
+      const reconnect = once(stubborn, 'reconnect');
+      server.child.kill('SIGINT');
+      // Apart enough not to merge into one pending signal, well inside 1 s.
+      await new Promise((r) => setTimeout(r, 100));
+      server.child.kill('SIGINT');
+      await reconnect;
+      // The user stays: the drain waits out its 1 s timeout, then exits 0.
+      expect(await server.exit).toBe(0);
+      expect(server.stderr() + server.stdout()).not.toContain('second signal');
+    } finally {
+      await stubborn.close();
+    }
+
+    const again = await startServer([], { TIDEWIRE_SHUTDOWN_TIMEOUT: '60' });
+    const stays = await connect({
+      endpointUrl: again.httpUrl,
+      uid: 'stays2',
+      keepAliveIntervalMs: 0,
+    });
+    try {
+      const reconnect = once(stays, 'reconnect');
+      again.child.kill('SIGINT');
+      await reconnect;
+      await new Promise((r) => setTimeout(r, 1100));
+      again.child.kill('SIGINT');
+      expect(await again.exit).toBe(1);
+    } finally {
+      await stays.close();
+    }
+  });
+
   it('names unknown keys and a file-descriptor limit too low for the configured capacity', async () => {
     const file = join(dir, 'unknown.json');
     await writeFile(file, JSON.stringify({ tcp: { prot: 7200 }, extra: 1 }));
