@@ -86,6 +86,15 @@ describe.skipIf(skip)('a cluster of reference servers on Redis', () => {
     expect(missing.status).toBe(Status.Bad);
     expect(unpack<{ code: string }>(missing.payload).code).toBe('TIDEWIRE_ERR_USER_NOT_FOUND');
 
+    // The demo broadcast (2, 2) reaches every user on both nodes, the sender included.
+    const pushed = users.map((c) => once(c, 'push'));
+    const broadcast = await sender.request(2, 2, Buffer.from('to all nodes'));
+    expect(broadcast.status).toBe(Status.Ok);
+    for (const got of pushed) {
+      const [push] = (await got) as [{ ver: number; cmd: number; payload: Buffer }];
+      expect([push.ver, push.cmd, push.payload.toString()]).toEqual([2, 2, 'to all nodes']);
+    }
+
     // TAKEN (debug 901 from a user of t2): new users only go to t1.
     receiver.send(0, 901);
     await new Promise((r) => setTimeout(r, 300));
