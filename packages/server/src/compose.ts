@@ -8,7 +8,7 @@ import type { Mesh } from '@tidewire/mesh';
 import { BUILTIN_VER } from '@tidewire/wire';
 import { Admission } from './admission.ts';
 import { ClusterPresence } from './cluster-presence.ts';
-import { createCommandRouter } from './commands.ts';
+import { createCommandRouter, routerLimits } from './commands.ts';
 import type { ServerConfig } from './config.ts';
 import { DebugCommands } from './debug-commands.ts';
 import { type AuthenticateHook, allowAnyUser } from './http-endpoint.ts';
@@ -67,6 +67,8 @@ export function composeServer(server: ServerFacade, options: CreateServerOptions
       env: options.env ?? process.env,
       assertNotRunning: (what) => parts.lifecycle.assertNotRunning(what),
       onConfig: (config) => {
+        // Every setting of the file takes effect: the router's limits too.
+        parts.router.configure(routerLimits(config.commands));
         if (config.debug) server.exposeDebugCommands();
       },
     },

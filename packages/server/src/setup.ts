@@ -5,7 +5,13 @@
  */
 import { createMesh, type Mesh, type MeshConfig } from '@tidewire/mesh';
 import type { Logger } from '@tidewire/wire';
-import { loadConfig, resolveConfig, type ServerConfig, type ServerConfigInput } from './config.ts';
+import {
+  mergeConfigInputs,
+  readConfigFile,
+  resolveConfig,
+  type ServerConfig,
+  type ServerConfigInput,
+} from './config.ts';
 import { ServerErrorCode, serverError } from './errors.ts';
 import type { Transport } from './transport-types.ts';
 import { TRANSPORT_ADAPTERS } from './transports/registry.ts';
@@ -16,7 +22,7 @@ export interface SetupContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Throws once the node runs: setup is over. */
   assertNotRunning(what: string): void;
-  /** Runs after a config file was loaded. */
+  /** Runs after a config file was loaded (the parts that keep settings take them). */
   onConfig(config: ServerConfig): void;
 }
 
@@ -28,6 +34,9 @@ export class ServerSetup {
   /** The transports set up, by type, in the order they were set up. */
   readonly #transports = new Map<Transport, TransportAdapter>();
   #connector = false;
+  /** What the setupAs* files set so far, merged (null: no file yet), and their paths. */
+  #files: ServerConfigInput | null = null;
+  readonly #paths: string[] = [];
 
   constructor(context: SetupContext, input: ServerConfigInput, mesh: Mesh | undefined) {
     this.#context = context;
@@ -94,11 +103,20 @@ export class ServerSetup {
     this.#connector = true;
   }
 
-  /** The common part of the setupAs* functions: not running, and the config file if one is named. */
+  /**
+   * The common part of the setupAs* functions: not running, and the config
+   * file if one is named. The first file replaces the constructor's config;
+   * each later one is merged over the earlier files (it wins on a key both set).
+   */
   async #load(what: string, path: string): Promise<void> {
     this.#context.assertNotRunning(what);
     if (path === '') return;
-    this.#config = await loadConfig(path);
+    const input = await readConfigFile(path);
+    const files = this.#files === null ? input : mergeConfigInputs(this.#files, input);
+    const config = resolveConfig(files, [...this.#paths, path].join(' + '));
+    this.#files = files;
+    this.#paths.push(path);
+    this.#config = config;
     this.#context.onConfig(this.#config);
     // The file may name another mesh; a mesh given in the options stays.
     if (this.#ownMesh) this.#mesh = this.#createMesh();

@@ -1,12 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createServer,
-  Ok,
-  TCPType,
-  type TidewireServer,
-  UDPType,
-  WSType,
-} from '../src/index.ts';
+import { createServer, Ok, TCPType, type TidewireServer, UDPType, WSType } from '../src/index.ts';
 import { client } from './helpers.ts';
 
 let server: TidewireServer | undefined;
