@@ -246,8 +246,9 @@ export class TidewireServer {
   /** The address the client transport is bound to, "host:port" ('' before start). */
   getEndPoint(): string {
     if (this.#setup.connector) return this.config.connector.endpoint;
-    const tcp = this.#lifecycle.listener(TCPType);
-    return tcp === undefined ? '' : formatEndpoint(tcp.host, tcp.port);
+    // The node's main transport: TCP when it runs, else the first one set up in registration order.
+    const main = this.#lifecycle.listeners[0]?.listener;
+    return main === undefined ? '' : formatEndpoint(main.host, main.port);
   }
 
   /** Sets the public "host:port" handed to clients (behind NAT, on a cloud VM). */
