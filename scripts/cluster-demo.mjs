@@ -68,7 +68,7 @@ async function canBind(kind, port) {
 }
 
 const wanted = [
-  ['tcp', base, 'the session node (HTTP)'],
+  ['tcp', base, "the session node's HTTP"],
   ['tcp', base + 1, "udp-1's HTTP (metrics)"],
   ['tcp', base + 2, "udp-2's HTTP (metrics)"],
   ['udp', base + 100, 'udp-1'],
