@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Builds what `pnpm start` runs (the reference server and the packages it
-// uses) with turbo, saying so first: on a fresh clone this compiles every
-// package and takes about a minute, and turbo's per-package lines show it
-// moving. Later starts replay turbo's cache in a second or two.
+// Builds what `pnpm start`, `pnpm cluster:demo` or `pnpm bench` runs with
+// turbo, saying so first: on a fresh clone this compiles every package and
+// takes about a minute, and turbo's per-package lines show it moving. Later
+// runs replay turbo's cache in a second or two.
 // Usage: node scripts/build-workspace.mjs <turbo filter>
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const filter = process.argv[2] ?? '@tidewire/server-app...';
-console.log('building the workspace (the first start takes about a minute)...');
+console.log('building the workspace (the first build takes about a minute)...');
 const build = spawnSync(
   'pnpm',
   ['exec', 'turbo', 'run', 'build', `--filter=${filter}`, '--output-logs=new-only'],
