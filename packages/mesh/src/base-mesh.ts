@@ -21,6 +21,7 @@ import type {
   NodePatch,
   NodeRegistration,
   NodeRole,
+  SelectOptions,
   SessionTicket,
   UserLocation,
   UserMessageHandler,
@@ -364,10 +365,12 @@ export abstract class BaseMesh implements Mesh {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  async selectNode(role: NodeRole): Promise<NodeInfo | null> {
+  async selectNode(role: NodeRole, options: SelectOptions = {}): Promise<NodeInfo | null> {
     this.assertStarted();
     assertRole(role);
-    const nodes = await this.loadNodes();
+    const skip = options.skip;
+    const loaded = await this.loadNodes();
+    const nodes = skip === undefined ? loaded : loaded.filter((node) => !skip(node));
     const now = Date.now();
     const picked = pickNode(nodes, role, (node) => this.#pendingFor(node, now));
     // Reserve the pick until its ticket is issued, so that concurrent
