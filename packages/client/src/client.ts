@@ -2,6 +2,7 @@ import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
 import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
+import { dialWs, type WsConnection } from '@tidewire/transport-ws';
 import {
   BUILTIN_VER,
   CORE_VER,
@@ -39,7 +40,7 @@ export interface ConnectOptions {
    * 'tcp' (default) or 'udp' (reliable UDP: the handshake is bound to the
    * session, and `send(..., { reliable: false })` uses the unreliable channel).
    */
-  transport?: 'tcp' | 'udp';
+  transport?: 'tcp' | 'udp' | 'ws';
   /** UDP only: datagram payload budget, bytes. Default 1200. */
   mtu?: number;
   /**
@@ -123,8 +124,15 @@ interface Hello {
   early: EarlyEvents;
 }
 
-/** The transport connection under a client: TCP or reliable UDP. */
-type ClientConnection = TcpConnection | UdpConnection;
+/** The transport connection under a client: TCP, reliable UDP or WebSocket. */
+type ClientConnection = TcpConnection | UdpConnection | WsConnection;
+
+/** What every transport's `onClose` is told. */
+interface TransportCloseInfo {
+  code: string;
+  reason: string;
+  remote: boolean;
+}
 
 export interface ClientEvents {
   push: [message: PushMessage];
@@ -197,7 +205,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     // of the event loop, after `await connect(...)` has attached listeners.
     const { early } = hello;
     conn.onFrame = (frame: Frame) => early.frames.push(frame);
-    conn.onClose = (info) => {
+    conn.onClose = (info: TransportCloseInfo) => {
       early.close = { code: info.code, reason: info.reason, remote: info.remote };
     };
     setImmediate(() => {
@@ -208,7 +216,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         return;
       }
       conn.onFrame = (frame: Frame) => this.#onFrame(frame);
-      conn.onClose = (info) =>
+      conn.onClose = (info: TransportCloseInfo) =>
         this.#onClose({ code: info.code, reason: info.reason, remote: info.remote });
     });
     this.#rideMs = Math.min(MAX_RIDE_MS, Math.floor(options.keepAliveIntervalMs / 4));
@@ -273,7 +281,8 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     const rider = this.#rider === null ? null : this.#takeRider();
     if (rider === null) return this.#conn.send(frame, options);
     rider.sent();
-    if (this.session.serverType === 'tcp') {
+    if (this.session.serverType !== 'udp') {
+      // TCP: one write; WS: one message of two whole frames.
       return this.#conn.send(Buffer.concat([rider.frame, frame]));
     }
     // UDP: frames queued in one tick leave together.
@@ -316,14 +325,15 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     // it holds none (else a later request would get an older send's answer,
     // or none), and an answer to it comes as a 'response' event when no
     // request of that command is waiting.
-    if (options.reliable !== false || this.session.serverType === 'tcp') {
+    // Over TCP and WS `reliable: false` is delivered reliably (and answered).
+    if (options.reliable !== false || this.session.serverType !== 'udp') {
       this.#queue(ver, cmd).push(null);
     }
     return this.#transmit(frame, options);
   }
 
-  /** The transport of this client: 'tcp' or 'udp'. */
-  get transport(): 'tcp' | 'udp' {
+  /** The transport of this client: 'tcp', 'udp' or 'ws'. */
+  get transport(): 'tcp' | 'udp' | 'ws' {
     return this.session.serverType;
   }
 
@@ -659,10 +669,10 @@ function safeMap(payload: Buffer): Record<string, unknown> {
  */
 export async function connect(options: ConnectOptions): Promise<TidewireClient> {
   const transport = options.transport ?? 'tcp';
-  if (transport !== 'tcp' && transport !== 'udp') {
+  if (transport !== 'tcp' && transport !== 'udp' && transport !== 'ws') {
     throw clientError(
       ClientErrorCode.InvalidArgument,
-      `transport must be 'tcp' or 'udp', got ${String(options.transport)}`,
+      `transport must be 'tcp', 'udp' or 'ws', got ${String(options.transport)}`,
     );
   }
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
@@ -694,29 +704,37 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
       });
       tried = endpointKey(session.host, session.port);
       const conn: ClientConnection =
-        transport === 'tcp'
-          ? await dialTcp({
-              host: session.host,
-              port: session.port,
+        transport === 'ws'
+          ? await dialWs({
+              url: session.url ?? '',
               signal,
+              connectTimeoutMs: Math.max(1, Math.floor(connectTimeoutMs / attempts)),
               idleTimeoutMs,
               ...maxPayload,
             })
-          : await dialUdp({
-              host: session.host,
-              port: session.port,
-              sid: Buffer.from(session.sid, 'hex'),
-              key: Buffer.from(session.key, 'hex'),
-              encryption: session.encryption === true,
-              signal,
-              // A share of the deadline, so that a node that does not answer leaves time for another.
-              connectTimeoutMs: Math.max(1, Math.floor(connectTimeoutMs / attempts)),
-              // The UDP transport keeps its own liveness (keep-alive echo) even without app keep-alives.
-              ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
-              ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-              ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
-              ...maxPayload,
-            });
+          : transport === 'tcp'
+            ? await dialTcp({
+                host: session.host,
+                port: session.port,
+                signal,
+                idleTimeoutMs,
+                ...maxPayload,
+              })
+            : await dialUdp({
+                host: session.host,
+                port: session.port,
+                sid: Buffer.from(session.sid, 'hex'),
+                key: Buffer.from(session.key, 'hex'),
+                encryption: session.encryption === true,
+                signal,
+                // A share of the deadline, so that a node that does not answer leaves time for another.
+                connectTimeoutMs: Math.max(1, Math.floor(connectTimeoutMs / attempts)),
+                // The UDP transport keeps its own liveness (keep-alive echo) even without app keep-alives.
+                ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
+                ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+                ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
+                ...maxPayload,
+              });
       return { session, conn };
     },
     (err) => (isUnreachable(err) ? tried : null),
@@ -753,7 +771,7 @@ function sayHello(
       // Frames right behind the hello answer (notifications, pushes) wait
       // here until the client takes over the connection.
       conn.onFrame = (f: Frame) => early.frames.push(f);
-      conn.onClose = (info) => {
+      conn.onClose = (info: TransportCloseInfo) => {
         early.close = { code: info.code, reason: info.reason, remote: info.remote };
       };
       fn();
@@ -785,7 +803,7 @@ function sayHello(
         resolve({ userId: String(body.userId), state: String(body.state), early });
       });
     };
-    conn.onClose = (info) =>
+    conn.onClose = (info: TransportCloseInfo) =>
       finish(() =>
         reject(
           clientError(

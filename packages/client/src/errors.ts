@@ -1,4 +1,4 @@
-import { TidewireError } from '@tidewire/wire';
+import { TidewireError } from '@tidewire/wire/portable';
 
 /** Error codes raised by `@tidewire/client`. */
 export const ClientErrorCode = {

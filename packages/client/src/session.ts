@@ -2,7 +2,9 @@ import { ClientErrorCode, clientError } from './errors.ts';
 
 /** What the HTTP session endpoint hands out. */
 export interface Session {
-  serverType: 'tcp' | 'udp';
+  serverType: 'tcp' | 'udp' | 'ws';
+  /** For `ws`: the full `ws://` or `wss://` URL to open. */
+  url?: string;
   host: string;
   port: number;
   /** Session id, 32 hex characters. */
@@ -19,7 +21,7 @@ export interface RequestSessionOptions {
   /** Base URL of the HTTP endpoint, e.g. `http://127.0.0.1:7000`. */
   endpointUrl: string;
   uid: string;
-  transport: 'tcp' | 'udp';
+  transport: 'tcp' | 'udp' | 'ws';
   signal?: AbortSignal;
   /** Default 5000 ms. */
   timeoutMs?: number;
@@ -65,7 +67,8 @@ export async function requestSession(options: RequestSessionOptions): Promise<Se
   const s = body as Partial<Session> | undefined;
   if (
     !s ||
-    (s.serverType !== 'tcp' && s.serverType !== 'udp') ||
+    (s.serverType !== 'tcp' && s.serverType !== 'udp' && s.serverType !== 'ws') ||
+    (s.serverType === 'ws' && (typeof s.url !== 'string' || !/^wss?:\/\//.test(s.url))) ||
     typeof s.host !== 'string' ||
     !Number.isInteger(s.port) ||
     typeof s.sid !== 'string' ||

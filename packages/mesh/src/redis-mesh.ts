@@ -61,7 +61,7 @@ function isTicketRecord(value: unknown): value is SessionTicket {
     typeof v.key === 'string' &&
     typeof v.userId === 'string' &&
     typeof v.nodeId === 'string' &&
-    (v.transport === 'tcp' || v.transport === 'udp') &&
+    (v.transport === 'tcp' || v.transport === 'udp' || v.transport === 'ws') &&
     typeof v.expiresAt === 'number'
   );
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '@tidewire/wire';
 
 /** What a node does: serves the HTTP session endpoint, a transport, or connects clients. */
-export type NodeRole = 'http' | 'tcp' | 'udp' | 'connector';
+export type NodeRole = 'http' | 'tcp' | 'udp' | 'ws' | 'connector';
 
 /** ONLINE accepts new users; TAKEN accepts none but runs everything; OFFLINE drains. */
 export type ServerState = 'ONLINE' | 'TAKEN' | 'OFFLINE';
@@ -67,7 +67,7 @@ export interface SessionTicket {
   userId: string;
   /** The node the client was sent to. */
   nodeId: string;
-  transport: 'tcp' | 'udp';
+  transport: 'tcp' | 'udp' | 'ws';
   /** Milliseconds since the epoch. */
   expiresAt: number;
   clientInfo?: ClientInfo;

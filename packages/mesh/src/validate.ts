@@ -2,7 +2,7 @@ import { MeshErrorCode, meshError } from './errors.ts';
 import type { NodeRegistration, NodeRole, ServerState, SessionTicket } from './types.ts';
 
 const NODE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const ROLES: ReadonlySet<string> = new Set<NodeRole>(['http', 'tcp', 'udp', 'connector']);
+const ROLES: ReadonlySet<string> = new Set<NodeRole>(['http', 'tcp', 'udp', 'ws', 'connector']);
 const STATES: ReadonlySet<string> = new Set<ServerState>(['ONLINE', 'TAKEN', 'OFFLINE']);
 
 function invalid(message: string): never {
@@ -90,7 +90,7 @@ export function assertTicket(ticket: SessionTicket): void {
   if (typeof ticket.key !== 'string') invalid('ticket key must be a string');
   assertText(ticket.userId, 'userId');
   assertNodeId(ticket.nodeId, 'ticket nodeId');
-  if (ticket.transport !== 'tcp' && ticket.transport !== 'udp')
-    invalid('transport must be tcp or udp');
+  if (ticket.transport !== 'tcp' && ticket.transport !== 'udp' && ticket.transport !== 'ws')
+    invalid('transport must be tcp, udp or ws');
   assertCount(ticket.expiresAt, 'expiresAt');
 }

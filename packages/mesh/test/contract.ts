@@ -227,7 +227,7 @@ export function meshContract(name: string, setup: () => ContractSetup): void {
       expect(await tcp.consumeTicket('sid-short')).toBeNull();
       expect(await tcp.consumeTicket('sid-past')).toBeNull();
       await rejectsWithCode(
-        http.issueTicket(ticket('sid-2', 'n2', { transport: 'ws' as 'tcp' }), 5000),
+        http.issueTicket(ticket('sid-2', 'n2', { transport: 'quic' as 'tcp' }), 5000),
         'TIDEWIRE_ERR_INVALID_ARGUMENT',
       );
     });

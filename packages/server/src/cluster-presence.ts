@@ -8,7 +8,7 @@ import { endpointFor, type Mesh, type NodeInfo, servesRole } from '@tidewire/mes
 import type { Logger } from '@tidewire/wire';
 import { formatEndpoint, parseEndpoint, type ServerConfig } from './config.ts';
 import { ServerState } from './state.ts';
-import { TCPType, type Transport, UDPType } from './transport-types.ts';
+import { TCPType, type Transport, UDPType, WSType } from './transport-types.ts';
 import type { TransportAdapter, TransportListener } from './user-connection.ts';
 
 /** How often CCU changes are reported to the mesh, ms. */
@@ -29,6 +29,15 @@ export interface NodeView {
   publicEndPoint(): string;
   publicUdpEndPoint(): string;
   publicHost(): string;
+}
+
+/** Where a new session goes: a node, its endpoint, and for WS the URL to open. */
+export interface SessionTarget {
+  nodeId: string;
+  host: string;
+  port: number;
+  encryption: boolean;
+  url?: string;
 }
 
 export class ClusterPresence {
@@ -62,7 +71,9 @@ export class ClusterPresence {
           ? 'tcp'
           : this.#has(UDPType)
             ? 'udp'
-            : 'http',
+            : this.#has(WSType)
+              ? 'ws'
+              : 'http',
       internalAddress: node.endPoint() || formatEndpoint(config.http.address, node.httpPort()),
       publicHost: host,
       publicPort: port,
@@ -108,11 +119,9 @@ export class ClusterPresence {
    * now, 'unserved' when no live node of the cluster serves `transport`.
    */
   async allocate(
-    transport: 'tcp' | 'udp',
+    transport: Transport,
     avoid: ReadonlySet<string> = new Set(),
-  ): Promise<
-    { nodeId: string; host: string; port: number; encryption: boolean } | null | 'unserved'
-  > {
+  ): Promise<SessionTarget | null | 'unserved'> {
     const mesh = this.#node.mesh();
     const skip =
       avoid.size === 0
@@ -130,11 +139,17 @@ export class ClusterPresence {
     if (node.id === mesh.nodeId && this.#node.state() !== ServerState.Online) return null;
     const endpoint = endpointFor(node, transport);
     if (endpoint === null) return null;
-    return {
+    const target: SessionTarget = {
       nodeId: node.id,
       ...endpoint,
       encryption: node.meta?.[`encryption.${transport}`] === 'true',
     };
+    if (transport === WSType) {
+      const scheme = node.meta?.['ws.scheme'] ?? 'ws';
+      const path = node.meta?.['ws.path'] ?? '/v1/ws';
+      target.url = `${scheme}://${formatEndpoint(endpoint.host, endpoint.port)}${path}`;
+    }
+    return target;
   }
 
   #has(type: Transport): boolean {
@@ -149,10 +164,23 @@ export class ClusterPresence {
       http: formatEndpoint(config.http.address, node.httpPort()),
     };
     if (node.connector()) meta.connector = 'true';
+    const roles: string[] = [];
     if (this.#has(UDPType) && this.#has(TCPType)) {
-      meta.roles = 'udp';
+      roles.push('udp');
       meta['endpoint.udp'] = node.publicUdpEndPoint();
     }
+    const ws = node.running().find((r) => r.adapter.type === WSType)?.listener;
+    if (ws !== undefined) {
+      // WS beside another transport is an extra role on the node's public host.
+      if (this.#has(TCPType) || this.#has(UDPType)) {
+        roles.push('ws');
+        const { host } = parseEndpoint(node.publicEndPoint(), 'public endpoint');
+        meta['endpoint.ws'] = formatEndpoint(host, ws.port);
+      }
+      meta['ws.path'] = config.ws.path;
+      meta['ws.scheme'] = config.ws.scheme;
+    }
+    if (roles.length > 0) meta.roles = roles.join(',');
     for (const { adapter } of [...node.running()].reverse()) {
       if (adapter.encryption(config)) meta[`encryption.${adapter.type}`] = 'true';
     }

@@ -55,6 +55,33 @@ export interface TcpConfig {
   enableEncryption: boolean;
 }
 
+/** Settings of the WebSocket transport (`@tidewire/transport-ws`). */
+export interface WsConfig {
+  /** The upgrade path. Default '/v1/ws'. */
+  path: string;
+  /** Port of its own. Default 0: upgrades on the HTTP endpoint's port (one origin for pages). */
+  port: number;
+  /** Bind address when `port` is set. Default '127.0.0.1'. */
+  address: string;
+  /** Seconds without any frame from a client before it is disconnected. Default 10. */
+  connectionTTL: number;
+  /** Largest frame payload accepted from clients, bytes; a message may hold one such frame. Default 65536. */
+  maxRcvSize: number;
+  /** Largest number of bytes queued for one slow client before it is disconnected. Default 1 MiB. */
+  maxSendQueue: number;
+  /** Refuse upgrades past this many connections (503). Default 0: no limit. */
+  maxConnections: number;
+  /** permessage-deflate. Default false. */
+  perMessageDeflate: boolean;
+  /**
+   * Page origins allowed to open a socket (and to fetch sessions, CORS),
+   * besides the node's own host and localhost. Default []. ["*"] allows any.
+   */
+  allowedOrigins: string[];
+  /** The scheme of the URL handed to clients: 'wss' behind a TLS proxy. Default 'ws'. */
+  scheme: string;
+}
+
 /** Settings of the UDP (RUDP) transport. */
 export interface UdpConfig {
   /** Bind address. Default '127.0.0.1'. */
@@ -151,6 +178,7 @@ export interface ServerConfig {
   http: HttpConfig;
   tcp: TcpConfig;
   udp: UdpConfig;
+  ws: WsConfig;
   commands: CommandsConfig;
   /** The public host handed to clients with the bound port; default: the bound address. */
   publicEndpoint: PublicEndpointSection;
@@ -204,6 +232,18 @@ export const DEFAULT_CONFIG: ServerConfig = {
     ackDelay: 0,
     minRto: 10,
   },
+  ws: {
+    path: '/v1/ws',
+    port: 0,
+    address: '127.0.0.1',
+    connectionTTL: 10,
+    maxRcvSize: DEFAULT_MAX_PAYLOAD_LENGTH,
+    maxSendQueue: 1024 * 1024,
+    maxConnections: 0,
+    perMessageDeflate: false,
+    allowedOrigins: [],
+    scheme: 'ws',
+  },
   commands: {
     stallWarningMs: 5000,
     stallTimeoutMs: 10_000,
@@ -231,7 +271,9 @@ type FieldKind =
   | 'rateAction'
   | 'transport'
   | 'stringArray'
-  | 'provider';
+  | 'provider'
+  | 'wsPath'
+  | 'wsScheme';
 
 /** The values of `publicEndpoint.provider`. */
 export const PUBLIC_ENDPOINT_PROVIDERS: readonly EndpointProvider[] = [
@@ -274,6 +316,18 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     ackDelay: 'nonNegativeInt',
     minRto: 'positive',
   },
+  ws: {
+    path: 'wsPath',
+    port: 'port',
+    address: 'host',
+    connectionTTL: 'positive',
+    maxRcvSize: 'nonNegativeInt',
+    maxSendQueue: 'nonNegativeInt',
+    maxConnections: 'nonNegativeInt',
+    perMessageDeflate: 'boolean',
+    allowedOrigins: 'stringArray',
+    scheme: 'wsScheme',
+  },
   commands: {
     stallWarningMs: 'positive',
     stallTimeoutMs: 'positive',
@@ -311,6 +365,8 @@ const EXPECTED: Record<FieldKind, string> = {
   rateAction: "'drop', 'bad' or 'disconnect'",
   transport: "'tcp' or 'udp'",
   stringArray: 'an array of strings',
+  wsPath: "a path starting with '/'",
+  wsScheme: "'ws' or 'wss'",
   provider: `one of ${PROVIDERS.map((p) => `'${p}'`).join(', ')}`,
 };
 
@@ -336,6 +392,10 @@ function valid(kind: FieldKind, value: unknown): boolean {
       return value === 'drop' || value === 'bad' || value === 'disconnect';
     case 'meshType':
       return value === 'memory' || value === 'redis';
+    case 'wsPath':
+      return typeof value === 'string' && value.startsWith('/') && !/[?#\s]/.test(value);
+    case 'wsScheme':
+      return value === 'ws' || value === 'wss';
     case 'provider':
       return typeof value === 'string' && PROVIDERS.includes(value);
   }

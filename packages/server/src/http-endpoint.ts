@@ -2,13 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SessionTicket } from '@tidewire/mesh';
+import { originAllowed } from '@tidewire/transport-ws';
 import { TidewireError } from '@tidewire/wire';
 import { ServerErrorCode, serverError } from './errors.ts';
 import { isLoopbackAddress, TokenBuckets } from './rate-limit.ts';
+import type { Transport } from './transport-types.ts';
 
 /** What the HTTP endpoint answers for a session request. */
 export interface SessionResponse {
-  serverType: 'tcp' | 'udp';
+  serverType: Transport;
+  /** For `ws`: the full `ws://` or `wss://` URL to open. */
+  url?: string;
   host: string;
   port: number;
   sid: string;
@@ -34,10 +38,12 @@ export type AuthenticateHook = (
  * the cluster serves that transport at all.
  */
 export type AllocateSession = (
-  transport: 'tcp' | 'udp',
+  transport: Transport,
   avoid: ReadonlySet<string>,
 ) => Promise<
-  { nodeId: string; host: string; port: number; encryption: boolean } | null | 'unserved'
+  | { nodeId: string; host: string; port: number; encryption: boolean; url?: string }
+  | null
+  | 'unserved'
 >;
 
 /** Per-address limit of session requests (a token bucket each). */
@@ -64,6 +70,12 @@ export interface HttpEndpointOptions {
   issueTicket: (ticket: SessionTicket, ttlMs: number) => Promise<void>;
   rateLimit?: SessionRateLimit;
   /**
+   * Page origins that may fetch sessions (CORS), besides the node's own host
+   * and localhost; ['*'] allows any. Preflights are answered on the session
+   * routes.
+   */
+  corsOrigins?: readonly string[];
+  /**
    * Called once when the cluster store stops answering session requests
    * (`down` true, with the error) and once when it answers again.
    */
@@ -79,9 +91,9 @@ export const USER_ID_PATTERN: RegExp = /^[A-Za-z0-9_.:@-]{1,128}$/;
 /** The default authenticate hook: any well-formed uid gets a session. Replace it in production. */
 export const allowAnyUser: AuthenticateHook = () => true;
 
-const ROUTE = /^\/v1\/endpoint\/(tcp|udp)\/user\/([^/?#]+)$/;
+const ROUTE = /^\/v1\/endpoint\/(tcp|udp|ws)\/user\/([^/?#]+)$/;
 
-/** The HTTP session endpoint: `GET /v1/endpoint/{tcp|udp}/user/{uid}`. */
+/** The HTTP session endpoint: `GET /v1/endpoint/{tcp|udp|ws}/user/{uid}`. */
 export class HttpEndpoint {
   readonly #options: HttpEndpointOptions;
   readonly #buckets: TokenBuckets | null;
@@ -161,13 +173,21 @@ export class HttpEndpoint {
       json(res, 404, { error: 'not found', code: 'TIDEWIRE_ERR_NOT_FOUND' });
       return;
     }
+    if (req.headers.origin !== undefined && !this.#cors(req, res)) {
+      json(res, 403, { error: 'origin not allowed', code: 'TIDEWIRE_ERR_ORIGIN_NOT_ALLOWED' });
+      return;
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method !== 'GET') {
-      res.setHeader('allow', 'GET');
+      res.setHeader('allow', 'GET, OPTIONS');
       json(res, 405, { error: 'method not allowed', code: 'TIDEWIRE_ERR_METHOD_NOT_ALLOWED' });
       return;
     }
     if (this.#limited(req, res)) return;
-    const transport = match[1] as 'tcp' | 'udp';
+    const transport = match[1] as Transport;
     const avoid = new Set(url.searchParams.getAll('avoid').slice(0, MAX_AVOID));
     let uid: string;
     try {
@@ -236,6 +256,7 @@ export class HttpEndpoint {
     }
     const body: SessionResponse = {
       serverType: transport,
+      ...(target.url !== undefined ? { url: target.url } : {}),
       host: target.host,
       port: target.port,
       sid: ticket.sid,
@@ -245,6 +266,21 @@ export class HttpEndpoint {
     };
     res.setHeader('cache-control', 'no-store');
     json(res, 200, body);
+  }
+
+  /** Sets the CORS headers for an allowed Origin (and a preflight's); false when not allowed. */
+  #cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origins = this.#options.corsOrigins ?? [];
+    if (!originAllowed(req, origins.includes('*') ? '*' : origins)) return false;
+    res.setHeader('access-control-allow-origin', req.headers.origin ?? '');
+    res.setHeader('vary', 'origin');
+    if (req.method === 'OPTIONS') {
+      res.setHeader('access-control-allow-methods', 'GET, OPTIONS');
+      const headers = req.headers['access-control-request-headers'];
+      if (headers !== undefined) res.setHeader('access-control-allow-headers', headers);
+      res.setHeader('access-control-max-age', '600');
+    }
+    return true;
   }
 
   /** Answers 429 and returns true when the caller's address is over the limit. */
@@ -267,7 +303,7 @@ export class HttpEndpoint {
 function newTicket(
   userId: string,
   nodeId: string,
-  transport: 'tcp' | 'udp',
+  transport: Transport,
   ttlMs: number,
 ): SessionTicket {
   return {

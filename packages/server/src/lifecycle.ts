@@ -162,6 +162,7 @@ export class Lifecycle {
             );
           } else context.logger.info?.('cluster store available again: session requests served');
         },
+        corsOrigins: config.ws.allowedOrigins,
         extraRoutes: (req, res) => this.#route(req, res),
         onError: (err) => context.logger.error?.('HTTP endpoint error', { error: String(err) }),
       });

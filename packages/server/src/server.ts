@@ -24,7 +24,7 @@ import type { CloudSetupOptions, PublicEndpoint } from './public-endpoint.ts';
 import type { ServerStates } from './server-states.ts';
 import type { ServerSetup } from './setup.ts';
 import { ServerState } from './state.ts';
-import { TCPType, type Transport, UDPType } from './transport-types.ts';
+import { TCPType, type Transport, UDPType, WSType } from './transport-types.ts';
 import { TRANSPORT_ADAPTERS } from './transports/registry.ts';
 import type { User } from './user.ts';
 import type { DisconnectCallback, UserRegistry } from './users.ts';
@@ -89,6 +89,16 @@ export class TidewireServer {
    */
   async setupAsUDPServer(path = ''): Promise<void> {
     await this.#setup.transport('setupAsUDPServer', path, UDPType);
+  }
+
+  /**
+   * Sets the server up as a WebSocket server, loading the JSON config at
+   * `path` as the other setupAs*Server functions do. Browsers upgrade on the
+   * HTTP endpoint's port at `ws.path` (default '/v1/ws'); a node may run TCP,
+   * UDP and WS together.
+   */
+  async setupAsWSServer(path = ''): Promise<void> {
+    await this.#setup.transport('setupAsWSServer', path, WSType);
   }
 
   /**
@@ -322,6 +332,15 @@ export class TidewireServer {
 
   isUDP(): boolean {
     return this.#setup.has(UDPType);
+  }
+
+  isWS(): boolean {
+    return this.#setup.has(WSType);
+  }
+
+  /** The WebSocket listener's port (after start): the HTTP port unless `ws.port` is set. */
+  get wsPort(): number {
+    return this.#lifecycle.listener(WSType)?.port ?? 0;
   }
 
   /** The HTTP endpoint's port (after start). */

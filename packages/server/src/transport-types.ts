@@ -8,10 +8,7 @@
 export const TCPType = 'tcp';
 /** The reliable UDP transport (`@tidewire/transport-udp`). */
 export const UDPType = 'udp';
-/**
- * The WebSocket transport (`@tidewire/transport-ws`). Reserved: a node serves
- * it once its adapter is registered in `transports/registry.ts`.
- */
+/** The WebSocket transport (`@tidewire/transport-ws`), on the HTTP port by default. */
 export const WSType = 'ws';
 
 /** A transport type: the node serves those whose adapter is registered and set up. */

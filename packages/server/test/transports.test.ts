@@ -17,7 +17,7 @@ describe('transport types and registration', () => {
 
   it('setupAsServer(type) runs a registered transport and refuses an unregistered one', async () => {
     server = createServer({ config: { http: { port: 0 }, tcp: { port: 0 } }, env: {} });
-    await expect(server.setupAsServer(WSType)).rejects.toMatchObject({
+    await expect(server.setupAsServer('quic' as typeof WSType)).rejects.toMatchObject({
       code: 'TIDEWIRE_ERR_INVALID_ARGUMENT',
     });
     await server.setupAsServer(TCPType);

@@ -108,9 +108,10 @@ export class WsConnection {
    * Sends encoded frame bytes (one or several whole frames) as one binary
    * message. False at or above the high-water mark (wait for `onDrain`) or
    * when closed; when the bytes would push the queue past `maxBufferedBytes`
-   * the connection is dropped with `TIDEWIRE_ERR_SLOW_CONSUMER`.
+   * the connection is dropped with `TIDEWIRE_ERR_SLOW_CONSUMER`. A WebSocket
+   * is reliable: `{ reliable: false }` is accepted and delivered reliably.
    */
-  send(frames: Uint8Array): boolean {
+  send(frames: Uint8Array, _options?: { reliable?: boolean }): boolean {
     if (this.#state !== OPEN) return false;
     const queued = this.#socket.bufferedAmount + frames.length;
     if (queued > this.#options.maxBufferedBytes) {
@@ -150,10 +151,14 @@ export class WsConnection {
     return this.#closed;
   }
 
-  /** Drops the socket now (no close handshake). */
-  destroy(): void {
+  /** Drops the socket now (no close handshake); `error`'s code and message become the close info. */
+  destroy(error?: Error): void {
     if (this.#state === CLOSED) return;
-    this.#closeInfo ??= { code: WsErrorCode.Destroyed, reason: 'destroyed', remote: false };
+    this.#closeInfo ??= {
+      code: error instanceof TidewireError ? error.code : WsErrorCode.Destroyed,
+      reason: error?.message ?? 'destroyed',
+      remote: false,
+    };
     this.#state = CLOSING;
     this.#clearIdle();
     this.#socket.terminate();

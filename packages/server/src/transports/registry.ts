@@ -9,8 +9,10 @@ import type { Transport } from '../transport-types.ts';
 import type { TransportAdapter } from '../user-connection.ts';
 import { tcpTransport } from './tcp.ts';
 import { udpTransport } from './udp.ts';
+import { wsTransport } from './ws.ts';
 
 export const TRANSPORT_ADAPTERS: ReadonlyMap<Transport, TransportAdapter> = new Map([
   [tcpTransport.type, tcpTransport],
   [udpTransport.type, udpTransport],
+  [wsTransport.type, wsTransport],
 ]);
