@@ -7,6 +7,7 @@ import { type AppConfig, loadAppConfig } from './config.ts';
 import { registerDemoCommands } from './demo-commands.ts';
 import { createLogger, type LogLevel } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { servePage } from './static-page.ts';
 
 const HELP = `tidewire-server: the Tidewire reference server (HTTP session endpoint + TCP)
 
@@ -14,7 +15,7 @@ Usage: tidewire-server [options]
 
 Options:
   --config <path>      JSON config file (see apps/server/config/default.json)
-  --role <role>        all (default): sessions, TCP and UDP in one process; http: the
+  --role <role>        all (default): sessions, TCP, UDP and WS in one process; http: the
                        session endpoint only; tcp or udp: that transport only;
                        connector: an external server (config connector) registered in
                        the cluster (a cluster needs a shared mesh: config mesh or
@@ -81,7 +82,8 @@ async function main(): Promise<number> {
     server = createServer({
       config: config.server,
       logger,
-      httpRoutes: (req, res) => metrics?.route(req, res) ?? false,
+      httpRoutes: async (req, res) =>
+        (await (metrics?.route(req, res) ?? false)) || (await servePage(req, res)),
     });
   } catch (err) {
     process.stderr.write(`tidewire-server: ${(err as Error).message}\n`);
@@ -92,6 +94,8 @@ async function main(): Promise<number> {
     if (args.role === 'connector') await server.setupAsConnector();
     if (args.role === 'all' || args.role === 'tcp') await server.setupAsTCPServer();
     if (args.role === 'all' || args.role === 'udp') await server.setupAsUDPServer();
+    // WebSocket upgrades on the HTTP port: the demo page at / and browsers.
+    if (args.role === 'all') await server.setupAsWSServer();
   } catch (err) {
     process.stderr.write(`tidewire-server: ${(err as Error).message}\n`);
     return 1;

@@ -14,3 +14,4 @@ export {
 } from './constants.ts';
 export { isTidewireError, TidewireError, WireErrorCode } from './errors.ts';
 export { decodeFrameBytes, encodeFrameBytes, type FrameBytes } from './portable-frame.ts';
+export { packBytes, unpackBytes } from './portable-msgpack.ts';

@@ -10,10 +10,11 @@ import {
   decodeFrameBytes,
   encodeFrameBytes,
   type FrameBytes,
+  packBytes as pack,
   Status,
   TidewireError,
+  unpackBytes as unpack,
 } from '@tidewire/wire/portable';
-import { pack, unpack } from 'msgpackr';
 import { ClientErrorCode, clientError } from '../errors.ts';
 import { requestSession, type Session } from '../session.ts';
 import { Emitter } from './emitter.ts';
