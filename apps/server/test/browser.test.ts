@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The demo page and the browser client in real headless Chromium (Debian's
  * /usr/bin/chromium, driven by playwright-core; no browser is downloaded).
