@@ -85,6 +85,7 @@ export {
   TidewireServer,
 } from './server.ts';
 export { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
+export { TCPType, UDPType, WSType } from './transport-types.ts';
 export {
   type ClientConnection,
   type SendOptions,
