@@ -80,7 +80,9 @@ export {
   createServer,
   type DebugCommandCallback,
   type DisconnectCallback,
+  type LeaveCallback,
   type NotificationOptions,
+  type ResumeCallback,
   type ShutdownOptions,
   TidewireServer,
 } from './server.ts';
