@@ -189,6 +189,7 @@ describe('cut proxy under a Tidewire client', () => {
       endpointUrl: `http://127.0.0.1:${server.httpPort}`,
       uid: 'cut-tcp',
       fetch: proxyFetch(proxy.port),
+      reconnect: false, // what the transport reports, without the client's reconnect
     });
     cleanups.push(() => client.close());
     expect((await client.request(2, 1, Buffer.from('a'))).payload.toString()).toBe('a');
@@ -210,6 +211,7 @@ describe('cut proxy under a Tidewire client', () => {
       transport: 'udp',
       keepAliveIntervalMs: 200,
       fetch: proxyFetch(proxy.port),
+      reconnect: false,
     });
     cleanups.push(() => client.close());
     expect((await client.request(2, 1, Buffer.from('a'))).payload.toString()).toBe('a');
