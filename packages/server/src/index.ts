@@ -7,6 +7,7 @@ export type {
   NotificationBus,
   NotificationFilter,
   NotificationLoader,
+  NotificationServiceOptions,
 } from '@tidewire/notifier';
 export {
   type CommandsConfig,

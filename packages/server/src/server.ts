@@ -6,7 +6,12 @@ import type {
   Next,
 } from '@tidewire/command-router';
 import type { Mesh } from '@tidewire/mesh';
-import type { Notification, NotificationFilter, NotificationLoader } from '@tidewire/notifier';
+import type {
+  Notification,
+  NotificationFilter,
+  NotificationLoader,
+  NotificationServiceOptions,
+} from '@tidewire/notifier';
 import { BUILTIN_VER, CORE_VER, pack, TidewireError } from '@tidewire/wire';
 import { composeServer, type ServerParts } from './compose.ts';
 import { formatEndpoint, type ServerConfig } from './config.ts';
@@ -264,8 +269,9 @@ export class TidewireServer {
   /** The address the client transport is bound to, "host:port" ('' before start). */
   getEndPoint(): string {
     if (this.#setup.connector) return this.config.connector.endpoint;
-    const tcp = this.#lifecycle.listener(TCPType);
-    return tcp === undefined ? '' : formatEndpoint(tcp.host, tcp.port);
+    // The node's main transport: TCP when it runs, else the first one set up in registration order.
+    const main = this.#lifecycle.listeners[0]?.listener;
+    return main === undefined ? '' : formatEndpoint(main.host, main.port);
   }
 
   /** Sets the public "host:port" handed to clients (behind NAT, on a cloud VM). */
@@ -437,9 +443,17 @@ export class TidewireServer {
     return this.#notifications.notifier.notify(notification, options);
   }
 
-  /** Runs `loader` every `intervalMs` and notifies what it returns; returns a stop function. */
-  notificationService(name: string, loader: NotificationLoader, intervalMs: number): () => void {
-    return this.#notifications.notifier.notificationService(name, loader, intervalMs);
+  /**
+   * Runs `loader` every `intervalMs` and notifies what it returns; returns a stop function.
+   * The first run is one interval after the call, as the seed's; `{ immediate: true }` runs it at once.
+   */
+  notificationService(
+    name: string,
+    loader: NotificationLoader,
+    intervalMs: number,
+    options?: NotificationServiceOptions,
+  ): () => void {
+    return this.#notifications.notifier.notificationService(name, loader, intervalMs, options);
   }
 
   /** Decides who receives notifications named `name`. */

@@ -31,7 +31,7 @@ export class ServerSetup {
   readonly #ownMesh: boolean;
   #config: ServerConfig;
   #mesh: Mesh;
-  /** The transports set up, by type, in the order they were set up. */
+  /** The transports set up, by type. */
   readonly #transports = new Map<Transport, TransportAdapter>();
   #connector = false;
   /** What the setupAs* files set so far, merged (null: no file yet), and their paths. */
@@ -61,9 +61,9 @@ export class ServerSetup {
     return this.#transports.has(transport);
   }
 
-  /** The transports set up, in the order they were set up. */
+  /** The transports set up, in registration order (the first is the node's main one). */
   transports(): TransportAdapter[] {
-    return [...this.#transports.values()];
+    return [...TRANSPORT_ADAPTERS.values()].filter((adapter) => this.#transports.has(adapter.type));
   }
 
   /** setupAs*Server: loads `path` (if any) and adds `transport`. */

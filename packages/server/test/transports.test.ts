@@ -36,4 +36,31 @@ describe('transport types and registration', () => {
       await c.close();
     }
   });
+
+  it('getEndPoint() on a UDP-only server is the bound address of its UDP transport', async () => {
+    server = createServer({ config: { http: { port: 0 }, udp: { port: 0 } }, env: {} });
+    await server.setupAsUDPServer();
+    expect(server.getEndPoint()).toBe('');
+    await server.start();
+    expect(server.udpPort).toBeGreaterThan(0);
+    expect(server.getEndPoint()).toBe(`127.0.0.1:${server.udpPort}`);
+    expect(server.getEndPoint()).toBe(server.getUdpEndPoint());
+    // The registry hears the same internal address.
+    const nodes = await server.mesh.listNodes();
+    expect(nodes.find((n) => n.id === server?.nodeId)?.internalAddress).toBe(
+      `127.0.0.1:${server.udpPort}`,
+    );
+  });
+
+  it('getEndPoint() on a TCP and UDP node is the TCP address, whatever the order of setup', async () => {
+    server = createServer({
+      config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 } },
+      env: {},
+    });
+    await server.setupAsUDPServer();
+    await server.setupAsTCPServer();
+    await server.start();
+    expect(server.getEndPoint()).toBe(`127.0.0.1:${server.tcpPort}`);
+    expect(server.getPublicEndPoint()).toBe(`127.0.0.1:${server.tcpPort}`);
+  });
 });
