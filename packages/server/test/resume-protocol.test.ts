@@ -8,10 +8,15 @@ import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
 import {
   CORE_VER,
   CoreCommand,
+  deriveResumeKey,
   encodeFrame,
   type Frame,
+  HEADER_SIZE,
+  openFrame,
   pack,
+  SessionCipher,
   Status,
+  sealFrame,
   unpack,
 } from '@tidewire/wire';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -189,6 +194,68 @@ describe('resume handshake (raw TCP)', () => {
     const good = await raw(server);
     good.conn.send(resumeFrame(token, 0));
     expect((await next(good, CoreCommand.Resume)).status).toBe(Status.Ok);
+  });
+});
+
+describe('encrypted seats', () => {
+  it('resume only with the resume key derived from the session key', async () => {
+    const server = await testServer({ config: { tcp: { enableEncryption: true } } });
+    cleanups.push(() => server.close());
+    const { body } = await getSession(server, 'sealed');
+    const key = Buffer.from(String(body.key), 'hex');
+    const r = await raw(server);
+    const cipher = new SessionCipher(key, 'client');
+    const info = sealFrame(cipher, CORE_VER, CoreCommand.Hello, Status.Request, Buffer.alloc(0));
+    r.conn.send(
+      encodeFrame(
+        CORE_VER,
+        CoreCommand.Hello,
+        Status.Request,
+        Buffer.concat([Buffer.from(String(body.sid), 'hex'), info.subarray(HEADER_SIZE)]),
+      ),
+    );
+    const answer = unpack<{ resume: { token: Uint8Array } }>(
+      openFrame(cipher, await next(r, CoreCommand.Hello)).payload,
+    );
+    const token = Buffer.from(answer.resume.token);
+    r.conn.send(
+      sealFrame(cipher, CORE_VER, CoreCommand.Ack, Status.Request, pack({ received: 0 })),
+    );
+    await waitFor(() => server.getUser('sealed') !== undefined, 3000, 'user');
+    r.conn.destroy();
+    await waitFor(() => server.getUser('sealed')?.held === true, 3000, 'held');
+    const sealedResume = (sealWith: Buffer): Buffer => {
+      const c = new SessionCipher(sealWith, 'client');
+      const sealed = sealFrame(
+        c,
+        CORE_VER,
+        CoreCommand.Resume,
+        Status.Request,
+        pack({ received: 0 }),
+      );
+      return encodeFrame(
+        CORE_VER,
+        CoreCommand.Resume,
+        Status.Request,
+        Buffer.concat([token, sealed.subarray(HEADER_SIZE)]),
+      );
+    };
+    // The token alone, sealed with the session key itself, or plain: refused.
+    for (const frame of [sealedResume(key), resumeFrame(token, 0)]) {
+      const wrong = await raw(server);
+      wrong.conn.send(frame);
+      const refusal = await next(wrong, CoreCommand.Resume);
+      expect(refusal.status).toBe(Status.Bad);
+      expect(unpack<{ code: string }>(refusal.payload).code).toBe('TIDEWIRE_ERR_RESUME_INVALID');
+    }
+    // With the resume key: accepted, and the answer is sealed under it.
+    const resumeKey = deriveResumeKey(key, token);
+    const good = await raw(server);
+    good.conn.send(sealedResume(resumeKey));
+    const ok = await next(good, CoreCommand.Resume);
+    expect(ok.status).toBe(Status.Ok);
+    const opened = openFrame(new SessionCipher(resumeKey, 'client'), ok);
+    expect(unpack<{ userId: string }>(opened.payload).userId).toBe('sealed');
   });
 });
 

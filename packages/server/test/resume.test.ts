@@ -27,8 +27,8 @@ async function resumeServer(config: ServerConfigInput = {}): Promise<{
     config: {
       ...config,
       http: { port: 0 },
-      tcp: { port: 0, connectionTTL: 1, ...config.tcp },
-      udp: { port: 0, connectionTTL: 1, ...config.udp },
+      tcp: { ...config.tcp, port: 0, connectionTTL: 1 },
+      udp: { ...config.udp, port: 0, connectionTTL: 1 },
     },
     env: {},
   });
@@ -120,8 +120,9 @@ async function resumingClient(
 async function streamThrough(
   transport: 'tcp' | 'udp',
   cuts: ((proxy: CutProxy) => Promise<void>)[],
+  config: ServerConfigInput = {},
 ): Promise<void> {
-  const { server, runs } = await resumeServer();
+  const { server, runs } = await resumeServer(config);
   const proxy = await proxied(server, transport);
   const client = await resumingClient(server, proxy, `stream-${transport}`, transport);
   const pushes: number[] = [];
@@ -152,6 +153,7 @@ async function streamThrough(
       await delay(300);
       client.events.splice(0);
     }
+    await delay(500); // the stream and pushes go on after the last cut
   } finally {
     clearInterval(stream);
   }
@@ -190,6 +192,16 @@ describe('resume over TCP', () => {
 describe('resume over UDP', () => {
   it('dead paths and a blackhole under a 20 Hz stream and pushes: 0 lost, 0 twice, in order', async () => {
     await streamThrough('udp', [cutDead, blackhole, cutDead]);
+  });
+});
+
+describe('resume of encrypted sessions (a resume key per connection)', () => {
+  it('TCP sealed by the server: cuts lose nothing', async () => {
+    await streamThrough('tcp', [cutReset, cutClose], { tcp: { enableEncryption: true } });
+  });
+
+  it('UDP sealed by the transport: dead paths lose nothing', async () => {
+    await streamThrough('udp', [cutDead, cutDead], { udp: { enableEncryption: true } });
   });
 });
 
