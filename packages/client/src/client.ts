@@ -202,6 +202,16 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   readonly #reconnect: ReconnectContext | null;
   /** Set while reconnecting: aborts the attempts (close()). */
   #reconnecting: AbortController | null = null;
+  /**
+   * While moving to another node (reconnect-elsewhere): commands made
+   * meanwhile wait here, to go out on the new connection once the old one
+   * answered what it had.
+   */
+  /** The move's attempts, while moving. */
+  #moving: AbortController | null = null;
+  #parked:
+    | { ver: number; cmd: number; payload: Uint8Array; options: { reliable?: boolean } }[]
+    | null = null;
   readonly #keepAliveIntervalMs: number;
   /** Peer-to-peer channels by peer user id. */
   readonly #channels = new Map<string, P2PChannel>();
@@ -407,6 +417,12 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     options: { reliable?: boolean } = {},
   ): boolean {
     if (this.closed) return false;
+    if (this.#parked !== null) {
+      if (options.reliable !== false || this.session.serverType === 'tcp')
+        this.#queue(ver, cmd).push(null);
+      this.#parked.push({ ver, cmd, payload, options });
+      return true;
+    }
     const numbered = options.reliable !== false || this.session.serverType === 'tcp';
     const frame = this.#encode(ver, cmd, payload, numbered);
     // A reliable send holds its place among the answers of (ver, cmd), which
@@ -442,6 +458,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       );
     }
     if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    if (this.#parked !== null) {
+      const answer = this.#wait(ver, cmd, options);
+      this.#parked.push({ ver, cmd, payload, options: {} });
+      return answer;
+    }
     const { frame, answer } = this.#prepare(ver, cmd, payload, options);
     this.#transmit(frame);
     return answer;
@@ -455,8 +476,13 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     options: RequestOptions,
   ): { frame: Buffer; answer: Promise<Response> } {
     const frame = this.#encode(ver, cmd, payload);
+    return { frame, answer: this.#wait(ver, cmd, options) };
+  }
+
+  /** Queues a waiter for the next answer of (ver, cmd), with its timeout and abort. */
+  #wait(ver: number, cmd: number, options: RequestOptions): Promise<Response> {
     const signal = options.signal;
-    const answer = new Promise<Response>((resolve, reject) => {
+    return new Promise<Response>((resolve, reject) => {
       const queue = this.#queue(ver, cmd);
       const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
       const onAbort = (): void => {
@@ -486,7 +512,6 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       signal?.addEventListener('abort', onAbort, { once: true });
       queue.push(entry);
     });
-    return { frame, answer };
   }
 
   /** Sends a keep-alive and resolves with the server's answer; updates `latency` and `serverState`. */
@@ -531,7 +556,14 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
 
   /** A connection ended: reconnect when it was lost and reconnect is on, else the client closes. */
   #onConnectionClosed(conn: ClientConnection, info: ClientCloseInfo): void {
-    if (conn !== this.#conn || this.#closeInfo !== null || this.#reconnecting !== null) return;
+    if (conn !== this.#conn || this.#closeInfo !== null) return;
+    if (this.#moving !== null) {
+      // Lost while moving: the move stops, the loss is handled as any other.
+      this.#moving.abort();
+      this.#moving = null;
+      this.#reconnecting = null;
+    }
+    if (this.#reconnecting !== null) return;
     if (this.#reconnect === null || !RECONNECT_CODES.has(info.code)) {
       this.#onClose(info);
       return;
@@ -559,6 +591,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     const { outcome, lastError } = await reconnectLoop(
       {
         seat: this.#seat,
+        noSeatReason: info.code,
         resume: async (attemptSignal) => {
           await this.#resume(context, attemptSignal);
         },
@@ -649,6 +682,126 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     this.#attach(opened.conn, opened.hello.early);
     this.#startKeepAlive();
     this.emit('reconnected-fresh', { reason });
+  }
+
+  /**
+   * Reconnect-elsewhere (the node drains): new commands wait; once the old
+   * connection answered what it had (at most the request timeout), a fresh
+   * session elsewhere takes over, the old connection is closed cleanly (the
+   * node releases the seat) and the waiting commands go out there.
+   */
+  async #move(): Promise<void> {
+    const context = this.#reconnect;
+    if (context === null) return;
+    this.#parked = [];
+    const waitUntil = Date.now() + this.#requestTimeoutMs;
+    while (this.#hasPending() && Date.now() < waitUntil && this.#closeInfo === null) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const parked = this.#parked;
+    if (this.#closeInfo !== null || this.#reconnecting !== null) {
+      // Closed or lost meanwhile: what waited goes with the rest of the client.
+      this.#parked = null;
+      for (const p of parked) this.#transmitLater(p);
+      return;
+    }
+    const controller = new AbortController();
+    this.#reconnecting = controller;
+    this.#moving = controller;
+    const signal = context.options.signal
+      ? AbortSignal.any([context.options.signal, controller.signal])
+      : controller.signal;
+    const { outcome } = await reconnectLoop(
+      {
+        seat: null,
+        resume: async () => {},
+        fresh: async (_reason, attemptSignal) => {
+          const bounded = AbortSignal.any([
+            attemptSignal,
+            AbortSignal.timeout(context.connectTimeoutMs),
+          ]);
+          const opened = await openSession(context.options, context.dial, bounded);
+          const old = this.#conn;
+          old.onFrame = null;
+          old.onClose = null;
+          this.#seat?.acks.stop();
+          this.#seat = null; // a clean close: the draining node releases the seat
+          void old.close('TIDEWIRE_ERR_CLIENT_CLOSED', 'moved to another node');
+          this.#stopKeepAlive();
+          // Answers the old node never gave: those requests may or may not have run there.
+          this.#failUnparked(parked.length);
+          this.#conn = opened.conn;
+          this.#cipher = opened.cipher;
+          this.#session = opened.session;
+          this.#serverState = opened.hello.state;
+          this.#optIn(opened.hello);
+          this.#reconnecting = null;
+          this.#parked = null;
+          for (const p of parked) this.#transmitLater(p);
+          this.#attach(opened.conn, opened.hello.early);
+          this.#startKeepAlive();
+        },
+        onAttempt: () => {},
+      },
+      {
+        attempts: context.reconnect.attempts,
+        backoff: { ...context.reconnect.backoff, initialMs: 0 },
+      },
+      signal,
+    );
+    if (this.#reconnecting === controller) this.#reconnecting = null;
+    if (this.#moving === controller) this.#moving = null;
+    if (outcome === 'fresh') {
+      this.emit('reconnected-fresh', { reason: 'TIDEWIRE_ERR_DRAINING' });
+      return;
+    }
+    // No other node took us: stay where we are until the node closes.
+    const rest = this.#parked ?? [];
+    this.#parked = null;
+    for (const p of rest) this.#transmitLater(p);
+  }
+
+  /** Sends a parked command (its waiter is already queued). */
+  #transmitLater(p: {
+    ver: number;
+    cmd: number;
+    payload: Uint8Array;
+    options: { reliable?: boolean };
+  }): void {
+    const numbered = p.options.reliable !== false || this.session.serverType === 'tcp';
+    this.#transmit(this.#encode(p.ver, p.cmd, p.payload, numbered), p.options);
+  }
+
+  #hasPending(): boolean {
+    const parkedKeys = new Map<number, number>();
+    for (const p of this.#parked ?? []) {
+      const key = keyOf(p.ver, p.cmd);
+      parkedKeys.set(key, (parkedKeys.get(key) ?? 0) + 1);
+    }
+    for (const [key, queue] of this.#pending) {
+      if (queue.length > (parkedKeys.get(key) ?? 0)) return true;
+    }
+    return false;
+  }
+
+  /** Fails the waiters ahead of the parked ones (their answers were due from the old node). */
+  #failUnparked(_parkedCount: number): void {
+    const parkedKeys = new Map<number, number>();
+    for (const p of this.#parked ?? []) {
+      const key = keyOf(p.ver, p.cmd);
+      parkedKeys.set(key, (parkedKeys.get(key) ?? 0) + 1);
+    }
+    const error = clientError(ClientErrorCode.Closed, 'no answer before moving to another node');
+    for (const [key, queue] of this.#pending) {
+      const keep = parkedKeys.get(key) ?? 0;
+      const drop = queue.splice(0, Math.max(0, queue.length - keep));
+      for (const entry of drop) {
+        if (entry) {
+          entry.cleanup();
+          entry.reject(error);
+        }
+      }
+    }
   }
 
   #failPending(error: Error): void {
@@ -844,6 +997,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     if (frame.ver === CORE_VER) {
       if (frame.cmd === CoreCommand.Reconnect) {
         this.emit('reconnect', safeMap(frame.payload) as { reason: string });
+        if (this.#reconnect !== null && this.#parked === null) void this.#move();
         return;
       }
       if (frame.cmd === CoreCommand.Notification) {

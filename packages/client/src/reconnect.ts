@@ -306,6 +306,8 @@ export function isSeatGone(err: unknown): boolean {
 export interface ReconnectHost {
   /** The seat to resume, or null (the client goes straight for a fresh session). */
   readonly seat: ClientSeat | null;
+  /** Why a fresh session when there is no seat to resume (the close code). */
+  readonly noSeatReason?: string;
   /** Resumes the seat on a new connection (throws on failure). */
   resume(signal: AbortSignal): Promise<void>;
   /** Gets a new session and says hello (throws on failure); `reason`: why not resumed. */
@@ -324,7 +326,7 @@ export async function reconnectLoop(
   signal: AbortSignal,
 ): Promise<{ outcome: 'resumed' | 'fresh' | 'gave-up' | 'aborted'; lastError: unknown }> {
   let resumable = host.seat !== null;
-  let reason = host.seat === null ? 'TIDEWIRE_ERR_RESUME_UNAVAILABLE' : '';
+  let reason = host.seat === null ? (host.noSeatReason ?? 'TIDEWIRE_ERR_RESUME_UNAVAILABLE') : '';
   let lastError: unknown = null;
   for (let attempt = 0; attempt < options.attempts; attempt++) {
     const delayMs = backoffDelay(attempt, options.backoff);
