@@ -141,7 +141,7 @@ export interface ClientEvents {
   /** Another user opened a peer-to-peer channel to us (after the punching attempt). */
   p2p: [channel: P2PChannel];
   /** The connection was lost (`code`); attempt `attempt` starts after `delayMs`. */
-  reconnecting: [info: { attempt: number; delayMs: number; code: string }];
+  reconnecting: [info: { attempt: number; delayMs: number; code: string; error?: string }];
   /** The seat was resumed on a new connection: nothing was lost, pending requests carried over. */
   resumed: [info: { attempt: number }];
   /**
@@ -598,9 +598,14 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         fresh: async (reason, attemptSignal) => {
           await this.#fresh(context, reason, attemptSignal);
         },
-        onAttempt: ({ attempt, delayMs }) => {
+        onAttempt: ({ attempt, delayMs, error }) => {
           lastAttempt = attempt;
-          this.emit('reconnecting', { attempt, delayMs, code: info.code });
+          this.emit('reconnecting', {
+            attempt,
+            delayMs,
+            code: info.code,
+            ...(error !== undefined ? { error } : {}),
+          });
         },
       },
       context.reconnect,

@@ -312,7 +312,8 @@ export interface ReconnectHost {
   resume(signal: AbortSignal): Promise<void>;
   /** Gets a new session and says hello (throws on failure); `reason`: why not resumed. */
   fresh(reason: string, signal: AbortSignal): Promise<void>;
-  onAttempt(info: { attempt: number; delayMs: number }): void;
+  /** Before each attempt; `error`: the code of the previous attempt's failure, if any. */
+  onAttempt(info: { attempt: number; delayMs: number; error?: string }): void;
 }
 
 /**
@@ -330,7 +331,12 @@ export async function reconnectLoop(
   let lastError: unknown = null;
   for (let attempt = 0; attempt < options.attempts; attempt++) {
     const delayMs = backoffDelay(attempt, options.backoff);
-    host.onAttempt({ attempt: attempt + 1, delayMs });
+    const error = (lastError as { code?: unknown } | null)?.code;
+    host.onAttempt({
+      attempt: attempt + 1,
+      delayMs,
+      ...(error !== undefined ? { error: String(error) } : {}),
+    });
     try {
       await sleep(delayMs, undefined, { signal });
     } catch {

@@ -194,9 +194,19 @@ async function startUser(server: TidewireServer, index: number): Promise<SoakUse
   });
   client.on('resumed', () => user.resumed++);
   client.on('gave-up', () => user.gaveUp++);
+  const errors: string[] = [];
+  client.on('reconnecting', ({ error }) => {
+    if (error !== undefined) errors.push(error);
+  });
+  client.on('resumed', () => {
+    errors.length = 0;
+  });
   client.on('reconnected-fresh', ({ reason }) => {
     user.fresh++;
-    user.freshReasons.push(reason);
+    user.freshReasons.push(
+      `${reason} after ${[...new Set(errors)].join(',') || 'no failed attempt'}`,
+    );
+    errors.length = 0;
     // A new seat: its pushes count from 1 again, once it asks for them.
     user.lastPush = 0;
     void client.request(2, 2).catch(() => {});
