@@ -4,6 +4,8 @@
  * section 9.2); its sid must name a live ticket issued for this node and this
  * transport, the node must be ONLINE, and a sealed hello must open with the
  * ticket's key. A refusal answers `Bad` with its code and closes with it.
+ * Frames sent with the hello, before its answer, are held in order and run
+ * after its `Ok`, or are discarded with a refusal (protocol section 9.2).
  */
 import type { RouterLane } from '@tidewire/command-router';
 import type { Mesh, SessionTicket } from '@tidewire/mesh';
@@ -45,9 +47,17 @@ export interface AdmissionContext {
   readonly onUserFrame: (frame: Frame, connection: UserConnection, reliable: boolean) => void;
   readonly users: UserRegistry;
   readonly seats: Seats;
+  /** How many frames sent with the hello are held until its answer (config `commands.maxQueuedCommands`). */
+  maxEarlyFrames(): number;
 }
 
 type ConsumeTicket = (sid: string) => Promise<SessionTicket | null>;
+
+/** A frame sent with the hello, held until its answer. */
+interface EarlyFrame {
+  frame: Frame;
+  reliable: boolean;
+}
 
 export class Admission {
   readonly #context: AdmissionContext;
@@ -85,13 +95,30 @@ export class Admission {
     connection.onClose = () => {
       this.#pending.delete(connection);
     };
-    connection.onFrame = (frame: Frame) => {
-      connection.onFrame = null; // frames before the hello answer are a protocol violation: ignored
-      if (frame.ver === CORE_VER && frame.cmd === CoreCommand.Resume) {
-        this.#resume(connection, frame, resumeToken);
+    connection.onFrame = (hello: Frame) => {
+      if (hello.ver === CORE_VER && hello.cmd === CoreCommand.Resume) {
+        // Frames before the resume answer are a protocol violation: ignored.
+        connection.onFrame = null;
+        this.#resume(connection, hello, resumeToken);
         return;
       }
-      void this.#hello(connection, frame, consume);
+      // Frames sent with the hello, before its answer, run once it is admitted
+      // (protocol section 9.2): held here, in order, within the queue bound.
+      const early: EarlyFrame[] = [];
+      const limit = this.#context.maxEarlyFrames();
+      connection.onFrame = (frame: Frame, _connection, reliable) => {
+        if (early.length < limit) {
+          early.push({ frame, reliable });
+          return;
+        }
+        connection.onFrame = null;
+        early.length = 0;
+        void connection.close(
+          ServerErrorCode.QueueOverflow,
+          `more than ${limit} frames before the hello answer`,
+        );
+      };
+      void this.#hello(connection, hello, consume, early);
     };
   }
 
@@ -161,11 +188,19 @@ export class Admission {
     void connection.close(code, message);
   }
 
-  async #hello(connection: UserConnection, frame: Frame, consume: ConsumeTicket): Promise<void> {
+  async #hello(
+    connection: UserConnection,
+    frame: Frame,
+    consume: ConsumeTicket,
+    early: EarlyFrame[],
+  ): Promise<void> {
     const context = this.#context;
     const transport = connection.transport;
-    const refuse = (code: string, message: string): void =>
+    const refuse = (code: string, message: string): void => {
+      connection.onFrame = null; // what came with a refused hello is discarded
+      early.length = 0;
       this.#refuse(connection, CoreCommand.Hello, code, message);
+    };
     if (
       frame.ver !== CORE_VER ||
       frame.cmd !== CoreCommand.Hello ||
@@ -254,6 +289,11 @@ export class Admission {
     );
     context.seats.start(user);
     context.users.announce(user);
+    // Then what was sent with the hello, in order, as if sent after its answer.
+    for (const held of early.splice(0)) {
+      if (connection.closed) break;
+      context.onUserFrame(held.frame, connection, held.reliable);
+    }
   }
 }
 

@@ -118,6 +118,7 @@ export function composeServer(server: ServerFacade, options: CreateServerOptions
     onUserFrame,
     users: parts.users,
     seats: parts.seats,
+    maxEarlyFrames: () => config().commands.maxQueuedCommands,
   });
   parts.debug = new DebugCommands(router, logger, {
     online: () => server.online(),

@@ -71,6 +71,11 @@ export class HttpEndpoint {
     return this.#options.host;
   }
 
+  /** The listening HTTP server (after `listen`), for transports that attach to it. */
+  get server(): Server | null {
+    return this.#server;
+  }
+
   async listen(): Promise<void> {
     const server = createServer((req, res) => {
       this.#handle(req, res).catch((err: unknown) => {

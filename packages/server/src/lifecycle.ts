@@ -1,12 +1,12 @@
 /**
- * The node's lifecycle: `start` (mesh, transports, HTTP endpoint, public
+ * The node's lifecycle: `start` (mesh, HTTP endpoint, transports, public
  * endpoint, connector, registration, in that order, undone on failure) and
  * `shutdown` (OFFLINE, shutdown listeners, reconnect-elsewhere, wait for users
  * up to the timeout, close the rest, the listeners, the router and the mesh,
  * then stop listeners). Owns what runs: the transport listeners, the HTTP
  * endpoint and the connector.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { CommandRouter } from '@tidewire/command-router';
 import type { Mesh } from '@tidewire/mesh';
 import { CORE_VER, CoreCommand, type Logger, pack } from '@tidewire/wire';
@@ -140,16 +140,8 @@ export class Lifecycle {
           `encryption is off for ${plain.join(' and ')} (enableEncryption): fine on loopback, turn it on for the internet`,
         );
       }
-      const host: TransportHost = {
-        logger: context.logger,
-        accept: (connection, ticket) => context.admission.accept(connection, ticket),
-        claimTicket: (transport, sid) => context.admission.claimTicket(transport, sid),
-        resumeKey: (id) => context.admission.resumeKey(id),
-      };
-      for (const adapter of transports) {
-        this.#listeners.push({ adapter, listener: await adapter.listen(config, host) });
-      }
-      this.#http = new HttpEndpoint({
+      // HTTP first: a transport may attach to its server.
+      const http = new HttpEndpoint({
         host: config.http.address,
         port: config.http.port,
         sessionTtlMs: config.http.sessionTTL * 1000,
@@ -160,7 +152,18 @@ export class Lifecycle {
         extraRoutes: (req, res) => this.#route(req, res),
         onError: (err) => context.logger.error?.('HTTP endpoint error', { error: String(err) }),
       });
-      await this.#http.listen();
+      this.#http = http;
+      await http.listen();
+      const host: TransportHost = {
+        logger: context.logger,
+        httpServer: http.server as Server,
+        accept: (connection, ticket) => context.admission.accept(connection, ticket),
+        claimTicket: (transport, sid) => context.admission.claimTicket(transport, sid),
+        resumeKey: (id) => context.admission.resumeKey(id),
+      };
+      for (const adapter of transports) {
+        this.#listeners.push({ adapter, listener: await adapter.listen(config, host) });
+      }
       if (!context.publicEndpoint.resolved) await context.publicEndpoint.resolve();
       if (context.connectorMode()) this.#startConnector();
       await context.presence.register();
