@@ -408,7 +408,7 @@ export class Seats {
     seat.connection = connection;
     seat.token = Buffer.from(createResumeToken());
     this.#byToken.set(seat.token.toString('hex'), seat);
-    user.attach(connection, cipher);
+    user.attach(connection, connection.transport, cipher);
     connection.data = context.lane(user);
     connection.onFrame = context.onUserFrame;
     context.reattach(user, connection);

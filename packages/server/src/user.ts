@@ -46,7 +46,7 @@ export class User implements RouterUser {
   readonly id: string;
   /** The session id (hex) the user connected with. */
   readonly sid: string;
-  readonly transport: Transport;
+  #transport: Transport;
   /** Application data: anything handlers want to keep per user. Dumped by debug command 905. */
   readonly data: Record<string, unknown> = {};
   /** Client information sent with the hello, if any. */
@@ -73,7 +73,7 @@ export class User implements RouterUser {
     this.#cipher = cipher;
     this.id = id;
     this.sid = sid;
-    this.transport = transport;
+    this.#transport = transport;
     this.#connection = connection;
     this.clientInfo = clientInfo;
   }
@@ -139,7 +139,7 @@ export class User implements RouterUser {
 
   /** Reliable frames are numbered (resume): all of them on streams, UDP's reliable channel. */
   #numbered(options: SendOptions | undefined): boolean {
-    return options?.reliable !== false || this.transport !== 'udp';
+    return options?.reliable !== false || this.#transport !== 'udp';
   }
 
   /** TCP with encryption: seals what is sent, opens what arrives (the server does). Never dumped. */
@@ -157,9 +157,15 @@ export class User implements RouterUser {
     this.#outbox = outbox;
   }
 
-  /** @internal A resume: the user goes on over `connection`, sealed with `cipher`. */
-  attach(connection: ClientConnection, cipher: SessionCipher | null): void {
+  /** The transport of the user's connection (a resume may move it to another). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /** @internal A resume: the user goes on over `connection` (of `transport`), sealed with `cipher`. */
+  attach(connection: ClientConnection, transport: Transport, cipher: SessionCipher | null): void {
     this.#connection = connection;
+    this.#transport = transport;
     this.#cipher = cipher;
     this.#closedByServer = false;
   }

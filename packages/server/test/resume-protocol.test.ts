@@ -5,6 +5,7 @@
  * opts in sees.
  */
 import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
+import { dialUdp } from '@tidewire/transport-udp';
 import {
   CORE_VER,
   CoreCommand,
@@ -20,7 +21,7 @@ import {
   unpack,
 } from '@tidewire/wire';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ok, type TidewireServer } from '../src/index.ts';
+import { createServer, Ok, type TidewireServer } from '../src/index.ts';
 import { getSession, testServer, waitFor } from './helpers.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -194,6 +195,48 @@ describe('resume handshake (raw TCP)', () => {
     const good = await raw(server);
     good.conn.send(resumeFrame(token, 0));
     expect((await next(good, CoreCommand.Resume)).status).toBe(Status.Ok);
+  });
+});
+
+describe('any transport of the node', () => {
+  it('a seat that said hello over TCP resumes over UDP (the token in the INIT)', async () => {
+    const both = createServer({
+      config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 } },
+      env: {},
+    });
+    await both.setupAsTCPServer();
+    await both.setupAsUDPServer();
+    both.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+      user.send(ver, cmd, payload, Ok);
+      next();
+    });
+    await both.start();
+    cleanups.push(() => both.close());
+    const { r, token } = await hello(both, 'crosser');
+    r.conn.send(ack(0));
+    r.conn.send(encodeFrame(2, 1, Status.Request, pack(1)));
+    await next(r, 1, 2);
+    r.conn.destroy();
+    await waitFor(() => both.getUser('crosser')?.held === true, 3000, 'held');
+    const udp = await dialUdp({
+      host: '127.0.0.1',
+      port: both.udpPort,
+      sid: token,
+      key: Buffer.alloc(16),
+    });
+    cleanups.push(() => udp.destroy());
+    const frames: Frame[] = [];
+    udp.onFrame = (frame) => frames.push(frame);
+    udp.send(resumeFrame(token, 1));
+    await waitFor(() => frames.some((f) => f.cmd === CoreCommand.Resume), 3000, 'resume answer');
+    const answer = frames.find((f) => f.cmd === CoreCommand.Resume)!;
+    expect(answer.status).toBe(Status.Ok);
+    expect(unpack<{ received: number }>(answer.payload).received).toBe(1);
+    udp.send(encodeFrame(2, 1, Status.Request, pack(2)));
+    await waitFor(() => frames.some((f) => f.ver === 2), 3000, 'answer over UDP');
+    expect(unpack<number>(frames.find((f) => f.ver === 2)!.payload)).toBe(2);
+    // The user goes on over UDP now.
+    expect(both.getUser('crosser')?.transport).toBe('udp');
   });
 });
 

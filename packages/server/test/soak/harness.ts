@@ -274,6 +274,9 @@ export async function runSoak(
         cutsByKind[`${user.transport} ${kind}`] =
           (cutsByKind[`${user.transport} ${kind}`] ?? 0) + 1;
         await outage(user, kind, ms);
+        // Each cut on its own: the next comes once the user is back (a round
+        // trip answered), so outages do not add up past the seat's ttl.
+        await user.client.ping().catch(() => {});
       }
     }),
   );
