@@ -15,6 +15,7 @@ import {
   TidewireError,
   unpack,
 } from '@tidewire/wire';
+import { endpointKey, isUnreachable, retryUnreachable } from './connect-retry.ts';
 import { ClientErrorCode, clientError } from './errors.ts';
 import { openP2PSocket, P2PChannel, type PeerAddresses } from './p2p.ts';
 import {
@@ -73,6 +74,15 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Bound on the session request, the TCP connect and the hello together, ms. Default 10000. */
   connectTimeoutMs?: number;
+  /**
+   * Attempts to reach a node, each with a new session, within
+   * `connectTimeoutMs`. A node that cannot be reached (killed, still listed
+   * by the cluster's registry for a few seconds) is named in the next
+   * session request (`?avoid=host:port`) so that another node is picked;
+   * backoff 100 ms doubled per attempt, with jitter. Default 3; 1 turns
+   * retries off.
+   */
+  connectAttempts?: number;
   /** Largest frame payload accepted from the server. Default 64 KiB. */
   maxPayloadLength?: number;
   signal?: AbortSignal;
@@ -1066,11 +1076,20 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
   }
   const reconnect = resolveReconnect(options.reconnect);
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const attempts = options.connectAttempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw clientError(
+      ClientErrorCode.InvalidArgument,
+      `connectAttempts must be an integer >= 1, got ${String(options.connectAttempts)}`,
+    );
+  }
   const deadline = AbortSignal.timeout(connectTimeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
   const keepAliveIntervalMs = options.keepAliveIntervalMs ?? 3000;
   const dial: DialOptions = {
     idleTimeoutMs: keepAliveIntervalMs > 0 ? keepAliveIntervalMs * 3 + 1000 : 0,
+    // UDP: a share of the deadline, so that a node that does not answer leaves time for another.
+    udpConnectTimeoutMs: Math.max(1, Math.floor(connectTimeoutMs / attempts)),
     ...(options.maxPayloadLength !== undefined
       ? { maxPayloadLength: options.maxPayloadLength }
       : {}),
@@ -1086,7 +1105,11 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
   });
 }
 
-/** A session from the HTTP endpoint, a connection to its node, and the hello. */
+/**
+ * A session from the HTTP endpoint, a connection to its node, and the
+ * hello; a node that cannot be reached is avoided in the next session
+ * request (`connectAttempts` in all).
+ */
 async function openSession(
   options: ConnectOptions,
   dial: DialOptions,
@@ -1098,16 +1121,27 @@ async function openSession(
   hello: Hello;
 }> {
   const transport = options.transport ?? 'tcp';
-  const session = await requestSession({
-    endpointUrl: options.endpointUrl,
-    uid: options.uid,
-    transport,
-    signal,
-    ...(options.headers ? { headers: options.headers } : {}),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
+  let tried: string | null = null;
+  const { session, conn } = await retryUnreachable(
+    { attempts: options.connectAttempts ?? 3, signal },
+    async (avoid) => {
+      const session = await requestSession({
+        endpointUrl: options.endpointUrl,
+        uid: options.uid,
+        transport,
+        signal,
+        avoid,
+        ...(options.headers ? { headers: options.headers } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
+      tried = endpointKey(session.host, session.port);
+      const id = Buffer.from(session.sid, 'hex');
+      const conn = await dialSession(session, id, Buffer.from(session.key, 'hex'), dial, signal);
+      return { session, conn };
+    },
+    (err) => (isUnreachable(err) ? tried : null),
+  );
   const key = Buffer.from(session.key, 'hex');
-  const conn = await dialSession(session, Buffer.from(session.sid, 'hex'), key, dial, signal);
   // TCP sealing happens here; UDP seals in its transport.
   const cipher =
     transport === 'tcp' && session.encryption === true ? new SessionCipher(key, 'client') : null;

@@ -136,6 +136,8 @@ export interface EarlyEvents {
 
 export interface DialOptions {
   idleTimeoutMs: number;
+  /** UDP handshake bound, ms (the transport's default otherwise). */
+  udpConnectTimeoutMs?: number;
   maxPayloadLength?: number;
   mtu?: number;
   ackDelayMs?: number;
@@ -167,6 +169,9 @@ export async function dialSession(
     key,
     encryption: session.encryption === true,
     signal,
+    ...(options.udpConnectTimeoutMs !== undefined
+      ? { connectTimeoutMs: options.udpConnectTimeoutMs }
+      : {}),
     ...(options.idleTimeoutMs > 0 ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
     ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
     ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),

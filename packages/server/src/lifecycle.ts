@@ -147,8 +147,21 @@ export class Lifecycle {
         sessionTtlMs: config.http.sessionTTL * 1000,
         sessions: config.http.sessions,
         authenticate: (req, uid) => context.authenticate()(req, uid),
-        allocate: async (transport) => context.presence.allocate(transport),
+        allocate: async (transport, avoid) => context.presence.allocate(transport, avoid),
         issueTicket: (ticket, ttl) => mesh.issueTicket(ticket, ttl),
+        rateLimit: {
+          perSecond: config.http.rateLimit,
+          burst: config.http.rateLimitBurst,
+          loopback: config.http.rateLimitLoopback,
+        },
+        onStoreOutage: (down, err) => {
+          if (down) {
+            context.logger.error?.(
+              'cluster store unavailable: session requests answer 503 until it is back',
+              { error: String(err) },
+            );
+          } else context.logger.info?.('cluster store available again: session requests served');
+        },
         extraRoutes: (req, res) => this.#route(req, res),
         onError: (err) => context.logger.error?.('HTTP endpoint error', { error: String(err) }),
       });
