@@ -592,7 +592,13 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     this.#stopKeepAlive();
     for (const channel of [...this.#channels.values()]) void channel.close();
     // The server holds no seat after it shut down: straight to a fresh session.
+    let noSeatReason = info.code;
     if (info.code === 'TIDEWIRE_ERR_SERVER_CLOSING') this.#seat = null;
+    // Past its bound the client no longer kept what it sent: a resume would lose it.
+    if (this.#seat?.log.overflowed === true) {
+      this.#seat = null;
+      noSeatReason = 'TIDEWIRE_ERR_RESUME_OVERFLOW';
+    }
     if (this.#seat !== null) {
       this.#seat.acks.stop();
       this.#seat.lostAt = Date.now();
@@ -601,7 +607,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     const { outcome, lastError } = await reconnectLoop(
       {
         seat: this.#seat,
-        noSeatReason: info.code,
+        noSeatReason,
         resume: async (attemptSignal) => {
           await this.#resume(context, attemptSignal);
         },
