@@ -8,8 +8,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
-import { dialWs, type WsConnection } from '@tidewire/transport-ws';
 import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
+import { dialWs, type WsConnection } from '@tidewire/transport-ws';
 import {
   AckSchedule,
   CORE_VER,

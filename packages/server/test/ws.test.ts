@@ -249,5 +249,5 @@ describe('the WebSocket transport in the server', () => {
     const closes = await Promise.all(closing);
     // Without a hello the server closes them (hello timeout or idle TTL), each with a close code.
     expect(closes.every((c) => c.code >= 1000)).toBe(true);
-  }, 20_000);
+  }, 60_000);
 });
