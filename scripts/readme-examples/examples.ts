@@ -109,8 +109,9 @@ export function extractExamples(root: string, readmePath: string): ReadmeExample
 /** Bare package names imported by `import … from '…'`, `import '…'` or `import('…')`. */
 export function importedPackages(code: string): string[] {
   const names = new Set<string>();
-  const pattern = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g;
-  for (const match of code.matchAll(pattern)) {
+  const statics = /^\s*(?:import|export)\s+(?:[^'"();]*?\s*from\s*)?['"]([^'"]+)['"]/gm;
+  const dynamics = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+  for (const match of [...code.matchAll(statics), ...code.matchAll(dynamics)]) {
     const spec = match[1] ?? '';
     if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:')) continue;
     const parts = spec.split('/');
