@@ -10,6 +10,7 @@ export type {
   LegacyCommandHandler,
   Next,
   RateLimitAction,
+  RouterLimits,
   RouterUser,
   StallInfo,
 } from './types.ts';

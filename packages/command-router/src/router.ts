@@ -19,6 +19,7 @@ import type {
   LegacyCommandHandler,
   Next,
   RateLimitAction,
+  RouterLimits,
   RouterUser,
   StallInfo,
 } from './types.ts';
@@ -196,10 +197,10 @@ export class CommandRouter<U extends RouterUser> {
   // Weak: a user's queue lives as long as the user, with no per-command allocation and no leak.
   readonly #queues = new WeakMap<U, UserQueue<U>>();
   readonly #running = new Set<Chain<U>>();
-  readonly #stallWarningMs: number;
-  readonly #stallTimeoutMs: number;
-  readonly #maxQueued: number;
-  readonly #sweepMs: number;
+  #stallWarningMs = DEFAULT_STALL_WARNING_MS;
+  #stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS;
+  #maxQueued = DEFAULT_MAX_QUEUED_COMMANDS;
+  #sweepMs = MAX_SWEEP_MS;
   readonly #logger: Logger;
   readonly #onUserStalled: ((user: U, info: StallInfo) => void) | undefined;
   readonly #onQueueOverflow: ((user: U, queued: number) => void) | undefined;
@@ -207,9 +208,9 @@ export class CommandRouter<U extends RouterUser> {
   #sweepTimer: NodeJS.Timeout | null = null;
   #closed = false;
   /** Commands per second per user; 0: no limit. */
-  readonly #rate: number;
-  readonly #rateBurst: number;
-  readonly #rateAction: RateLimitAction;
+  #rate = 0;
+  #rateBurst = 0;
+  #rateAction: RateLimitAction = 'bad';
   readonly #onRateLimited: ((user: U, info: { ver: number; cmd: number }) => void) | undefined;
 
   static {
@@ -219,19 +220,36 @@ export class CommandRouter<U extends RouterUser> {
   }
 
   constructor(options: CommandRouterOptions<U> = {}) {
-    this.#stallWarningMs = positive(
+    this.configure(options);
+    this.#logger = options.logger ?? {};
+    this.#onUserStalled = options.onUserStalled;
+    this.#onQueueOverflow = options.onQueueOverflow;
+    this.#onKeepAliveDone = options.onKeepAliveDone;
+    this.#onRateLimited = options.onRateLimited;
+  }
+
+  /**
+   * Sets the limits (`stallWarningMs`, `stallTimeoutMs`, `maxQueuedCommands`,
+   * `rateLimit`) as the constructor does; a limit left out goes back to its
+   * default. Takes effect for every user from their next command (a user's
+   * bucket keeps its tokens; a running command is judged by the new stall
+   * limits). Throws `TIDEWIRE_ERR_INVALID_ARGUMENT` and changes nothing on a
+   * bad value.
+   */
+  configure(limits: RouterLimits): void {
+    const stallWarningMs = positive(
       'stallWarningMs',
-      options.stallWarningMs,
+      limits.stallWarningMs,
       DEFAULT_STALL_WARNING_MS,
     );
-    this.#stallTimeoutMs = positive(
+    const stallTimeoutMs = positive(
       'stallTimeoutMs',
-      options.stallTimeoutMs,
+      limits.stallTimeoutMs,
       DEFAULT_STALL_TIMEOUT_MS,
     );
     const maxQueued = positive(
       'maxQueuedCommands',
-      options.maxQueuedCommands,
+      limits.maxQueuedCommands,
       DEFAULT_MAX_QUEUED_COMMANDS,
     );
     if (!Number.isInteger(maxQueued)) {
@@ -240,26 +258,30 @@ export class CommandRouter<U extends RouterUser> {
         'maxQueuedCommands must be an integer',
       );
     }
-    this.#maxQueued = maxQueued;
-    const smallest = Math.min(this.#stallWarningMs, this.#stallTimeoutMs);
-    this.#sweepMs = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, smallest / 4));
-    this.#logger = options.logger ?? {};
-    this.#onUserStalled = options.onUserStalled;
-    this.#onQueueOverflow = options.onQueueOverflow;
-    this.#onKeepAliveDone = options.onKeepAliveDone;
-    const limit = options.rateLimit;
-    this.#rate =
+    const limit = limits.rateLimit;
+    const rate =
       limit === undefined ? 0 : positive('rateLimit.commandsPerSecond', limit.commandsPerSecond, 0);
-    this.#rateBurst =
-      limit === undefined ? 0 : positive('rateLimit.burst', limit.burst, Math.max(1, this.#rate));
-    this.#rateAction = limit?.action ?? 'bad';
-    if (!['drop', 'bad', 'disconnect'].includes(this.#rateAction)) {
+    const rateBurst =
+      limit === undefined ? 0 : positive('rateLimit.burst', limit.burst, Math.max(1, rate));
+    const rateAction = limit?.action ?? 'bad';
+    if (!['drop', 'bad', 'disconnect'].includes(rateAction)) {
       throw new TidewireError(
         RouterErrorCode.InvalidArgument,
         'rateLimit.action must be drop, bad or disconnect',
       );
     }
-    this.#onRateLimited = options.onRateLimited;
+    this.#stallWarningMs = stallWarningMs;
+    this.#stallTimeoutMs = stallTimeoutMs;
+    this.#maxQueued = maxQueued;
+    const smallest = Math.min(stallWarningMs, stallTimeoutMs);
+    this.#sweepMs = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, smallest / 4));
+    if (this.#sweepTimer !== null) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = setInterval(this.#sweep, this.#sweepMs);
+    }
+    this.#rate = rate;
+    this.#rateBurst = rateBurst;
+    this.#rateAction = rateAction;
   }
 
   /** Token bucket: refills at `#rate` per second up to `#rateBurst`; takes one token. */

@@ -57,6 +57,12 @@ export interface StallInfo {
 /** What happens to a command over the rate limit: dropped silently, answered `Bad`, or the user disconnected. */
 export type RateLimitAction = 'drop' | 'bad' | 'disconnect';
 
+/** The limits of a router, given to its constructor or to `configure()`. */
+export type RouterLimits = Pick<
+  CommandRouterOptions<RouterUser>,
+  'rateLimit' | 'stallWarningMs' | 'stallTimeoutMs' | 'maxQueuedCommands'
+>;
+
 export interface CommandRouterOptions<U extends RouterUser> {
   /**
    * Per-user command rate limit (a token bucket; keep-alives are not

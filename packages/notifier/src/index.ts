@@ -7,6 +7,7 @@ export type {
   NotificationBus,
   NotificationFilter,
   NotificationLoader,
+  NotificationServiceOptions,
   NotifierOptions,
   NotifierUser,
 } from './types.ts';

@@ -17,6 +17,7 @@ import type {
   NotificationBus,
   NotificationFilter,
   NotificationLoader,
+  NotificationServiceOptions,
   NotifierOptions,
   NotifierUser,
 } from './types.ts';
@@ -151,13 +152,19 @@ export class Notifier<U extends NotifierUser> {
   }
 
   /**
-   * Calls `loader` now and then every `intervalMs` (never two calls at once:
-   * a slow loader delays the next call) and notifies what it returns, across
-   * the cluster. A loader that throws is logged and called again next time.
-   * Every node should run the same services; ids dedupe the copies.
-   * Returns a function that stops the service.
+   * Calls `loader` every `intervalMs`, the first time one interval after this
+   * call as the seed does (`options.immediate`: the first time at once),
+   * never two calls at once (a slow loader delays the next call), and
+   * notifies what it returns, across the cluster. A loader that throws is
+   * logged and called again next time. Every node should run the same
+   * services; ids dedupe the copies. Returns a function that stops the service.
    */
-  notificationService(name: string, loader: NotificationLoader, intervalMs: number): () => void {
+  notificationService(
+    name: string,
+    loader: NotificationLoader,
+    intervalMs: number,
+    options: NotificationServiceOptions = {},
+  ): () => void {
     this.#assertOpen();
     if (typeof name !== 'string' || name === '') {
       throw invalid(NotifierErrorCode.InvalidArgument, 'name must be a non-empty string');
@@ -196,7 +203,7 @@ export class Notifier<U extends NotifierUser> {
       if (signal.aborted) return;
       service.timer = setTimeout(run, Math.max(0, intervalMs - (Date.now() - started)));
     };
-    service.timer = setTimeout(run, 0);
+    service.timer = setTimeout(run, options.immediate === true ? 0 : intervalMs);
     return () => this.#stopService(name, service);
   }
 

@@ -37,6 +37,12 @@ export type NotificationFilter<U extends NotifierUser> = (
   notification: Readonly<Notification>,
 ) => boolean;
 
+/** Options of `notificationService`. */
+export interface NotificationServiceOptions {
+  /** Call the loader at once, then every interval. Default false: the first call is one interval later. */
+  immediate?: boolean;
+}
+
 /**
  * Produces notifications for a `notificationService` (the engine's
  * `NotificationLoader`): a notification, several, or nothing this time.

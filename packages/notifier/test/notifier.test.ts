@@ -165,7 +165,7 @@ describe('TTL', () => {
 });
 
 describe('notificationService', () => {
-  it('calls the loader now and every interval, and notifies what it returns', async () => {
+  it('calls the loader every interval, and notifies what it returns', async () => {
     setup([new TestUser('a')]);
     let calls = 0;
     const stop = notifier.notificationService(
@@ -184,6 +184,28 @@ describe('notificationService', () => {
     const after = calls;
     await sleep(60);
     expect(calls).toBe(after);
+  });
+
+  it('calls the loader first one interval after the call, or at once with immediate', async () => {
+    setup([new TestUser('a')]);
+    const seedCalls: number[] = [];
+    const immediateCalls: number[] = [];
+    const started = performance.now();
+    const loader = (calls: number[]) => () => {
+      calls.push(performance.now() - started);
+      return null;
+    };
+    const stopSeed = notifier.notificationService('seed', loader(seedCalls), 300);
+    const stopNow = notifier.notificationService('now', loader(immediateCalls), 300, {
+      immediate: true,
+    });
+    await sleep(150);
+    expect(seedCalls).toEqual([]);
+    expect(immediateCalls).toHaveLength(1);
+    await vi.waitFor(() => expect(seedCalls).toHaveLength(1), { timeout: 2_000 });
+    expect(seedCalls[0]).toBeGreaterThanOrEqual(290);
+    stopSeed();
+    stopNow();
   });
 
   it('never overlaps a slow loader and survives a throwing one', async () => {

@@ -371,6 +371,11 @@ export function resolveConfig(input: unknown, source = 'config'): ServerConfig {
 /** Reads and validates a JSON config file; an empty path gives the defaults. */
 export async function loadConfig(path: string): Promise<ServerConfig> {
   if (path === '') return resolveConfig({});
+  return resolveConfig(await readConfigFile(path), path);
+}
+
+/** Reads a JSON config file and validates it (errors name the file); returns what it sets. */
+export async function readConfigFile(path: string): Promise<ServerConfigInput> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -387,7 +392,29 @@ export async function loadConfig(path: string): Promise<ServerConfig> {
       err,
     );
   }
-  return resolveConfig(parsed, path);
+  resolveConfig(parsed, path);
+  return (parsed ?? {}) as ServerConfigInput;
+}
+
+/**
+ * Merges two config inputs key by key: on a key both set (`tcp.port`,
+ * `debug`), `over` wins; what only `base` sets stays.
+ */
+export function mergeConfigInputs(
+  base: ServerConfigInput,
+  over: ServerConfigInput,
+): ServerConfigInput {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const previous = merged[key];
+    merged[key] =
+      isPlainObject(previous) && isPlainObject(value) ? { ...previous, ...value } : value;
+  }
+  return merged as ServerConfigInput;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Splits "host:port" (IPv6 as "[::1]:7200"). Throws InvalidConfig naming `source`. */

@@ -8,7 +8,12 @@
  *   await server.start();
  */
 import type { CommandHandler, CommandHook, KeepAliveHandler, Next } from '@tidewire/command-router';
-import type { Notification, NotificationFilter, NotificationLoader } from '@tidewire/notifier';
+import type {
+  Notification,
+  NotificationFilter,
+  NotificationLoader,
+  NotificationServiceOptions,
+} from '@tidewire/notifier';
 import { Status } from '@tidewire/wire';
 import {
   type CloudSetupOptions,
@@ -119,8 +124,9 @@ export function notificationService(
   name: string,
   loader: NotificationLoader,
   intervalMs: number,
+  options?: NotificationServiceOptions,
 ): () => void {
-  return defaultServer().notificationService(name, loader, intervalMs);
+  return defaultServer().notificationService(name, loader, intervalMs, options);
 }
 export function notify(
   notification: Notification,

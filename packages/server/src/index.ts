@@ -7,6 +7,7 @@ export type {
   NotificationBus,
   NotificationFilter,
   NotificationLoader,
+  NotificationServiceOptions,
 } from '@tidewire/notifier';
 export {
   type CommandsConfig,
@@ -85,6 +86,7 @@ export {
   TidewireServer,
 } from './server.ts';
 export { ServerState, TAKEN_POLL_INTERVAL_MS } from './state.ts';
+export { TCPType, UDPType, WSType } from './transport-types.ts';
 export {
   type ClientConnection,
   type SendOptions,

@@ -1,5 +1,8 @@
 import type { RouterUser } from '@tidewire/command-router';
 import { encodeFrame, HEADER_SIZE, type SessionCipher, Status, sealFrame } from '@tidewire/wire';
+import type { Transport } from './transport-types.ts';
+
+export type { Transport } from './transport-types.ts';
 
 /** What the server needs of a transport connection (TCP and UDP connections both fit). */
 export interface ClientConnection {
@@ -23,8 +26,6 @@ export interface UserDataDump {
   Data: Record<string, unknown>;
   Latency: number;
 }
-
-export type Transport = 'tcp' | 'udp';
 
 /**
  * A connected user. Handlers receive it; it carries the user's id and session

@@ -87,4 +87,40 @@ describe('notifications over TCP', () => {
     await delay(60);
     expect(calls).toBe(after);
   });
+
+  it('notificationService runs its loader one interval after the call (the seed), or at once with immediate', async () => {
+    server = await testServer();
+    server.enableNotifications();
+    const user = await join('waiting');
+    const started = performance.now();
+    const runs: number[] = [];
+    server.notificationService(
+      'seed',
+      () => {
+        runs.push(performance.now() - started);
+        return news(`s${runs.length}`);
+      },
+      400,
+    );
+    await delay(200);
+    expect(runs).toEqual([]);
+    expect(user.got).toEqual([]);
+    await waitFor(() => user.got.length >= 1, 2_000, 'the first service notification');
+    expect(runs[0]).toBeGreaterThanOrEqual(390);
+    expect(user.got[0]?.id).toBe('s1');
+
+    const immediate: number[] = [];
+    const at = performance.now();
+    server.notificationService(
+      'now',
+      () => {
+        immediate.push(performance.now() - at);
+        return null;
+      },
+      60_000,
+      { immediate: true },
+    );
+    await waitFor(() => immediate.length === 1, 1_000, 'the immediate run');
+    expect(immediate[0]).toBeLessThan(200);
+  });
 });
