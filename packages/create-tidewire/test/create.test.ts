@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { CreateErrorCode, createProject, parseCreateArgs } from '../src/index.ts';
 
@@ -50,6 +50,10 @@ function fresh(name: string): string {
   return dir;
 }
 
+beforeAll(() => {
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true });
+});
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 describe('create-tidewire', () => {
