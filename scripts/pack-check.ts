@@ -302,6 +302,10 @@ function browserBuild(base: string, byName: Map<string, PublicPackage>): string 
     project,
   );
   if (!vite.ok) throw new Error(vite.out);
+  // Vite stubs a node: built-in it meets with a warning and still succeeds.
+  if (/externalized for browser compatibility/.test(vite.out)) {
+    throw new Error(`the browser entry reaches node: built-ins:\n${vite.out}`);
+  }
   const assets = join(project, 'dist', 'assets');
   const bundle = readdirSync(assets)
     .filter((f) => f.endsWith('.js'))
