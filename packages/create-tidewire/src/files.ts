@@ -356,7 +356,8 @@ TIDEWIRE_CONFIG=cluster.json HTTP_PORT=7001 GAME_PORT=${DEFAULT_GAME_PORT[spec.t
 
 A game server on [Tidewire](https://github.com/tidewire/tidewire), over ${spec.transport.toUpperCase()}.
 
-Prerequisites: Node.js >= 20.19. Install once with \`npm install\`, then:
+Prerequisites: Node.js >= 20.19 and npm. \`npm create tidewire\` installed the
+dependencies (in a fresh clone of this project, run \`npm install\` once first).
 
 \`\`\`sh
 npm start

@@ -21,6 +21,8 @@ export interface CreateOptions {
    * (`file:` specs) instead of the npm registry.
    */
   readonly tarballs?: string;
+  /** Runs `npm install` in the new folder (the CLI's default; `--no-install` skips it). */
+  readonly install: boolean;
 }
 
 export const USAGE: string = `Usage: npm create tidewire@latest <folder> [-- options]
@@ -32,6 +34,7 @@ Options:
   --transport <tcp|udp>  the clients' transport (default tcp)
   --redis                add the cluster config and a compose file (Redis, two nodes)
   --name <name>          the package name (default: the folder's name)
+  --no-install           do not run npm install in the new folder
   --tarballs <folder>    testing only: take @tidewire packages from packed
                          tarballs in <folder> instead of the registry
                          (also CREATE_TIDEWIRE_TARBALLS)
@@ -89,6 +92,7 @@ export function parseCreateArgs(
     name,
     transport,
     redis: values.redis === true,
+    install: values['no-install'] !== true,
     ...(tarballs === undefined || tarballs === '' ? {} : { tarballs: resolve(tarballs) }),
   };
 }
@@ -103,6 +107,7 @@ function parseCommandLine(argv: readonly string[]) {
       redis: { type: 'boolean' },
       name: { type: 'string' },
       tarballs: { type: 'string' },
+      'no-install': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -59,9 +59,10 @@ afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 describe('create-tidewire', () => {
   test('writes a TCP project whose own test passes against the workspace packages', async () => {
     const dir = fresh('tcp-game');
-    const result = await run([cli, 'tcp-game'], workDir);
+    const result = await run([cli, 'tcp-game', '--no-install'], workDir);
     expect(result.code, result.out).toBe(0);
     expect(result.out).toContain('npm start');
+    expect(result.out).toContain('npm install'); // left to the user: --no-install
     const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     expect(manifest.name).toBe('tcp-game');
     expect(manifest.scripts.start).toBe('tsx src/server.ts');
@@ -80,7 +81,10 @@ describe('create-tidewire', () => {
 
   test('writes a UDP project with a Redis cluster whose test passes too', async () => {
     const dir = fresh('udp-cluster');
-    const result = await run([cli, 'udp-cluster', '--transport', 'udp', '--redis'], workDir);
+    const result = await run(
+      [cli, 'udp-cluster', '--transport', 'udp', '--redis', '--no-install'],
+      workDir,
+    );
     expect(result.code, result.out).toBe(0);
     expect(readFileSync(join(dir, 'src', 'game.ts'), 'utf8')).toContain('setupAsUDPServer');
     const cluster = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8'));
@@ -132,5 +136,7 @@ describe('create-tidewire', () => {
       expect.objectContaining({ code: 'TIDEWIRE_ERR_INVALID_ARGUMENT' }),
     );
     expect(parseCreateArgs(['--help'])).toBeNull();
+    expect(parseCreateArgs(['x'])?.install).toBe(true);
+    expect(parseCreateArgs(['x', '--no-install'])?.install).toBe(false);
   });
 });
