@@ -237,6 +237,7 @@ async function main(): Promise<void> {
         else thirdParty.add(name);
       }
       if (example.needsServer && serverPackage !== undefined) wanted.add(serverPackage.name);
+      if (example.lang === 'ts') thirdParty.add('tsx'); // ts blocks run with node --import tsx
     }
     const install = closure(wanted, byName);
     const project = emptyProject(base, `use-${pkg.name.replace('@tidewire/', '')}`);
