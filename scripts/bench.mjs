@@ -22,14 +22,10 @@ if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${all.join(', ')}`);
   process.exit(2);
 }
-const build = spawnSync(
-  'pnpm',
-  ['exec', 'turbo', 'run', 'build', '--filter=//...', '--output-logs=errors-only'],
-  {
-    cwd: root,
-    stdio: 'inherit',
-  },
-);
+const build = spawnSync(process.execPath, [join(root, 'scripts/build-workspace.mjs'), '//...'], {
+  cwd: root,
+  stdio: 'inherit',
+});
 if (build.status !== 0) {
   console.error('bench: the build failed');
   process.exit(1);

@@ -53,6 +53,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { UdpConnection } from '@tidewire/transport-udp';
+import { type Goal, goalLine, printGoals } from '../shared/goal.ts';
 import type { ClientsReport, ClientsRequest } from './clients.ts';
 import { describeErrors, openMany } from './open-many.ts';
 import { dial, type SourceAddress, tcpSessions } from './tcp-session.ts';
@@ -234,14 +235,13 @@ console.table([
   { server: 'tidewire (session + hello, idle)', ...row(ours) },
   { server: 'bare node:net (idle socket)', ...row(bare) },
 ]);
-const perConnectionMet = ours.perConnection <= GOAL_BYTES;
 console.log(
   `ratio tidewire / bare per connection: ${(ours.perConnection / bare.perConnection).toFixed(2)}x`,
 );
 console.log(
-  `goal ${GOAL_SESSIONS} sessions at <= 6 KB each: RSS per connection ${perConnectionMet ? 'met' : 'NOT met'} ` +
-    `(${kb(ours.perConnection)}); sessions held ${ours.held}/${GOAL_SESSIONS}` +
-    (target < REQUESTED ? ` (target capped by the fd limit ${limit})` : ''),
+  goalLine({ what: 'RSS per idle TCP session', ...perSessionGoal(ours.perConnection) }) +
+    ` (sessions held ${ours.held}/${GOAL_SESSIONS}` +
+    (target < REQUESTED ? `, target capped by the fd limit ${limit})` : ')'),
 );
 
 // --- UDP: idle reliable-UDP sessions (session + handshake + hello) ----------
@@ -282,7 +282,8 @@ const udp = await measureUdp(udpTarget);
 console.log(`\nUDP: target ${udpTarget} idle reliable-UDP sessions (one client socket each)`);
 console.table([{ server: 'tidewire (UDP session + hello, idle)', ...row(udp) }]);
 console.log(
-  `goal ${GOAL_SESSIONS} UDP sessions at <= 6 KB each: ${udp.perConnection <= GOAL_BYTES ? 'met' : 'NOT met'} (${kb(udp.perConnection)}); held ${udp.held}/${GOAL_SESSIONS}`,
+  goalLine({ what: 'RSS per idle UDP session', ...perSessionGoal(udp.perConnection) }) +
+    ` (held ${udp.held}/${GOAL_SESSIONS})`,
 );
 
 // --- TCP and UDP together: one server holds both at once --------------------
@@ -524,12 +525,14 @@ const [fdsAtStart, fdsBefore, fdsTcp, fdsBoth] = together.fds.map(n);
 console.log(
   `server open fds: ${fdsAtStart} at start, ${fdsBefore} after the warm-up, ${fdsTcp} with the TCP sessions, ${fdsBoth} with the UDP ones too`,
 );
-const allMet = [together.tcp, together.udp, combined].every((m) => m.perConnection <= GOAL_BYTES);
 console.log(
-  `goal ${n(GOAL_SESSIONS)} + ${n(GOAL_SESSIONS)} at <= 6 KB each: RSS per connection ${allMet ? 'met' : 'NOT met'} ` +
-    `(TCP ${kb(together.tcp.perConnection)}, UDP ${kb(together.udp.perConnection)}, both ${kb(combined.perConnection)}); ` +
+  goalLine({
+    what: 'RSS per session, TCP and UDP held by one server',
+    ...perSessionGoal(combined.perConnection),
+  }) +
+    ` (TCP ${kb(together.tcp.perConnection)}, UDP ${kb(together.udp.perConnection)}; ` +
     `held at once: UDP ${n(together.udp.held)}/${n(GOAL_SESSIONS)}, TCP ${n(together.tcpHeldAtEnd)}/${n(GOAL_SESSIONS)}` +
-    tcpShortfall(together.tcpHeldAtEnd),
+    `${tcpShortfall(together.tcpHeldAtEnd)})`,
 );
 
 /** Why fewer TCP sessions than the goal were held, if they were. */
@@ -537,11 +540,11 @@ function tcpShortfall(held: number): string {
   if (held >= GOAL_SESSIONS) return '';
   if (target < REQUESTED) {
     return (
-      ` (TCP NOT met: capped by the fd limit, ${n(limit)} per process here: the server needs one fd per TCP session, ` +
-      `so ${n(target)} is the most this bench asks for)`
+      `; TCP short of the goal: capped by the fd limit, ${n(limit)} per process here: the server needs one fd per TCP session, ` +
+      `so ${n(target)} is the most this bench asks for`
     );
   }
-  return ` (TCP NOT met: CAPACITY_TCP asked for ${n(REQUESTED)})`;
+  return `; TCP short of the goal: CAPACITY_TCP asked for ${n(REQUESTED)}`;
 }
 
 // --- The machine: two servers, one per core, hold 20k + 20k together -------
@@ -666,7 +669,30 @@ console.log(
   `opening (both servers at once): TCP ${machine.tcp.seconds.toFixed(1)} s, errors ${machine.tcp.errors}; ` +
     `UDP ${machine.udp.seconds.toFixed(1)} s, errors ${machine.udp.errors}`,
 );
-console.log(goalLine(machineTotal));
+// The goal itself: 20,000 + 20,000 at once on this machine, <= 6 KB each.
+const sessionCount = (value: number): string => n(value);
+printGoals('capacity', [
+  {
+    what: `TCP sessions held at once by ${MACHINE_SERVERS} servers`,
+    value: machineTotal.tcpHeld,
+    bound: '>=',
+    target: GOAL_SESSIONS,
+    format: sessionCount,
+  },
+  {
+    what: `UDP sessions held at once by ${MACHINE_SERVERS} servers`,
+    value: machineTotal.udpHeld,
+    bound: '>=',
+    target: GOAL_SESSIONS,
+    format: sessionCount,
+  },
+  { what: 'RSS per session, both kinds held', ...perSessionGoal(perSession(machineTotal)) },
+]);
+
+/** The 6 KB per idle session goal for one measured figure. */
+function perSessionGoal(bytes: number): Omit<Goal, 'what'> {
+  return { value: bytes, bound: '<=', target: GOAL_BYTES, format: kb };
+}
 
 /** Growth over sessions held: (RSS after - before) / (TCP + UDP held). */
 function perSession(s: MachineServer): number {
@@ -683,22 +709,6 @@ function machineRow(s: MachineServer): Record<string, string> {
     'per connection': kb(perSession(s)),
     'open fds (start / warm / both)': s.fds.map(n).join(' / '),
   };
-}
-
-/** The issue's goal, met only if both kinds reached 20,000 at once and the RSS per connection is <= 6 KB. */
-function goalLine(total: MachineServer): string {
-  const perConnection = perSession(total);
-  const shortfalls: string[] = [];
-  if (total.tcpHeld < GOAL_SESSIONS)
-    shortfalls.push(`TCP held ${n(total.tcpHeld)} < ${n(GOAL_SESSIONS)}`);
-  if (total.udpHeld < GOAL_SESSIONS)
-    shortfalls.push(`UDP held ${n(total.udpHeld)} < ${n(GOAL_SESSIONS)}`);
-  if (!(perConnection <= GOAL_BYTES)) shortfalls.push(`${kb(perConnection)} per connection > 6 KB`);
-  const held = `${n(total.tcpHeld)} TCP + ${n(total.udpHeld)} UDP held at once by ${MACHINE_SERVERS} servers, ${kb(perConnection)} each`;
-  return (
-    `goal ${n(GOAL_SESSIONS)} + ${n(GOAL_SESSIONS)} at <= 6 KB each on this machine: ` +
-    (shortfalls.length === 0 ? `met (${held})` : `NOT met (${shortfalls.join('; ')}; ${held})`)
-  );
 }
 
 function row(m: Measured): Record<string, string> {

@@ -15,6 +15,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { type NodeRegistration, RedisMesh } from '@tidewire/mesh';
 import { startRedis } from '../../packages/mesh/test/redis-server.ts';
+import { printGoals } from '../shared/goal.ts';
 import { median, percentile } from '../shared/stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -196,6 +197,7 @@ try {
     },
   ]);
   console.log(`ratio RedisMesh sendToNode / redis-benchmark PUBLISH: ${(mesh / base).toFixed(2)}x`);
+  printGoals('mesh', []);
 } finally {
   subscriber?.kill('SIGKILL');
   await a.close();

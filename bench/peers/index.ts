@@ -35,6 +35,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
+import { type Goal, printGoals } from '../shared/goal.ts';
 import { fetchTcpSession, handFramer, sayHello } from '../shared/net-echo.ts';
 import { median, percentile } from '../shared/stats.ts';
 import { lineChart, type Series } from '../shared/svg-chart.ts';
@@ -623,12 +624,18 @@ console.table(
  * lowest and highest round beside it (absolute CPU moves between rounds, the
  * spread says how far one figure can be trusted).
  */
-const ratio = (ours: Server, theirs: Server, field: 'cpuShare' | 'p50' | 'p99'): string => {
-  const perRound = rounds.map((results) => {
+const perRoundRatios = (
+  ours: Server,
+  theirs: Server,
+  field: 'cpuShare' | 'p50' | 'p99',
+): number[] =>
+  rounds.map((results) => {
     const a = results.find((r) => r.kind === ours)!;
     const b = results.find((r) => r.kind === theirs)!;
     return a[field] / b[field];
   });
+const ratio = (ours: Server, theirs: Server, field: 'cpuShare' | 'p50' | 'p99'): string => {
+  const perRound = perRoundRatios(ours, theirs, field);
   const middle = `${median(perRound).toFixed(2)}x`;
   if (perRound.length < 2) return middle;
   return `${middle} (rounds ${Math.min(...perRound).toFixed(2)}-${Math.max(...perRound).toFixed(2)})`;
@@ -641,9 +648,7 @@ if (kinds.includes('bare-udp-acked') && kinds.includes('bare')) {
 for (const kind of kinds) {
   if (!kind.startsWith('tidewire')) continue;
   const parts = [
-    kinds.includes('bare')
-      ? `CPU ${ratio(kind, 'bare', 'cpuShare')} bare node:net (goal <= 1.2x)`
-      : '',
+    kinds.includes('bare') ? `CPU ${ratio(kind, 'bare', 'cpuShare')} bare node:net` : '',
     kindOf(kind) === 'tidewire-tcp' && kinds.includes('bare-client')
       ? `${ratio(kind, 'bare-client', 'cpuShare')} bare node:net under the same @tidewire/client clients`
       : '',
@@ -655,7 +660,7 @@ for (const kind of kinds) {
       ? `${ratio(kind, 'bare-udp-acked', 'cpuShare')} bare node:dgram with ACK datagrams`
       : '',
     kinds.includes('colyseus')
-      ? `CPU ${ratio(kind, 'colyseus', 'cpuShare')} Colyseus, p99 ${ratio(kind, 'colyseus', 'p99')} Colyseus (goal <= 0.4x)`
+      ? `CPU ${ratio(kind, 'colyseus', 'cpuShare')} Colyseus, p99 ${ratio(kind, 'colyseus', 'p99')} Colyseus`
       : '',
     kinds.includes(`${kindOf(kind)}@ab`) && !kind.endsWith('@ab')
       ? `CPU ${ratio(kind, `${kindOf(kind)}@ab`, 'cpuShare')}, p50 ${ratio(kind, `${kindOf(kind)}@ab`, 'p50')} the same server on PEERS_AB_DIR`
@@ -663,3 +668,40 @@ for (const kind of kinds) {
   ].filter(Boolean);
   if (parts.length > 0) console.log(`${kind}: ${parts.join(', ')}`);
 }
+// The goals (docs/benchmarks.md), each for the kinds run together with its baseline.
+const goalOf = (
+  what: string,
+  ours: Server,
+  theirs: Server,
+  field: 'cpuShare' | 'p99',
+  target: number,
+): Goal[] =>
+  kinds.includes(ours) && kinds.includes(theirs)
+    ? [{ what, value: median(perRoundRatios(ours, theirs, field)), bound: '<=', target }]
+    : [];
+printGoals('peers', [
+  ...goalOf('tidewire-tcp server CPU / bare node:net', 'tidewire-tcp', 'bare', 'cpuShare', 1.2),
+  ...goalOf(
+    'tidewire-udp server CPU / bare-udp-acked (the ACKed floor)',
+    'tidewire-udp',
+    'bare-udp-acked',
+    'cpuShare',
+    1.2,
+  ),
+  ...goalOf(
+    'tidewire-udp-unreliable server CPU / bare node:dgram',
+    'tidewire-udp-unreliable',
+    'bare-udp',
+    'cpuShare',
+    1.2,
+  ),
+  ...goalOf('tidewire-tcp p99 / Colyseus', 'tidewire-tcp', 'colyseus', 'p99', 0.4),
+  ...goalOf('tidewire-udp p99 / Colyseus', 'tidewire-udp', 'colyseus', 'p99', 0.4),
+  ...goalOf(
+    'tidewire-udp-unreliable p99 / Colyseus',
+    'tidewire-udp-unreliable',
+    'colyseus',
+    'p99',
+    0.4,
+  ),
+]);

@@ -25,6 +25,7 @@ import { installRooms, RoomCommand, RoomEvent } from '@tidewire/room';
 import { createServer, type TidewireServer } from '@tidewire/server';
 import { encodeFrame, pack, Status, unpack } from '@tidewire/wire';
 import { startRedis } from '../../packages/mesh/test/redis-server.ts';
+import { printGoals } from '../shared/goal.ts';
 import { handFramer } from '../shared/net-echo.ts';
 import { median, percentile } from '../shared/stats.ts';
 
@@ -238,6 +239,7 @@ try {
   console.log(
     `p50 ratio tidewire / bare: ${(ours.p50 / base.p50).toFixed(2)}x; p99 ratio: ${(ours.p99 / base.p99).toFixed(2)}x; delivered/s ratio: ${(ours.perSecond / base.perSecond).toFixed(2)}x`,
   );
+  printGoals('room', []);
 } finally {
   await redis.stop();
 }

@@ -11,6 +11,7 @@
 
 import { CommandRouter, type Next } from '@tidewire/command-router';
 import { Bench } from 'tinybench';
+import { printGoals } from '../shared/goal.ts';
 import { median } from '../shared/stats.ts';
 
 const time = Number(process.env.BENCH_TIME_MS ?? 500);
@@ -114,3 +115,4 @@ console.log(`ratio router / promise chain per user: ${(ours / promises).toFixed(
 console.log(
   `ratio router / direct call: ${(ours / direct).toFixed(3)}x (router overhead ${(1e9 / ours - 1e9 / direct).toFixed(0)} ns per command)`,
 );
+printGoals('router', []);

@@ -204,15 +204,17 @@ export async function measure(
 
 /**
  * Compares `ours` with `baseline` at each client count: one warm-up run each,
- * then ROUNDS alternating rounds; returns a table row per count with medians and the ratio.
+ * then ROUNDS alternating rounds; returns a table row per count with medians
+ * and the ratio, and the ratios as numbers (for the goal lines).
  */
 export async function compareEcho(
   labels: { ours: string; baseline: string },
   ours: (clients: number) => Promise<Running>,
   baseline: (clients: number) => Promise<Running>,
   clientCounts: readonly number[],
-): Promise<Record<string, string>[]> {
+): Promise<{ rows: Record<string, string>[]; ratios: { clients: number; ratio: number }[] }> {
   const rows: Record<string, string>[] = [];
+  const ratios: { clients: number; ratio: number }[] = [];
   for (const clients of clientCounts) {
     await measure(ours, clients);
     await measure(baseline, clients);
@@ -235,6 +237,7 @@ export async function compareEcho(
       [`${labels.baseline} round trips/s`]: Math.round(b).toLocaleString('en-US'),
       ratio: `${(a / b).toFixed(2)}x`,
     });
+    ratios.push({ clients, ratio: a / b });
   }
-  return rows;
+  return { rows, ratios };
 }

@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { dialTcp, listenTcp, type TcpConnection } from '@tidewire/transport-tcp';
 import { encodeFrame, Status } from '@tidewire/wire';
+import { printGoals } from '../shared/goal.ts';
 import {
   compareEcho,
   DURATION_MS,
@@ -170,7 +171,7 @@ async function startBarePush(): Promise<Running> {
 
 // --- Harness -----------------------------------------------------------------
 
-const rows = await compareEcho(
+const { rows } = await compareEcho(
   { ours: 'tidewire', baseline: 'bare node:net' },
   startTidewire,
   startBare,
@@ -213,3 +214,4 @@ console.table(
     };
   }),
 );
+printGoals('tcp-transport', []);

@@ -11,6 +11,7 @@
 import type { Socket } from 'node:net';
 import { createServer, Ok } from '@tidewire/server';
 import { encodeFrame, Status } from '@tidewire/wire';
+import { printGoals } from '../shared/goal.ts';
 import {
   compareEcho,
   DURATION_MS,
@@ -54,7 +55,7 @@ async function startTidewire(clients: number): Promise<Running> {
 
 const startBare = (clients: number): Promise<Running> => startBareEcho(clients, REQUEST);
 
-const rows = await compareEcho(
+const { rows, ratios } = await compareEcho(
   { ours: 'tidewire server', baseline: 'bare node:net' },
   startTidewire,
   startBare,
@@ -65,3 +66,12 @@ console.log(
 );
 console.log('Command round trips: server + router + echo handler vs bare node:net echo');
 console.table(rows);
+printGoals(
+  'tcp',
+  ratios.map(({ clients, ratio }) => ({
+    what: `${clients} client${clients === 1 ? '' : 's'}: tidewire server / bare node:net round trips`,
+    value: ratio,
+    bound: '>=',
+    target: 0.85,
+  })),
+);

@@ -10,6 +10,7 @@
 import { type Frame, FrameDecoder, packFrame, unpack } from '@tidewire/wire';
 import { Packr } from 'msgpackr';
 import { Bench } from 'tinybench';
+import { printGoals } from '../shared/goal.ts';
 import { median } from '../shared/stats.ts';
 
 const raw = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
@@ -80,5 +81,14 @@ console.table(
     'tidewire ops/s': r.tidewire.toLocaleString('en-US'),
     'msgpackr ops/s': r.msgpackr.toLocaleString('en-US'),
     ratio: `${r.ratio.toFixed(2)}x`,
+  })),
+);
+printGoals(
+  'wire',
+  rows.map((r) => ({
+    what: `${r.size} tidewire / msgpackr`,
+    value: r.ratio,
+    bound: '>=',
+    target: 0.9,
   })),
 );

@@ -16,6 +16,19 @@ export function formatBytes(bytes: number): string {
   return `${Math.round(bytes)} B`;
 }
 
+/**
+ * What the RSS change says: growth per open connection when RSS grew (heap
+ * and GC timing included: bench/capacity measures idle sessions after a full
+ * GC), no figure when a collection made it fall.
+ */
+function rssNote(deltaBytes: number, perConnectionBytes: number | null): string {
+  if (perConnectionBytes !== null)
+    return ` (+${formatBytes(deltaBytes)}: ${formatBytes(perConnectionBytes)} per open connection, heap and GC included)`;
+  return deltaBytes < 0
+    ? ' (fell: a GC freed more than the connections took; no per-connection figure)'
+    : ' (unchanged; no per-connection figure)';
+}
+
 function formatCount(n: number): string {
   return n >= 100 ? Math.round(n).toLocaleString('en-US') : String(Math.round(n * 10) / 10);
 }
@@ -83,9 +96,7 @@ export function formatReport(r: LoadReport): string {
       s.rssBeforeBytes === null || s.rssAfterBytes === null
         ? 'RSS n/a'
         : `RSS ${formatBytes(s.rssBeforeBytes)} -> ${formatBytes(s.rssAfterBytes)}` +
-          (s.rssPerConnectionBytes === null
-            ? ''
-            : `, ${formatBytes(s.rssPerConnectionBytes)} per connection`);
+          rssNote(s.rssAfterBytes - s.rssBeforeBytes, s.rssPerConnectionBytes);
     const retransmits = s.retransmits === null ? '' : `  retransmits ${s.retransmits}`;
     rows.push(['server', `${cpu}  ${rss}${retransmits}`]);
   }

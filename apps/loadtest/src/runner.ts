@@ -66,7 +66,12 @@ export interface ServerUsage {
   cpuPercent: number | null;
   rssBeforeBytes: number | null;
   rssAfterBytes: number | null;
-  /** (RSS after - RSS before) / connections open at the second sample. */
+  /**
+   * (RSS after - RSS before) / connections open at the second sample, only
+   * when RSS grew: heap growth and GC timing are in it, so it is a rough
+   * figure; when a collection made RSS fall or stay, null (no figure is
+   * better than a negative one).
+   */
   rssPerConnectionBytes: number | null;
   /** Reliable UDP packets the server sent again between the samples (`tidewire_retransmits_total`). */
   retransmits: number | null;
@@ -556,13 +561,22 @@ function serverUsage(
     rssAfterBytes: after.rssBytes,
     rssPerConnectionBytes:
       before.rssBytes !== null && after.rssBytes !== null && connections > 0
-        ? (after.rssBytes - before.rssBytes) / connections
+        ? rssGrowthPerConnection(before.rssBytes, after.rssBytes, connections)
         : null,
     retransmits:
       before.retransmits !== null && after.retransmits !== null
         ? after.retransmits - before.retransmits
         : null,
   };
+}
+
+/** RSS growth per open connection, or null when RSS did not grow (a GC ran in between). */
+export function rssGrowthPerConnection(
+  beforeBytes: number,
+  afterBytes: number,
+  connections: number,
+): number | null {
+  return afterBytes > beforeBytes ? (afterBytes - beforeBytes) / connections : null;
 }
 
 /** The `{ code, message }` of a msgpack error answer, else a generic code. */

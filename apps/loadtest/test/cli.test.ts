@@ -13,6 +13,8 @@ import {
   startMetricsServer,
 } from './helpers.ts';
 
+const MIB = 1024 * 1024;
+
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 describe('tidewire-loadtest against a real server', () => {
@@ -117,7 +119,7 @@ describe('tidewire-loadtest against a real server', () => {
   });
 
   it('prints the final table and reads server CPU, RSS and retransmissions from a /metrics endpoint', async () => {
-    const metrics = await startMetricsServer();
+    const metrics = await startMetricsServer({ rssBytes: [100 * MIB, 100 * MIB + 5 * 40 * 1024] });
     try {
       const io = captureIo();
       const code = await runCli(
@@ -132,9 +134,54 @@ describe('tidewire-loadtest against a real server', () => {
       expect(out).toMatch(/connect time +p50 [\d.]+ ms {2}p99 [\d.]+ ms/);
       expect(out).toMatch(/errors +none/);
       expect(out).toMatch(
-        /server +CPU [\d.]+ s \(\d+ % of a core\) {2}RSS .+ per connection {2}retransmits 5$/m,
+        /server +CPU [\d.]+ s \(\d+ % of a core\) {2}RSS 100\.0 MiB -> 100\.2 MiB \(\+200\.0 KiB: 40\.0 KiB per open connection, heap and GC included\) {2}retransmits 5$/m,
       );
       expect(out).toMatch(/connected \d\/5 {2}msgs\/s/); // progress on stdout without --json
+    } finally {
+      await metrics.close();
+    }
+  });
+
+  it('prints no per-connection RSS figure when a GC made RSS fall during the run', async () => {
+    const metrics = await startMetricsServer({ rssBytes: [102 * MIB, 77 * MIB] });
+    try {
+      const io = captureIo();
+      const code = await runCli(
+        ['--target', echo.target, '-c', '5', '-r', '50', '-d', '300ms', '--metrics', metrics.url],
+        io,
+      );
+      expect(code).toBe(0);
+      const out = io.out();
+      expect(out).toMatch(
+        /RSS 102\.0 MiB -> 77\.0 MiB \(fell: a GC freed more than the connections took; no per-connection figure\)/,
+      );
+      expect(out).not.toContain('per open connection');
+
+      const json = captureIo();
+      expect(
+        await runCli(
+          [
+            '--target',
+            echo.target,
+            '-c',
+            '5',
+            '-r',
+            '50',
+            '-d',
+            '300ms',
+            '--metrics',
+            metrics.url,
+            '--json',
+            '-q',
+          ],
+          json,
+        ),
+      ).toBe(0);
+      const report = JSON.parse(json.out()) as {
+        server: { rssPerConnectionBytes: number | null; rssAfterBytes: number };
+      };
+      expect(report.server.rssAfterBytes).toBe(77 * MIB);
+      expect(report.server.rssPerConnectionBytes).toBeNull();
     } finally {
       await metrics.close();
     }

@@ -35,8 +35,14 @@ export async function startEchoServer(
   };
 }
 
-/** Prometheus text of this process (which also runs the server under test). */
-export async function startMetricsServer(): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * Prometheus text of this process (which also runs the server under test).
+ * `rssBytes`: the RSS of each scrape in turn, from the start again after the
+ * last (a run scrapes twice), instead of this process's own.
+ */
+export async function startMetricsServer(
+  options: { rssBytes?: readonly number[] } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
   let scrapes = 0;
   const http: HttpServer = createHttpServer((req, res) => {
     if (req.url !== '/metrics') {
@@ -46,13 +52,18 @@ export async function startMetricsServer(): Promise<{ url: string; close(): Prom
     const cpu = process.cpuUsage();
     // a counter that moves by 5 between two scrapes
     scrapes++;
+    const rss = options.rssBytes;
+    const rssBytes =
+      rss === undefined || rss.length === 0
+        ? process.memoryUsage().rss
+        : rss[(scrapes - 1) % rss.length]!;
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
     res.end(
       '# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n' +
         '# TYPE process_cpu_seconds_total counter\n' +
         `process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}\n` +
         '# TYPE process_resident_memory_bytes gauge\n' +
-        `process_resident_memory_bytes ${process.memoryUsage().rss}\n` +
+        `process_resident_memory_bytes ${rssBytes}\n` +
         '# TYPE tidewire_retransmits_total counter\n' +
         `tidewire_retransmits_total ${scrapes * 5}\n`,
     );

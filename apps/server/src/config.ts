@@ -16,7 +16,15 @@ const host = z.string().min(1);
 
 export const AppConfigSchema = z.strictObject({
   http: z
-    .strictObject({ address: host, port, sessionTTL: seconds, sessions: z.boolean() })
+    .strictObject({
+      address: host,
+      port,
+      sessionTTL: seconds,
+      sessions: z.boolean(),
+      rateLimit: z.number().int().nonnegative(),
+      rateLimitBurst: z.number().int().nonnegative(),
+      rateLimitLoopback: z.boolean(),
+    })
     .partial()
     .optional(),
   tcp: z

@@ -5,7 +5,11 @@ import { pack, unpack } from '@tidewire/wire';
 export const DemoCommand = {
   /** Answers the payload back with Ok. */
   Echo: 1,
-  /** Pushes the payload to every connected user (ver 2, cmd 2, status Push), then answers Ok. */
+  /**
+   * Pushes the payload to every connected user on every node of the cluster
+   * (ver 2, cmd 2, status Push), then answers Ok, or Bad with `{ code, message }`
+   * when the mesh could not carry it.
+   */
   Broadcast: 2,
   /** Answers Bad when the payload is empty, Ok otherwise. */
   Validate: 3,
@@ -21,15 +25,32 @@ export const DemoCommand = {
 
 export const DEMO_VER = 2;
 
+/** The mesh topic a demo broadcast travels on, to every node. */
+export const DEMO_BROADCAST_TOPIC = 'demo:broadcast';
+
 export function registerDemoCommands(server: TidewireServer): void {
+  // A broadcast goes over the mesh, which reaches every node, this one
+  // included; each node pushes it to its own users.
+  server.mesh.onMessage((message) => {
+    if (message.topic === DEMO_BROADCAST_TOPIC)
+      server.broadcast(DEMO_VER, DemoCommand.Broadcast, message.payload);
+  });
   server.handleCommand(DEMO_VER, DemoCommand.Echo, (ver, cmd, payload, user, next) => {
     user.send(ver, cmd, payload, Ok);
     next();
   });
-  server.handleCommand(DEMO_VER, DemoCommand.Broadcast, (ver, cmd, payload, user, next) => {
-    server.broadcast(ver, cmd, payload);
+  server.handleCommand(DEMO_VER, DemoCommand.Broadcast, async (ver, cmd, payload, user) => {
+    try {
+      await server.mesh.broadcast(DEMO_BROADCAST_TOPIC, payload);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw new CommandError(
+        typeof code === 'string' ? code : 'DEMO_ERR_NOT_DELIVERED',
+        (err as Error).message,
+        Bad,
+      );
+    }
     user.send(ver, cmd, Buffer.alloc(0), Ok);
-    next();
   });
   server.handleCommand(DEMO_VER, DemoCommand.Validate, (ver, cmd, payload, user, next) => {
     if (payload.length === 0) user.send(ver, cmd, Buffer.from('payload must not be empty'), Bad);

@@ -36,7 +36,8 @@ Environment:
 HTTP routes besides sessions: GET /healthcheck, GET /ready (503 while OFFLINE),
 GET /metrics (Prometheus text; config metrics.enabled, default true).
 
-Signals: SIGTERM/SIGINT drain (OFFLINE, reconnect-elsewhere, wait, exit 0); a second one exits at once.
+Signals: SIGTERM/SIGINT drain (OFFLINE, reconnect-elsewhere, wait, exit 0); a second one exits at once
+(a SIGINT within 1 s of the first counts as the same Ctrl-C: pnpm forwards it too).
 `;
 
 /** Users assumed when capacity.maxUsers is not configured (for the warning only). */
@@ -123,14 +124,15 @@ async function main(): Promise<number> {
     `tidewire-server ready: http://${http.address}:${server.httpPort} tcp ${server.getEndPoint() || '-'} udp ${server.getUdpEndPoint() || '-'} node ${server.nodeId}\n`,
   );
   return await new Promise<number>((resolve) => {
-    let stopping = false;
+    let stopping: { signal: NodeJS.Signals; at: number } | null = null;
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
+      if (stopping !== null) {
+        if (isSameCtrlC(stopping, signal, Date.now())) return;
         logger.warn?.('second signal: exiting now', { signal });
         resolve(1);
         return;
       }
-      stopping = true;
+      stopping = { signal, at: Date.now() };
       logger.info?.('draining', { signal, timeoutSeconds: server.config.shutdownTimeout });
       server.shutdown().then(
         () => resolve(0),
@@ -147,8 +149,33 @@ async function main(): Promise<number> {
   });
 }
 
+/**
+ * A Ctrl-C in a terminal sends SIGINT to the whole foreground process group,
+ * and `pnpm start` forwards the SIGINT it gets to the server too: one Ctrl-C
+ * can arrive twice. A SIGINT this soon after the first is that same Ctrl-C,
+ * not a second request to exit at once.
+ */
+const SAME_CTRL_C_MS = 1000;
+
+function isSameCtrlC(
+  first: { signal: NodeJS.Signals; at: number },
+  signal: NodeJS.Signals,
+  now: number,
+): boolean {
+  return first.signal === 'SIGINT' && signal === 'SIGINT' && now - first.at < SAME_CTRL_C_MS;
+}
+
+/**
+ * The command line without a leading `--`: `pnpm start -- --debug` hands the
+ * `--` on (pnpm 10), and npm-style commands write it, so both forms run.
+ */
+function cliArgs(argv: readonly string[]): string[] {
+  return argv[0] === '--' ? argv.slice(1) : [...argv];
+}
+
 function parse() {
   return parseArgs({
+    args: cliArgs(process.argv.slice(2)),
     options: {
       config: { type: 'string' },
       role: { type: 'string', default: 'all' },

@@ -86,6 +86,15 @@ describe.skipIf(skip)('a cluster of reference servers on Redis', () => {
     expect(missing.status).toBe(Status.Bad);
     expect(unpack<{ code: string }>(missing.payload).code).toBe('TIDEWIRE_ERR_USER_NOT_FOUND');
 
+    // The demo broadcast (2, 2) reaches every user on both nodes, the sender included.
+    const pushed = users.map((c) => once(c, 'push'));
+    const broadcast = await sender.request(2, 2, Buffer.from('to all nodes'));
+    expect(broadcast.status).toBe(Status.Ok);
+    for (const got of pushed) {
+      const [push] = (await got) as [{ ver: number; cmd: number; payload: Buffer }];
+      expect([push.ver, push.cmd, push.payload.toString()]).toEqual([2, 2, 'to all nodes']);
+    }
+
     // TAKEN (debug 901 from a user of t2): new users only go to t1.
     receiver.send(0, 901);
     await new Promise((r) => setTimeout(r, 300));
@@ -135,17 +144,25 @@ async function freeBase(): Promise<number> {
   throw new Error('no free port range');
 }
 
+const DEMO = new URL('../../../scripts/cluster-demo.mjs', import.meta.url).pathname;
+const REPO = new URL('../../../', import.meta.url).pathname;
+
 describe.skipIf(skip)('pnpm cluster:demo', () => {
-  it('starts Redis and three nodes, serves sessions, and stops cleanly on Ctrl-C', async () => {
+  it('starts Redis and three nodes, serves sessions, and one Ctrl-C drains every node and exits 0', async () => {
     const base = await freeBase();
-    const script = new URL('../../../scripts/cluster-demo.mjs', import.meta.url).pathname;
-    const demo = spawn(process.execPath, [script, '--from-source', '--base-port', String(base)], {
+    // Through pnpm, in a process group of its own, signalled as a terminal
+    // does: SIGINT to the whole group (pnpm forwards it to the script too).
+    const demo = spawn('pnpm', ['cluster:demo', '--from-source', '--base-port', String(base)], {
+      cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let out = '';
-    demo.stdout!.on('data', (chunk: Buffer) => {
+    const collect = (chunk: Buffer): void => {
       out += chunk.toString();
-    });
+    };
+    demo.stdout!.on('data', collect);
+    demo.stderr!.on('data', collect);
     const exited = once(demo, 'exit');
     try {
       const deadline = Date.now() + 30_000;
@@ -163,10 +180,14 @@ describe.skipIf(skip)('pnpm cluster:demo', () => {
       expect([base + 100, base + 101]).toContain(c.session.port);
       expect((await c.request(2, 1, Buffer.from('hello'))).payload.toString()).toBe('hello');
       await c.close();
-      demo.kill('SIGINT');
+      process.kill(-demo.pid!, 'SIGINT');
       const [code] = await exited;
-      expect(code).toBe(0);
+      expect(out).not.toContain('second signal');
+      expect(out).not.toContain('ELIFECYCLE');
+      for (const name of ['http', 'udp-1', 'udp-2'])
+        expect(out).toContain(`cluster-demo: ${name} stopped (exit 0)`);
       expect(out).toContain('cluster-demo: stopped');
+      expect(code).toBe(0);
       // Everything it started is gone: the session port is free again.
       const probe = createNetServer();
       await new Promise<void>((resolve, reject) => {
@@ -174,7 +195,29 @@ describe.skipIf(skip)('pnpm cluster:demo', () => {
         probe.listen(base, '127.0.0.1', () => probe.close(() => resolve()));
       });
     } finally {
-      if (demo.exitCode === null) demo.kill('SIGKILL');
+      if (demo.exitCode === null) process.kill(-demo.pid!, 'SIGKILL');
+    }
+  });
+
+  it('a port in use (say, by pnpm start) is named with the --base-port option, before anything starts', async () => {
+    const base = await freeBase();
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(base + 1, '127.0.0.1', resolve));
+    try {
+      const demo = spawn(process.execPath, [DEMO, '--from-source', '--base-port', String(base)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      demo.stderr!.on('data', (chunk: Buffer) => {
+        err += chunk.toString();
+      });
+      const [code] = await once(demo, 'exit');
+      expect(code).toBe(1);
+      expect(err).toContain(`TCP port ${base + 1}`);
+      expect(err).toContain('--base-port');
+      expect(err).not.toContain('EADDRINUSE');
+    } finally {
+      await new Promise((r) => taken.close(r));
     }
   });
 });

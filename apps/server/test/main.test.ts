@@ -25,6 +25,30 @@ describe('tidewire-server', () => {
     expect(running.stdout()).toContain('TIDEWIRE_SHUTDOWN_TIMEOUT');
   });
 
+  it('accepts a leading -- (pnpm 10 hands on the -- of `pnpm start -- --debug`)', async () => {
+    const help = run(['--', '--help']);
+    expect(await help.exit).toBe(0);
+    expect(help.stdout()).toContain('--config <path>');
+
+    const ports = ['--http-port', '0', '--tcp-port', '0', '--udp-port', '0', '--log-level', 'warn'];
+    const server = run(['--', '--debug', ...ports]);
+    const deadline = Date.now() + 20_000;
+    while (!/ready: http:\/\/\S+/.test(server.stdout())) {
+      if (server.child.exitCode !== null) throw new Error(`server exited: ${server.stderr()}`);
+      if (Date.now() > deadline) throw new Error(`server not ready: ${server.stderr()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const endpointUrl = /ready: (http:\/\/\S+)/.exec(server.stdout())![1]!;
+    const client = await connect({ endpointUrl, uid: 'dbg', keepAliveIntervalMs: 0 });
+    try {
+      // Debug command 905 (the user's dump) answers Ok only when --debug took effect.
+      const answer = await client.request(0, 905);
+      expect(answer.status).toBe(Status.Ok);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('exits 2 on an unknown flag and 1 on a bad config, naming the problem', async () => {
     const flag = run(['--nope']);
     expect(await flag.exit).toBe(2);
@@ -108,6 +132,45 @@ describe('tidewire-server', () => {
       expect(await server.exit).toBe(1);
     } finally {
       await stubborn.close();
+    }
+  });
+
+  it('one Ctrl-C delivered twice (terminal and pnpm) drains and exits 0; a later SIGINT forces the exit', async () => {
+    const server = await startServer([], { TIDEWIRE_SHUTDOWN_TIMEOUT: '1' });
+    const stubborn = await connect({
+      endpointUrl: server.httpUrl,
+      uid: 'stays',
+      keepAliveIntervalMs: 0,
+    });
+    try {
+      const reconnect = once(stubborn, 'reconnect');
+      server.child.kill('SIGINT');
+      // Apart enough not to merge into one pending signal, well inside 1 s.
+      await new Promise((r) => setTimeout(r, 100));
+      server.child.kill('SIGINT');
+      await reconnect;
+      // The user stays: the drain waits out its 1 s timeout, then exits 0.
+      expect(await server.exit).toBe(0);
+      expect(server.stderr() + server.stdout()).not.toContain('second signal');
+    } finally {
+      await stubborn.close();
+    }
+
+    const again = await startServer([], { TIDEWIRE_SHUTDOWN_TIMEOUT: '60' });
+    const stays = await connect({
+      endpointUrl: again.httpUrl,
+      uid: 'stays2',
+      keepAliveIntervalMs: 0,
+    });
+    try {
+      const reconnect = once(stays, 'reconnect');
+      again.child.kill('SIGINT');
+      await reconnect;
+      await new Promise((r) => setTimeout(r, 1100));
+      again.child.kill('SIGINT');
+      expect(await again.exit).toBe(1);
+    } finally {
+      await stays.close();
     }
   });
 

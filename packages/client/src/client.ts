@@ -17,6 +17,7 @@ import {
   TidewireError,
   unpack,
 } from '@tidewire/wire';
+import { endpointKey, isUnreachable, retryUnreachable } from './connect-retry.ts';
 import { ClientErrorCode, clientError } from './errors.ts';
 import { openP2PSocket, P2PChannel, type PeerAddresses } from './p2p.ts';
 import { requestSession, type Session } from './session.ts';
@@ -61,6 +62,15 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Bound on the session request, the TCP connect and the hello together, ms. Default 10000. */
   connectTimeoutMs?: number;
+  /**
+   * Attempts to reach a node, each with a new session, within
+   * `connectTimeoutMs`. A node that cannot be reached (killed, still listed
+   * by the cluster's registry for a few seconds) is named in the next
+   * session request (`?avoid=host:port`) so that another node is picked;
+   * backoff 100 ms doubled per attempt, with jitter. Default 3; 1 turns
+   * retries off.
+   */
+  connectAttempts?: number;
   /** Largest frame payload accepted from the server. Default 64 KiB. */
   maxPayloadLength?: number;
   signal?: AbortSignal;
@@ -655,42 +665,62 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
       `transport must be 'tcp' or 'udp', got ${String(options.transport)}`,
     );
   }
-  const deadline = AbortSignal.timeout(options.connectTimeoutMs ?? 10_000);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const attempts = options.connectAttempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw clientError(
+      ClientErrorCode.InvalidArgument,
+      `connectAttempts must be an integer >= 1, got ${String(options.connectAttempts)}`,
+    );
+  }
+  const deadline = AbortSignal.timeout(connectTimeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
-  const session = await requestSession({
-    endpointUrl: options.endpointUrl,
-    uid: options.uid,
-    transport,
-    signal,
-    ...(options.headers ? { headers: options.headers } : {}),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
   const keepAliveIntervalMs = options.keepAliveIntervalMs ?? 3000;
   const idleTimeoutMs = keepAliveIntervalMs > 0 ? keepAliveIntervalMs * 3 + 1000 : 0;
   const maxPayload =
     options.maxPayloadLength !== undefined ? { maxPayloadLength: options.maxPayloadLength } : {};
-  const conn: ClientConnection =
-    transport === 'tcp'
-      ? await dialTcp({
-          host: session.host,
-          port: session.port,
-          signal,
-          idleTimeoutMs,
-          ...maxPayload,
-        })
-      : await dialUdp({
-          host: session.host,
-          port: session.port,
-          sid: Buffer.from(session.sid, 'hex'),
-          key: Buffer.from(session.key, 'hex'),
-          encryption: session.encryption === true,
-          signal,
-          // The UDP transport keeps its own liveness (keep-alive echo) even without app keep-alives.
-          ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
-          ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-          ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
-          ...maxPayload,
-        });
+  let tried: string | null = null;
+  const { session, conn } = await retryUnreachable(
+    { attempts, signal },
+    async (avoid) => {
+      const session = await requestSession({
+        endpointUrl: options.endpointUrl,
+        uid: options.uid,
+        transport,
+        signal,
+        avoid,
+        ...(options.headers ? { headers: options.headers } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
+      tried = endpointKey(session.host, session.port);
+      const conn: ClientConnection =
+        transport === 'tcp'
+          ? await dialTcp({
+              host: session.host,
+              port: session.port,
+              signal,
+              idleTimeoutMs,
+              ...maxPayload,
+            })
+          : await dialUdp({
+              host: session.host,
+              port: session.port,
+              sid: Buffer.from(session.sid, 'hex'),
+              key: Buffer.from(session.key, 'hex'),
+              encryption: session.encryption === true,
+              signal,
+              // A share of the deadline, so that a node that does not answer leaves time for another.
+              connectTimeoutMs: Math.max(1, Math.floor(connectTimeoutMs / attempts)),
+              // The UDP transport keeps its own liveness (keep-alive echo) even without app keep-alives.
+              ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
+              ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+              ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
+              ...maxPayload,
+            });
+      return { session, conn };
+    },
+    (err) => (isUnreachable(err) ? tried : null),
+  );
   // TCP sealing happens here; UDP seals in its transport.
   const cipher =
     transport === 'tcp' && session.encryption === true

@@ -26,6 +26,8 @@ export interface RequestSessionOptions {
   /** Extra request headers (an auth token for the server's authenticate hook). */
   headers?: Record<string, string>;
   fetch?: typeof fetch;
+  /** Endpoints ("host:port") the server should not hand out: nodes this client could not reach. */
+  avoid?: readonly string[];
 }
 
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -37,6 +39,7 @@ export async function requestSession(options: RequestSessionOptions): Promise<Se
     `v1/endpoint/${options.transport}/user/${encodeURIComponent(options.uid)}`,
     options.endpointUrl.endsWith('/') ? options.endpointUrl : `${options.endpointUrl}/`,
   );
+  for (const endpoint of options.avoid ?? []) url.searchParams.append('avoid', endpoint);
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 5000);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   let response: Response;

@@ -21,6 +21,7 @@ import type {
   NodePatch,
   NodeRegistration,
   NodeRole,
+  SelectOptions,
   SessionTicket,
   UserLocation,
   UserMessageHandler,
@@ -47,6 +48,11 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
 const RESERVATION_MS = 5000;
 
 type Status = 'idle' | 'starting' | 'started' | 'closing' | 'closed';
+
+interface IssuedTicket {
+  at: number;
+  expiresAt: number;
+}
 
 interface PendingRequest {
   resolve: () => void;
@@ -89,8 +95,12 @@ export abstract class BaseMesh implements Mesh {
   #closing: Promise<void> | null = null;
   #beatAgain = false;
   #heartbeatFailing = false;
-  /** Tickets issued to each node: timestamps, for the pending term of the selection rule. */
-  readonly #issued = new Map<string, number[]>();
+  /**
+   * Tickets issued to each node and not yet expired (issue time, expiry), for
+   * the pending term of the selection rule. An expired ticket can no longer
+   * bring a user, so it stops counting whether or not the node gets another.
+   */
+  readonly #issued = new Map<string, IssuedTicket[]>();
   /** Per node: times of selections whose ticket is not issued yet (dropped after RESERVATION_MS). */
   readonly #reserved = new Map<string, number[]>();
 
@@ -355,10 +365,12 @@ export abstract class BaseMesh implements Mesh {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  async selectNode(role: NodeRole): Promise<NodeInfo | null> {
+  async selectNode(role: NodeRole, options: SelectOptions = {}): Promise<NodeInfo | null> {
     this.assertStarted();
     assertRole(role);
-    const nodes = await this.loadNodes();
+    const skip = options.skip;
+    const loaded = await this.loadNodes();
+    const nodes = skip === undefined ? loaded : loaded.filter((node) => !skip(node));
     const now = Date.now();
     const picked = pickNode(nodes, role, (node) => this.#pendingFor(node, now));
     // Reserve the pick until its ticket is issued, so that concurrent
@@ -373,8 +385,12 @@ export abstract class BaseMesh implements Mesh {
 
   #pendingFor(node: NodeInfo, now: number): number {
     let count = 0;
-    const times = this.#issued.get(node.id);
-    if (times !== undefined) for (const t of times) if (t >= node.updatedAt) count++;
+    const issued = this.#issued.get(node.id);
+    if (issued !== undefined) {
+      forgetExpired(issued, now);
+      if (issued.length === 0) this.#issued.delete(node.id);
+      for (const ticket of issued) if (ticket.at >= node.updatedAt) count++;
+    }
     const reserved = this.#reserved.get(node.id);
     if (reserved !== undefined) {
       while (reserved.length > 0 && reserved[0]! < now - RESERVATION_MS) reserved.shift();
@@ -384,22 +400,20 @@ export abstract class BaseMesh implements Mesh {
     return count;
   }
 
-  #noteIssued(nodeId: string, now: number): void {
-    const horizon = now - this.ttlMs;
-    let times = this.#issued.get(nodeId);
-    if (times === undefined) {
+  #noteIssued(nodeId: string, now: number, expiresAt: number): void {
+    let issued = this.#issued.get(nodeId);
+    if (issued === undefined) {
       if (this.#issued.size >= 10_000) {
         for (const [id, list] of this.#issued) {
-          if ((list.at(-1) ?? 0) <= horizon) this.#issued.delete(id);
+          forgetExpired(list, now);
+          if (list.length === 0) this.#issued.delete(id);
         }
       }
-      times = [];
-      this.#issued.set(nodeId, times);
+      issued = [];
+      this.#issued.set(nodeId, issued);
     }
-    let stale = 0;
-    while (stale < times.length && times[stale]! <= horizon) stale++;
-    if (stale > 0) times.splice(0, stale);
-    times.push(now);
+    forgetExpired(issued, now);
+    issued.push({ at: now, expiresAt });
   }
 
   // --- tickets and user directory -------------------------------------------
@@ -410,7 +424,8 @@ export abstract class BaseMesh implements Mesh {
     assertDuration(ttlMs, 'ttlMs');
     await this.storeTicket(ticket, ttlMs);
     this.#reserved.get(ticket.nodeId)?.shift();
-    this.#noteIssued(ticket.nodeId, Date.now());
+    const now = Date.now();
+    this.#noteIssued(ticket.nodeId, now, Math.min(ticket.expiresAt, now + ttlMs));
   }
 
   async consumeTicket(sid: string): Promise<SessionTicket | null> {
@@ -706,4 +721,11 @@ export abstract class BaseMesh implements Mesh {
       });
     }
   }
+}
+
+/** Drops the tickets of `issued` that expired by `now` (in place; order kept). */
+function forgetExpired(issued: IssuedTicket[], now: number): void {
+  let kept = 0;
+  for (const ticket of issued) if (ticket.expiresAt > now) issued[kept++] = ticket;
+  issued.length = kept;
 }

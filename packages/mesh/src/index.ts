@@ -33,6 +33,7 @@ export type {
   NodePatch,
   NodeRegistration,
   NodeRole,
+  SelectOptions,
   ServerState,
   SessionTicket,
   UserLocation,

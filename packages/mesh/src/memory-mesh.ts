@@ -24,6 +24,8 @@ function copyNode(node: NodeInfo): NodeInfo {
 export class MemoryMeshHub {
   readonly #nodes = new Map<string, Expiring<NodeInfo>>();
   readonly #tickets = new Map<string, Expiring<SessionTicket>>();
+  /** userId → sid of the user's latest ticket (a new one replaces it while unused). */
+  readonly #userTickets = new Map<string, string>();
   readonly #users = new Map<string, Expiring<UserLocation>>();
   readonly #claims = new Map<string, Expiring<Set<string>>>();
   readonly #receivers = new Map<string, Receiver>();
@@ -58,6 +60,9 @@ export class MemoryMeshHub {
     >[]) {
       for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
     }
+    for (const [userId, sid] of this.#userTickets) {
+      if (!this.#tickets.has(sid)) this.#userTickets.delete(userId);
+    }
   }
 
   setNode(node: NodeInfo, ttlMs: number): void {
@@ -86,6 +91,9 @@ export class MemoryMeshHub {
   setTicket(ticket: SessionTicket, ttlMs: number): void {
     const copy: SessionTicket = { ...ticket };
     if (ticket.clientInfo !== undefined) copy.clientInfo = { ...ticket.clientInfo };
+    const previous = this.#userTickets.get(ticket.userId);
+    if (previous !== undefined && previous !== ticket.sid) this.#tickets.delete(previous);
+    this.#userTickets.set(ticket.userId, ticket.sid);
     this.#tickets.set(ticket.sid, { value: copy, expiresAt: Date.now() + ttlMs });
   }
 
@@ -93,6 +101,9 @@ export class MemoryMeshHub {
     const entry = this.#tickets.get(sid);
     if (entry === undefined) return null;
     this.#tickets.delete(sid);
+    if (this.#userTickets.get(entry.value.userId) === sid) {
+      this.#userTickets.delete(entry.value.userId);
+    }
     return entry.expiresAt > Date.now() ? entry.value : null;
   }
 

@@ -367,7 +367,14 @@ export class RedisMesh extends BaseMesh {
 
   protected async storeTicket(ticket: SessionTicket, ttlMs: number): Promise<void> {
     await this.#run('issue ticket', (redis) =>
-      redis.set(this.#ticketKey(ticket.sid), pack(ticket), 'PX', ttlMs),
+      redis.twIssueTicket(
+        this.#ticketKey(ticket.sid),
+        `${this.keyPrefix}user-ticket:${ticket.userId}`,
+        pack(ticket),
+        ttlMs,
+        ticket.sid,
+        this.#ticketKey(''),
+      ),
     );
   }
 

@@ -66,6 +66,19 @@ local ttl = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return out`,
   },
+  /**
+   * KEYS[1] ticket key, KEYS[2] the user's ticket key; ARGV[1] ticket record,
+   * ARGV[2] ttl ms, ARGV[3] sid, ARGV[4] ticket key prefix. Stores the ticket
+   * and deletes the user's previous ticket if it is still unused.
+   */
+  twIssueTicket: {
+    numberOfKeys: 2,
+    lua: `local old = redis.call('GET', KEYS[2])
+if old and old ~= ARGV[3] then redis.call('DEL', ARGV[4] .. old) end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return 1`,
+  },
 } as const;
 
 /** The methods `defineCommand` adds for `SCRIPTS`. */
@@ -76,6 +89,14 @@ export interface ScriptCommands {
   twDeleteUser(userKey: string, location: string): Promise<number>;
   twRefreshUsers(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number[]>;
   twClaim(claimKey: string, ttlMs: number, ...members: string[]): Promise<number[]>;
+  twIssueTicket(
+    ticketKey: string,
+    userTicketKey: string,
+    record: Buffer,
+    ttlMs: number,
+    sid: string,
+    ticketKeyPrefix: string,
+  ): Promise<number>;
 }
 
 export function defineScripts(client: Redis): Redis & ScriptCommands {

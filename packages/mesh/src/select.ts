@@ -25,9 +25,10 @@ export function endpointFor(node: NodeInfo, role: NodeRole): { host: string; por
 /**
  * The selection rule for new users: among nodes serving `role` in state ONLINE,
  * the lowest `load`; ties go to the lowest `ccu + pending(node)`, where
- * `pending` counts the tickets this mesh issued to the node after its last
- * report (issued at or after `updatedAt`), so a burst of sessions spreads before reports catch
- * up; remaining ties go to the smallest id (code-unit order). Null when no
+ * `pending` counts the unexpired tickets this mesh issued to the node after
+ * its last report (issued at or after `updatedAt`), so a burst of sessions
+ * spreads before reports catch up, and tickets nobody used stop counting when
+ * they expire; remaining ties go to the smallest id (code-unit order). Null when no
  * node qualifies.
  */
 export function pickNode(

@@ -29,6 +29,12 @@ export interface NodeInfo {
   meta?: Record<string, string>;
 }
 
+/** Options of `Mesh.selectNode`. */
+export interface SelectOptions {
+  /** Nodes to pass over. */
+  skip?: (node: NodeInfo) => boolean;
+}
+
 /** What `registerNode` takes: a `NodeInfo` without `updatedAt`. */
 export type NodeRegistration = Omit<NodeInfo, 'updatedAt'>;
 
@@ -104,8 +110,12 @@ export interface Mesh {
   updateNode(patch: NodePatch): Promise<void>;
   /** Live nodes, sorted by id. */
   listNodes(filter?: NodeFilter): Promise<NodeInfo[]>;
-  /** The ONLINE node of `role` to send a new user to (rule in the README), or null. */
-  selectNode(role: NodeRole): Promise<NodeInfo | null>;
+  /**
+   * The ONLINE node of `role` to send a new user to (rule in the README), or
+   * null; nodes for which `options.skip` returns true are passed over (a node
+   * a client just failed to reach).
+   */
+  selectNode(role: NodeRole, options?: SelectOptions): Promise<NodeInfo | null>;
   issueTicket(ticket: SessionTicket, ttlMs: number): Promise<void>;
   /** Single use: atomic get and delete. Null when unknown, used or expired. */
   consumeTicket(sid: string): Promise<SessionTicket | null>;

@@ -232,6 +232,23 @@ export function meshContract(name: string, setup: () => ContractSetup): void {
       );
     });
 
+    it("a new ticket for a user replaces the user's unused one", async () => {
+      const [http, tcp] = (await cluster(2)) as [Mesh, Mesh];
+      const first = ticket('sid-first', 'n2', { userId: 'ann' });
+      const second = ticket('sid-second', 'n2', { userId: 'ann' });
+      const other = ticket('sid-other', 'n2', { userId: 'bob' });
+      await http.issueTicket(first, 5000);
+      await http.issueTicket(other, 5000);
+      await http.issueTicket(second, 5000);
+      expect(await tcp.consumeTicket('sid-first')).toBeNull();
+      expect(await tcp.consumeTicket('sid-second')).toEqual(second);
+      expect(await tcp.consumeTicket('sid-other')).toEqual(other);
+      // Once used, a ticket is not touched by the user's next one, which stands alone.
+      const third = ticket('sid-third', 'n2', { userId: 'ann' });
+      await http.issueTicket(third, 5000);
+      expect(await tcp.consumeTicket('sid-third')).toEqual(third);
+    });
+
     it('consumes a ticket exactly once under concurrent attempts', async () => {
       const [a, b, c] = (await cluster(3)) as [Mesh, Mesh, Mesh];
       await a.issueTicket(ticket('race', 'n2'), 5000);

@@ -4,6 +4,8 @@
  * section 9.2); its sid must name a live ticket issued for this node and this
  * transport, the node must be ONLINE, and a sealed hello must open with the
  * ticket's key. A refusal answers `Bad` with its code and closes with it.
+ * Frames sent with the hello, before its answer, are held in order and run
+ * after its `Ok`, or are discarded with a refusal (protocol section 9.2).
  */
 import type { RouterLane } from '@tidewire/command-router';
 import type { Mesh, SessionTicket } from '@tidewire/mesh';
@@ -42,6 +44,8 @@ export interface AdmissionContext {
   /** The frame handler of admitted connections (`user-frames.ts`). */
   readonly onUserFrame: (frame: Frame, connection: UserConnection) => void;
   readonly users: UserRegistry;
+  /** How many frames sent with the hello are held until its answer (config `commands.maxQueuedCommands`). */
+  maxEarlyFrames(): number;
 }
 
 type ConsumeTicket = (sid: string) => Promise<SessionTicket | null>;
@@ -69,9 +73,24 @@ export class Admission {
     connection.onClose = () => {
       this.#pending.delete(connection);
     };
-    connection.onFrame = (frame: Frame) => {
-      connection.onFrame = null; // frames before the hello answer are a protocol violation: ignored
-      void this.#hello(connection, frame, consume);
+    connection.onFrame = (hello: Frame) => {
+      // Frames sent with the hello, before its answer, run once it is admitted
+      // (protocol section 9.2): held here, in order, within the queue bound.
+      const early: Frame[] = [];
+      const limit = this.#context.maxEarlyFrames();
+      connection.onFrame = (frame: Frame) => {
+        if (early.length < limit) {
+          early.push(frame);
+          return;
+        }
+        connection.onFrame = null;
+        early.length = 0;
+        void connection.close(
+          ServerErrorCode.QueueOverflow,
+          `more than ${limit} frames before the hello answer`,
+        );
+      };
+      void this.#hello(connection, hello, consume, early);
     };
   }
 
@@ -105,11 +124,18 @@ export class Admission {
     this.#pending.clear();
   }
 
-  async #hello(connection: UserConnection, frame: Frame, consume: ConsumeTicket): Promise<void> {
+  async #hello(
+    connection: UserConnection,
+    frame: Frame,
+    consume: ConsumeTicket,
+    early: Frame[],
+  ): Promise<void> {
     const context = this.#context;
     const transport = connection.transport;
     const refuse = (code: string, message: string): void => {
       this.#pending.delete(connection);
+      connection.onFrame = null; // what came with a refused hello is discarded
+      early.length = 0;
       connection.send(
         encodeFrame(CORE_VER, CoreCommand.Hello, Status.Bad, pack({ code, message })),
       );
@@ -190,6 +216,11 @@ export class Admission {
       Status.Ok,
     );
     context.users.announce(user);
+    // Then what was sent with the hello, in order, as if sent after its answer.
+    for (const held of early.splice(0)) {
+      if (connection.closed) break;
+      context.onUserFrame(held, connection);
+    }
   }
 }
 

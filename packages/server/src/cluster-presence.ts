@@ -4,7 +4,7 @@
  * runs (state at once, CCU at most every second, a new public endpoint), and
  * picks the node a new session goes to.
  */
-import { endpointFor, type Mesh } from '@tidewire/mesh';
+import { endpointFor, type Mesh, type NodeInfo, servesRole } from '@tidewire/mesh';
 import type { Logger } from '@tidewire/wire';
 import { formatEndpoint, parseEndpoint, type ServerConfig } from './config.ts';
 import { ServerState } from './state.ts';
@@ -102,13 +102,30 @@ export class ClusterPresence {
     this.#report({ publicHost: host, publicPort: port, meta: this.#meta() });
   }
 
-  /** The node a new session of `transport` goes to, or null when none accepts users. */
+  /**
+   * The node a new session of `transport` goes to, passing over nodes whose
+   * endpoint for it ("host:port") is in `avoid`; null when none accepts users
+   * now, 'unserved' when no live node of the cluster serves `transport`.
+   */
   async allocate(
     transport: 'tcp' | 'udp',
-  ): Promise<{ nodeId: string; host: string; port: number; encryption: boolean } | null> {
+    avoid: ReadonlySet<string> = new Set(),
+  ): Promise<
+    { nodeId: string; host: string; port: number; encryption: boolean } | null | 'unserved'
+  > {
     const mesh = this.#node.mesh();
-    const node = await mesh.selectNode(transport);
-    if (node === null) return null;
+    const skip =
+      avoid.size === 0
+        ? undefined
+        : (node: NodeInfo): boolean => {
+            const endpoint = endpointFor(node, transport);
+            return endpoint !== null && avoid.has(formatEndpoint(endpoint.host, endpoint.port));
+          };
+    const node = await mesh.selectNode(transport, skip === undefined ? {} : { skip });
+    if (node === null) {
+      const nodes = await mesh.listNodes();
+      return nodes.some((n) => servesRole(n, transport)) ? null : 'unserved';
+    }
     // This node's own state is authoritative even before its report reached the registry.
     if (node.id === mesh.nodeId && this.#node.state() !== ServerState.Online) return null;
     const endpoint = endpointFor(node, transport);

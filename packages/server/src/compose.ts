@@ -95,6 +95,7 @@ export function composeServer(server: ServerFacade, options: CreateServerOptions
     lane: (user) => router.lane(user),
     onUserFrame: userFrameHandler(logger),
     users: parts.users,
+    maxEarlyFrames: () => config().commands.maxQueuedCommands,
   });
   parts.debug = new DebugCommands(router, logger, {
     online: () => server.online(),

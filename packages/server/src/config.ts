@@ -17,6 +17,19 @@ export interface HttpConfig {
    * still serves health checks and application routes.
    */
   sessions: boolean;
+  /**
+   * Session requests each client address may make per second (a token
+   * bucket; past it: 429 with `Retry-After`). Default 20; 0 turns it off.
+   */
+  rateLimit: number;
+  /** Session requests an address may make at once before the rate applies. Default 100. */
+  rateLimitBurst: number;
+  /**
+   * Limit loopback addresses too. Default false: load tests and local tools
+   * are not limited. Behind a reverse proxy on the same host every client is
+   * a loopback address: limit at the proxy instead.
+   */
+  rateLimitLoopback: boolean;
 }
 
 /** Settings of the TCP transport. */
@@ -159,7 +172,15 @@ export type ServerConfigInput = {
 };
 
 export const DEFAULT_CONFIG: ServerConfig = {
-  http: { address: '127.0.0.1', port: 7000, sessionTTL: 30, sessions: true },
+  http: {
+    address: '127.0.0.1',
+    port: 7000,
+    sessionTTL: 30,
+    sessions: true,
+    rateLimit: 20,
+    rateLimitBurst: 100,
+    rateLimitLoopback: false,
+  },
   tcp: {
     address: '127.0.0.1',
     port: 7200,
@@ -221,7 +242,15 @@ export const PUBLIC_ENDPOINT_PROVIDERS: readonly EndpointProvider[] = [
 const PROVIDERS: readonly string[] = PUBLIC_ENDPOINT_PROVIDERS;
 
 const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind> } = {
-  http: { address: 'host', port: 'port', sessionTTL: 'positive', sessions: 'boolean' },
+  http: {
+    address: 'host',
+    port: 'port',
+    sessionTTL: 'positive',
+    sessions: 'boolean',
+    rateLimit: 'nonNegativeInt',
+    rateLimitBurst: 'nonNegativeInt',
+    rateLimitLoopback: 'boolean',
+  },
   tcp: {
     address: 'host',
     port: 'port',

@@ -14,6 +14,12 @@ export const ServerErrorCode = {
   SessionInvalid: 'TIDEWIRE_ERR_SESSION_INVALID',
   /** The server is TAKEN or OFFLINE and accepts no new users. */
   NotAccepting: 'TIDEWIRE_ERR_NOT_ACCEPTING',
+  /** Session endpoint: the cluster store (Redis) does not answer; retry after `Retry-After`. */
+  ClusterUnavailable: 'TIDEWIRE_ERR_CLUSTER_UNAVAILABLE',
+  /** Session endpoint: no node of the cluster serves the transport asked for (404). */
+  TransportNotServed: 'TIDEWIRE_ERR_TRANSPORT_NOT_SERVED',
+  /** Session endpoint: too many session requests from one address (429, `Retry-After`). */
+  TooManyRequests: 'TIDEWIRE_ERR_TOO_MANY_REQUESTS',
   /** The user's commands stopped being processed (a handler never called next). */
   UserStalled: 'TIDEWIRE_ERR_USER_STALLED',
   /** The user sent commands faster than they are processed. */

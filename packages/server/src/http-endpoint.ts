@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { SessionTicket } from '@tidewire/mesh';
 import { TidewireError } from '@tidewire/wire';
 import { ServerErrorCode, serverError } from './errors.ts';
+import { isLoopbackAddress, TokenBuckets } from './rate-limit.ts';
 
 /** What the HTTP endpoint answers for a session request. */
 export interface SessionResponse {
@@ -26,10 +27,31 @@ export type AuthenticateHook = (
   uid: string,
 ) => boolean | Promise<boolean>;
 
-/** Where a session for `transport` should go: this node or another one of the cluster. */
+/**
+ * Where a session for `transport` should go: this node or another one of the
+ * cluster, skipping nodes whose endpoint ("host:port") is in `avoid`; null
+ * when nodes serve it but none accepts users now, 'unserved' when no node of
+ * the cluster serves that transport at all.
+ */
 export type AllocateSession = (
   transport: 'tcp' | 'udp',
-) => Promise<{ nodeId: string; host: string; port: number; encryption: boolean } | null>;
+  avoid: ReadonlySet<string>,
+) => Promise<
+  { nodeId: string; host: string; port: number; encryption: boolean } | null | 'unserved'
+>;
+
+/** Per-address limit of session requests (a token bucket each). */
+export interface SessionRateLimit {
+  /** Requests per second each address gains; 0 turns the limit off. */
+  perSecond: number;
+  /** Requests an address may make at once. */
+  burst: number;
+  /** Limit loopback callers too (off: load tests and local tools are not limited). */
+  loopback: boolean;
+}
+
+/** How many `avoid` endpoints a session request may name. */
+const MAX_AVOID = 8;
 
 export interface HttpEndpointOptions {
   host: string;
@@ -40,6 +62,12 @@ export interface HttpEndpointOptions {
   authenticate: AuthenticateHook;
   allocate: AllocateSession;
   issueTicket: (ticket: SessionTicket, ttlMs: number) => Promise<void>;
+  rateLimit?: SessionRateLimit;
+  /**
+   * Called once when the cluster store stops answering session requests
+   * (`down` true, with the error) and once when it answers again.
+   */
+  onStoreOutage?: (down: boolean, err?: unknown) => void;
   /** Extra routes (health checks, metrics): return true when handled. */
   extraRoutes?: (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>;
   onError?: (err: unknown) => void;
@@ -56,10 +84,17 @@ const ROUTE = /^\/v1\/endpoint\/(tcp|udp)\/user\/([^/?#]+)$/;
 /** The HTTP session endpoint: `GET /v1/endpoint/{tcp|udp}/user/{uid}`. */
 export class HttpEndpoint {
   readonly #options: HttpEndpointOptions;
+  readonly #buckets: TokenBuckets | null;
   #server: Server | null = null;
+  #storeDown = false;
 
   constructor(options: HttpEndpointOptions) {
     this.#options = options;
+    const limit = options.rateLimit;
+    this.#buckets =
+      limit !== undefined && limit.perSecond > 0
+        ? new TokenBuckets(limit.perSecond, limit.burst)
+        : null;
   }
 
   /** The bound port (after `listen`). */
@@ -69,6 +104,11 @@ export class HttpEndpoint {
 
   get host(): string {
     return this.#options.host;
+  }
+
+  /** The listening HTTP server (after `listen`), for transports that attach to it. */
+  get server(): Server | null {
+    return this.#server;
   }
 
   async listen(): Promise<void> {
@@ -126,7 +166,9 @@ export class HttpEndpoint {
       json(res, 405, { error: 'method not allowed', code: 'TIDEWIRE_ERR_METHOD_NOT_ALLOWED' });
       return;
     }
+    if (this.#limited(req, res)) return;
     const transport = match[1] as 'tcp' | 'udp';
+    const avoid = new Set(url.searchParams.getAll('avoid').slice(0, MAX_AVOID));
     let uid: string;
     try {
       uid = decodeURIComponent(match[2]!);
@@ -152,8 +194,39 @@ export class HttpEndpoint {
       json(res, 403, { error: 'user may not connect', code: 'TIDEWIRE_ERR_FORBIDDEN' });
       return;
     }
-    const target = await this.#options.allocate(transport);
-    if (target === null) {
+    let target: Awaited<ReturnType<AllocateSession>>;
+    let ticket: SessionTicket | null = null;
+    try {
+      target = await this.#options.allocate(transport, avoid);
+      if (target !== null && target !== 'unserved') {
+        ticket = newTicket(uid, target.nodeId, transport, this.#options.sessionTtlMs);
+        await this.#options.issueTicket(ticket, this.#options.sessionTtlMs);
+      }
+    } catch (err) {
+      if (!isStoreOutage(err)) throw err;
+      if (!this.#storeDown) {
+        this.#storeDown = true;
+        this.#options.onStoreOutage?.(true, err);
+      }
+      res.setHeader('retry-after', '1');
+      json(res, 503, {
+        error: 'the cluster store is unavailable',
+        code: ServerErrorCode.ClusterUnavailable,
+      });
+      return;
+    }
+    if (this.#storeDown) {
+      this.#storeDown = false;
+      this.#options.onStoreOutage?.(false);
+    }
+    if (target === 'unserved') {
+      json(res, 404, {
+        error: `no node of this cluster serves ${transport}`,
+        code: ServerErrorCode.TransportNotServed,
+      });
+      return;
+    }
+    if (target === null || ticket === null) {
       res.setHeader('retry-after', '2');
       json(res, 503, {
         error: `no ${transport} server is accepting users`,
@@ -161,16 +234,6 @@ export class HttpEndpoint {
       });
       return;
     }
-    const ttl = this.#options.sessionTtlMs;
-    const ticket: SessionTicket = {
-      sid: randomBytes(16).toString('hex'),
-      key: randomBytes(16).toString('hex'),
-      userId: uid,
-      nodeId: target.nodeId,
-      transport,
-      expiresAt: Date.now() + ttl,
-    };
-    await this.#options.issueTicket(ticket, ttl);
     const body: SessionResponse = {
       serverType: transport,
       host: target.host,
@@ -183,6 +246,48 @@ export class HttpEndpoint {
     res.setHeader('cache-control', 'no-store');
     json(res, 200, body);
   }
+
+  /** Answers 429 and returns true when the caller's address is over the limit. */
+  #limited(req: IncomingMessage, res: ServerResponse): boolean {
+    const buckets = this.#buckets;
+    if (buckets === null) return false;
+    const address = req.socket.remoteAddress ?? '';
+    if (!this.#options.rateLimit!.loopback && isLoopbackAddress(address)) return false;
+    const waitMs = buckets.take(address);
+    if (waitMs === 0) return false;
+    res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
+    json(res, 429, {
+      error: 'too many session requests from this address',
+      code: ServerErrorCode.TooManyRequests,
+    });
+    return true;
+  }
+}
+
+function newTicket(
+  userId: string,
+  nodeId: string,
+  transport: 'tcp' | 'udp',
+  ttlMs: number,
+): SessionTicket {
+  return {
+    sid: randomBytes(16).toString('hex'),
+    key: randomBytes(16).toString('hex'),
+    userId,
+    nodeId,
+    transport,
+    expiresAt: Date.now() + ttlMs,
+  };
+}
+
+/** Errors of the cluster store that a retry may get past (Redis down or slow). */
+const STORE_OUTAGE_CODES: ReadonlySet<string> = new Set([
+  'TIDEWIRE_ERR_MESH_UNAVAILABLE',
+  'TIDEWIRE_ERR_MESH_UNREACHABLE',
+]);
+
+function isStoreOutage(err: unknown): boolean {
+  return err instanceof TidewireError && STORE_OUTAGE_CODES.has(err.code);
 }
 
 export function json(res: ServerResponse, status: number, body: unknown): void {

@@ -1,12 +1,12 @@
 /**
- * The node's lifecycle: `start` (mesh, transports, HTTP endpoint, public
+ * The node's lifecycle: `start` (mesh, HTTP endpoint, transports, public
  * endpoint, connector, registration, in that order, undone on failure) and
  * `shutdown` (OFFLINE, shutdown listeners, reconnect-elsewhere, wait for users
  * up to the timeout, close the rest, the listeners, the router and the mesh,
  * then stop listeners). Owns what runs: the transport listeners, the HTTP
  * endpoint and the connector.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { CommandRouter } from '@tidewire/command-router';
 import type { Mesh } from '@tidewire/mesh';
 import { CORE_VER, CoreCommand, type Logger, pack } from '@tidewire/wire';
@@ -140,26 +140,42 @@ export class Lifecycle {
           `encryption is off for ${plain.join(' and ')} (enableEncryption): fine on loopback, turn it on for the internet`,
         );
       }
+      // HTTP first: a transport may attach to its server.
+      const http = new HttpEndpoint({
+        host: config.http.address,
+        port: config.http.port,
+        sessionTtlMs: config.http.sessionTTL * 1000,
+        sessions: config.http.sessions,
+        authenticate: (req, uid) => context.authenticate()(req, uid),
+        allocate: async (transport, avoid) => context.presence.allocate(transport, avoid),
+        issueTicket: (ticket, ttl) => mesh.issueTicket(ticket, ttl),
+        rateLimit: {
+          perSecond: config.http.rateLimit,
+          burst: config.http.rateLimitBurst,
+          loopback: config.http.rateLimitLoopback,
+        },
+        onStoreOutage: (down, err) => {
+          if (down) {
+            context.logger.error?.(
+              'cluster store unavailable: session requests answer 503 until it is back',
+              { error: String(err) },
+            );
+          } else context.logger.info?.('cluster store available again: session requests served');
+        },
+        extraRoutes: (req, res) => this.#route(req, res),
+        onError: (err) => context.logger.error?.('HTTP endpoint error', { error: String(err) }),
+      });
+      this.#http = http;
+      await http.listen();
       const host: TransportHost = {
         logger: context.logger,
+        httpServer: http.server as Server,
         accept: (connection, ticket) => context.admission.accept(connection, ticket),
         claimTicket: (transport, sid) => context.admission.claimTicket(transport, sid),
       };
       for (const adapter of transports) {
         this.#listeners.push({ adapter, listener: await adapter.listen(config, host) });
       }
-      this.#http = new HttpEndpoint({
-        host: config.http.address,
-        port: config.http.port,
-        sessionTtlMs: config.http.sessionTTL * 1000,
-        sessions: config.http.sessions,
-        authenticate: (req, uid) => context.authenticate()(req, uid),
-        allocate: async (transport) => context.presence.allocate(transport),
-        issueTicket: (ticket, ttl) => mesh.issueTicket(ticket, ttl),
-        extraRoutes: (req, res) => this.#route(req, res),
-        onError: (err) => context.logger.error?.('HTTP endpoint error', { error: String(err) }),
-      });
-      await this.#http.listen();
       if (!context.publicEndpoint.resolved) await context.publicEndpoint.resolve();
       if (context.connectorMode()) this.#startConnector();
       await context.presence.register();

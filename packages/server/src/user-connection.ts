@@ -11,6 +11,7 @@
  *   User.send / disconnect --frames, close codes--> UserConnection.send / close
  */
 
+import type { Server as HttpServer } from 'node:http';
 import type { SessionTicket } from '@tidewire/mesh';
 import type { Frame, Logger } from '@tidewire/wire';
 import type { ServerConfig } from './config.ts';
@@ -52,6 +53,12 @@ export interface UserConnection extends ClientConnection {
 /** What the server offers a transport adapter. */
 export interface TransportHost {
   readonly logger: Logger;
+  /**
+   * The node's HTTP server, already listening: a transport that attaches to
+   * it (WebSocket upgrades on the HTTP port) listens there instead of binding
+   * a port of its own.
+   */
+  readonly httpServer: HttpServer;
   /**
    * Hands a new connection to the server, which waits for its hello.
    * `handshakeTicket`: for a transport that checks the session in its own

@@ -3,19 +3,24 @@ import { MemoryMesh, MemoryMeshHub, type Mesh, RedisMesh } from '@tidewire/mesh'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, skipWithoutRedis, startRedis } from '../../mesh/test/redis-server.ts';
 import { createServer, type TidewireServer } from '../src/index.ts';
-import { delay, endpointOf, waitFor } from './helpers.ts';
+import { delay, endpointOf, getSession, waitFor } from './helpers.ts';
 
 interface Cluster {
-  meshFor(nodeId: string): Mesh;
+  meshFor(nodeId: string, ttlMs?: number): Mesh;
 }
 
 const servers: TidewireServer[] = [];
 const clients: TidewireClient[] = [];
 
-async function node(cluster: Cluster, nodeId: string): Promise<TidewireServer> {
+async function node(
+  cluster: Cluster,
+  nodeId: string,
+  http: { sessionTTL?: number } = {},
+  meshTtlMs?: number,
+): Promise<TidewireServer> {
   const server = createServer({
-    config: { http: { port: 0 }, tcp: { port: 0 } },
-    mesh: cluster.meshFor(nodeId),
+    config: { http: { port: 0, ...http }, tcp: { port: 0 } },
+    mesh: cluster.meshFor(nodeId, meshTtlMs),
     env: {},
   });
   servers.push(server);
@@ -66,6 +71,32 @@ function clusterSuite(name: string, makeCluster: () => Cluster, skip = false): v
       await c.close();
       const last = await user(a, 'u8');
       expect(nodeOf(last, nodes)).toBe('a');
+    });
+
+    it('tickets nobody used stop counting once expired: later users still spread', async () => {
+      // A session node of its own (TAKEN: it hands out sessions, takes no users) and three TCP nodes.
+      // Registry TTL 1 s: the burst is older than it by the time the late users come.
+      const entry = await node(cluster, 'entry', { sessionTTL: 1 }, 1_000);
+      entry.taken();
+      const nodes = [
+        await node(cluster, 'a', {}, 1_000),
+        await node(cluster, 'b', {}, 1_000),
+        await node(cluster, 'c', {}, 1_000),
+      ];
+      await delay(50);
+      for (let i = 0; i < 300; i += 50) {
+        const burst = [];
+        for (let j = i; j < i + 50; j++) burst.push(getSession(entry, `unused-${j}`));
+        for (const { status } of await Promise.all(burst)) expect(status).toBe(200);
+      }
+      await delay(1_300); // every ticket of the burst has expired
+      const spread = new Map<string, number>();
+      for (let i = 0; i < 30; i++) {
+        const c = await user(entry, `late-${i}`);
+        const id = nodeOf(c, nodes);
+        spread.set(id, (spread.get(id) ?? 0) + 1);
+      }
+      expect(Math.max(...spread.values())).toBeLessThanOrEqual(15);
     });
 
     it('sendToUser reaches a user on another node; unknown users are typed errors', async () => {
@@ -132,7 +163,9 @@ function clusterSuite(name: string, makeCluster: () => Cluster, skip = false): v
 
 clusterSuite('an in-process MemoryMesh hub', () => {
   const hub = new MemoryMeshHub();
-  return { meshFor: (nodeId) => new MemoryMesh({ hub, nodeId }) };
+  return {
+    meshFor: (nodeId, ttlMs) => new MemoryMesh({ hub, nodeId, ...(ttlMs ? { ttlMs } : {}) }),
+  };
 });
 
 let redis: RedisServer | null = null;
@@ -147,8 +180,13 @@ let prefix = 0;
 clusterSuite(
   'Redis',
   () => ({
-    meshFor: (nodeId) =>
-      new RedisMesh({ url: redis!.url, nodeId, keyPrefix: `cluster-test-${prefix}:` }),
+    meshFor: (nodeId, ttlMs) =>
+      new RedisMesh({
+        url: redis!.url,
+        nodeId,
+        keyPrefix: `cluster-test-${prefix}:`,
+        ...(ttlMs ? { ttlMs } : {}),
+      }),
   }),
   skipRedis,
 );
