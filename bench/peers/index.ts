@@ -30,7 +30,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
@@ -62,11 +62,14 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * node:dgram echo whose clients answer each echo with an ACK-sized datagram
  * the server reads and drops: what any reliable UDP protocol whose receiver
  * acknowledges each message at once costs in Node before it does any work
- * of its own.
+ * of its own. `tidewire-app` is the reference server as `pnpm start` runs it
+ * (apps/server's built main.js with its default config: logging, metrics,
+ * HTTP routes, demo commands; the clients use its TCP echo), the figure users
+ * get; `tidewire-app-nometrics` the same with `metrics.enabled: false`.
  */
 const KINDS = (
   process.env.PEERS_KINDS ??
-  'bare,bare-client,bare-udp,bare-udp-acked,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,colyseus'
+  'bare,bare-client,bare-udp,bare-udp-acked,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,tidewire-app,tidewire-app-nometrics,colyseus'
 ).split(',');
 /**
  * What a `bare-udp-acked` client sends back for each echo: as many bytes as
@@ -204,6 +207,8 @@ type Kind =
   | 'tidewire-udp'
   | 'tidewire-udp-ackdelay'
   | 'tidewire-udp-unreliable'
+  | 'tidewire-app'
+  | 'tidewire-app-nometrics'
   | 'colyseus';
 
 /** A server to run: a kind, or with PEERS_AB_DIR a Tidewire kind on the other checkout. */
@@ -240,6 +245,8 @@ const LABELS: Record<Kind, string> = {
   'tidewire-udp': 'Tidewire UDP',
   'tidewire-udp-ackdelay': 'Tidewire UDP, clients with ackDelayMs 60',
   'tidewire-udp-unreliable': 'Tidewire UDP, unreliable channel',
+  'tidewire-app': 'tidewire-server as pnpm start runs it (TCP)',
+  'tidewire-app-nometrics': 'tidewire-server, metrics.enabled false (TCP)',
   colyseus: 'Colyseus 0.16',
 };
 const unknownKinds = KINDS.filter((k) => !(k in LABELS));
@@ -376,7 +383,15 @@ interface Running {
   stop(): Promise<void>;
 }
 
-async function start(server: Server, clients: number): Promise<Running> {
+/** A server process: where it listens, its CPU time and RSS, and how to stop it. */
+interface ServerProcess {
+  ports: Ports;
+  stats(): Promise<Stats>;
+  stop(): Promise<void>;
+}
+
+/** The bench's own server (server.ts), speaking IPC. */
+async function launchBenchServer(server: Server): Promise<ServerProcess> {
   const kind = kindOf(server);
   const serverJs = server.endsWith('@ab') ? AB_SERVER_JS! : SERVER_JS;
   const nodeArgs = [
@@ -393,8 +408,100 @@ async function start(server: Server, clients: number): Promise<Running> {
         execArgv: nodeArgs,
         stdio: ['ignore', serverStdout, 'inherit', 'ipc'],
       });
-  const ready = await whenReady(server, child);
-  const idle = await stats(child);
+  const ports = await whenReady(server, child);
+  return {
+    ports,
+    stats: () => stats(child),
+    async stop() {
+      child.send('exit');
+      await once(child, 'exit');
+    },
+  };
+}
+
+/**
+ * The reference server as `pnpm start` runs it (apps/server's built main.js
+ * with its default config, logging to stdout, metrics, HTTP routes, demo
+ * commands, TCP and UDP), on free ports; with `metrics` false the same with
+ * `metrics.enabled: false`. Its CPU and RSS are read from /proc.
+ */
+async function launchApp(server: Server, metrics: boolean): Promise<ServerProcess> {
+  const appDir = fileURLToPath(new URL('../../apps/server/', import.meta.url));
+  const config = JSON.parse(readFileSync(join(appDir, 'config/default.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  config.metrics = { enabled: metrics };
+  const configPath = join(
+    tmpdir(),
+    `tidewire-peers-app-${process.pid}-${metrics ? 'on' : 'off'}.json`,
+  );
+  writeFileSync(configPath, JSON.stringify(config));
+  const args = [
+    ...SERVER_NODE_ARGS,
+    join(appDir, 'dist/main.js'),
+    '--config',
+    configPath,
+    '--http-port',
+    '0',
+    '--tcp-port',
+    '0',
+    '--udp-port',
+    '0',
+  ];
+  const child = PIN
+    ? spawn('taskset', ['-c', '1', process.execPath, ...args], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ports = await new Promise<Ports>((resolve, reject) => {
+    let text = '';
+    const onExit = (code: number | null): void =>
+      reject(new Error(`bench/peers: ${server} exited before it was ready (${code}): ${errors}`));
+    child.once('exit', onExit);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const ready = /tidewire-server ready: http:\/\/[^:]+:(\d+) tcp [^ ]*:(\d+)/.exec(text);
+      if (ready === null) return;
+      child.off('exit', onExit);
+      text = '';
+      resolve({ port: Number(ready[1]), tcpPort: Number(ready[2]) });
+    });
+  });
+  // The logs go on (pino writes them to stderr): read and dropped, as a terminal would show them.
+  child.stdout!.resume();
+  // With taskset, the server is taskset's child (exec'd: the same pid).
+  const pid = child.pid!;
+  return {
+    ports,
+    stats: async () => procStats(pid),
+    async stop() {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    },
+  };
+}
+
+/** CPU time (user + system) and RSS of a process, from /proc. */
+function procStats(pid: number): Stats {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[11], fields[12]: utime, stime in clock ticks (100 a second on Linux).
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rssKb = Number(
+    /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0,
+  );
+  return { cpuMs: ticks * 10, rss: rssKb * 1024 };
+}
+
+async function start(server: Server, clients: number): Promise<Running> {
+  const kind = kindOf(server);
+  const proc =
+    kind === 'tidewire-app' || kind === 'tidewire-app-nometrics'
+      ? await launchApp(server, kind === 'tidewire-app')
+      : await launchBenchServer(server);
+  const ready = proc.ports;
+  const idle = await proc.stats();
   const latencies: number[] = [];
   let measuring = false;
   const drivers: Driver[] = [];
@@ -406,7 +513,7 @@ async function start(server: Server, clients: number): Promise<Running> {
       }),
     );
   }
-  const connected = await stats(child);
+  const connected = await proc.stats();
   const timers = drivers.map((driver, i) =>
     setTimeout(
       () => {
@@ -423,13 +530,13 @@ async function start(server: Server, clients: number): Promise<Running> {
   let started = 0;
   return {
     async openWindow() {
-      before = await stats(child);
+      before = await proc.stats();
       started = performance.now();
       measuring = true;
     },
     async closeWindow() {
       measuring = false;
-      const after = await stats(child);
+      const after = await proc.stats();
       const elapsed = performance.now() - started;
       const sorted = latencies.sort((a, b) => a - b);
       return {
@@ -444,8 +551,7 @@ async function start(server: Server, clients: number): Promise<Running> {
     async stop() {
       for (const t of timers) clearInterval(t);
       await Promise.all(drivers.map((d) => d.close()));
-      child.send('exit');
-      await once(child, 'exit');
+      await proc.stop();
     },
   };
 }
@@ -491,7 +597,9 @@ function rotate<T>(items: readonly T[], round: number): T[] {
 const kinds: Server[] = (Object.keys(LABELS) as Kind[])
   .filter((kind) => KINDS.includes(kind))
   .flatMap((kind): Server[] =>
-    AB_DIR !== undefined && kind.startsWith('tidewire') ? [kind, `${kind}@ab`] : [kind],
+    AB_DIR !== undefined && kind.startsWith('tidewire') && !kind.startsWith('tidewire-app')
+      ? [kind, `${kind}@ab`]
+      : [kind],
   );
 
 /** Medians of several runs of one server. */
@@ -662,6 +770,9 @@ for (const kind of kinds) {
     kinds.includes('colyseus')
       ? `CPU ${ratio(kind, 'colyseus', 'cpuShare')} Colyseus, p99 ${ratio(kind, 'colyseus', 'p99')} Colyseus`
       : '',
+    kind === 'tidewire-app' && kinds.includes('tidewire-app-nometrics')
+      ? `CPU ${ratio(kind, 'tidewire-app-nometrics', 'cpuShare')} itself with metrics off`
+      : '',
     kinds.includes(`${kindOf(kind)}@ab`) && !kind.endsWith('@ab')
       ? `CPU ${ratio(kind, `${kindOf(kind)}@ab`, 'cpuShare')}, p50 ${ratio(kind, `${kindOf(kind)}@ab`, 'p50')} the same server on PEERS_AB_DIR`
       : '',
@@ -694,6 +805,20 @@ printGoals('peers', [
     'bare-udp',
     'cpuShare',
     1.2,
+  ),
+  ...goalOf(
+    'tidewire-app (pnpm start) server CPU / bare node:net',
+    'tidewire-app',
+    'bare',
+    'cpuShare',
+    1.2,
+  ),
+  ...goalOf(
+    'tidewire-app metrics on / metrics off',
+    'tidewire-app',
+    'tidewire-app-nometrics',
+    'cpuShare',
+    1.05,
   ),
   ...goalOf('tidewire-tcp p99 / Colyseus', 'tidewire-tcp', 'colyseus', 'p99', 0.4),
   ...goalOf('tidewire-udp p99 / Colyseus', 'tidewire-udp', 'colyseus', 'p99', 0.4),

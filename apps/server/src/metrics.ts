@@ -1,11 +1,17 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TidewireServer } from '@tidewire/server';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { tcpByteTotals } from '@tidewire/transport-tcp';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
+import { CommandStats } from './command-stats.ts';
+import { FoldedCommandHistogram } from './folded-histogram.ts';
 
 /**
  * Prometheus metrics for one node, fed by the libraries' diagnostics
- * channels: served as text at GET /metrics on the HTTP endpoint.
+ * channels: served as text at GET /metrics on the HTTP endpoint. What
+ * happens per message (bytes read and written, commands handled) is counted
+ * in plain numbers and folded into prom-client when a scrape collects them,
+ * so that metrics cost the hot path an addition, not a label lookup.
  */
 export interface Metrics {
   readonly registry: Registry;
@@ -49,25 +55,45 @@ export function createMetrics(server: TidewireServer): Metrics {
     labelNames: ['transport'],
     registers: [registry],
   });
-  const bytes = new Counter({
+  // Read at scrape time from transport-tcp's running totals (from here on).
+  const tcpBaseline = tcpByteTotals();
+  new Counter({
     name: 'tidewire_bytes_total',
     help: 'Bytes received (in) and sent (out), by transport',
     labelNames: ['transport', 'direction'],
     registers: [registry],
+    collect() {
+      this.reset();
+      const totals = tcpByteTotals();
+      const read = totals.in - tcpBaseline.in;
+      const written = totals.out - tcpBaseline.out;
+      if (read > 0) this.inc({ transport: 'tcp', direction: 'in' }, read);
+      if (written > 0) this.inc({ transport: 'tcp', direction: 'out' }, written);
+    },
   });
-  const commands = new Counter({
+  const commandStats = new CommandStats([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]);
+  new Counter({
     name: 'tidewire_commands_total',
     help: 'Commands handled, by ver, cmd and outcome',
     labelNames: ['ver', 'cmd', 'ok'],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const entry of commandStats.entries()) {
+        const ver = String(entry.ver);
+        const cmd = String(entry.cmd);
+        if (entry.ok > 0) this.inc({ ver, cmd, ok: 'true' }, entry.ok);
+        if (entry.failed > 0) this.inc({ ver, cmd, ok: 'false' }, entry.failed);
+      }
+    },
   });
-  const latency = new Histogram({
-    name: 'tidewire_command_duration_seconds',
-    help: 'Time from the start of a command chain to its end',
-    labelNames: ['ver', 'cmd'],
-    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-    registers: [registry],
-  });
+  registry.registerMetric(
+    new FoldedCommandHistogram(
+      'tidewire_command_duration_seconds',
+      'Time from the start of a command chain to its end',
+      commandStats,
+    ) as unknown as Metric,
+  );
   const retransmits = new Counter({
     name: 'tidewire_retransmits_total',
     help: 'Reliable UDP packets sent again',
@@ -112,13 +138,6 @@ export function createMetrics(server: TidewireServer): Metrics {
     ],
     ['tidewire:tcp:close', () => open.dec({ transport: 'tcp' })],
     [
-      'tidewire:tcp:bytes',
-      (m) => {
-        const { direction, bytes: n } = m as { direction: string; bytes: number };
-        bytes.inc({ transport: 'tcp', direction }, n);
-      },
-    ],
-    [
       'tidewire:router:command',
       (m) => {
         const { ver, cmd, ok, durationMs } = m as {
@@ -127,9 +146,7 @@ export function createMetrics(server: TidewireServer): Metrics {
           ok: boolean;
           durationMs: number;
         };
-        const labels = { ver: String(ver), cmd: String(cmd) };
-        commands.inc({ ...labels, ok: String(ok) });
-        latency.observe(labels, durationMs / 1000);
+        commandStats.record(ver, cmd, ok, durationMs / 1000);
       },
     ],
     ['tidewire:udp:retransmit', () => retransmits.inc()],

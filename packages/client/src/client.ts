@@ -1,7 +1,5 @@
 import type { Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
-import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import {
   BUILTIN_VER,
   CORE_VER,
@@ -20,6 +18,20 @@ import {
 import { endpointKey, isUnreachable, retryUnreachable } from './connect-retry.ts';
 import { ClientErrorCode, clientError } from './errors.ts';
 import { openP2PSocket, P2PChannel, type PeerAddresses } from './p2p.ts';
+import {
+  awaitAnswer,
+  type ClientConnection,
+  ClientSeat,
+  type DialOptions,
+  dialSession,
+  type EarlyEvents,
+  type ReconnectOptions,
+  type ResolvedReconnect,
+  reconnectLoop,
+  resolveReconnect,
+  resumeOffer,
+  resumeSeat,
+} from './reconnect.ts';
 import { requestSession, type Session } from './session.ts';
 
 // Built-in peer-to-peer commands (ver 1), as in @tidewire/server's P2PCommand.
@@ -75,6 +87,15 @@ export interface ConnectOptions {
   maxPayloadLength?: number;
   signal?: AbortSignal;
   fetch?: typeof fetch;
+  /**
+   * Reconnect by itself when the connection is lost (protocol section 13):
+   * resume the seat on a new connection while the server holds it (pending
+   * requests carry over, nothing is lost or doubled), else a fresh session
+   * (event `reconnected-fresh`: the server state is gone). On by default
+   * (10 attempts, backoff 100 ms doubling to 5 s, half of each drawn at
+   * random); `false` or `attempts: 0` turns it off. `signal` aborts it too.
+   */
+  reconnect?: ReconnectOptions | false;
 }
 
 /** A response to a request. */
@@ -111,20 +132,13 @@ export interface ClientNotification {
   message: Buffer;
 }
 
-/** Frames and a close that arrive between the hello answer and the client taking over. */
-interface EarlyEvents {
-  readonly frames: Frame[];
-  close: ClientCloseInfo | null;
-}
-
 interface Hello {
   userId: string;
   state: string;
   early: EarlyEvents;
+  /** The server's resume offer (protocol section 13.2), if any. */
+  resume: { token: Buffer; ttlMs: number } | null;
 }
-
-/** The transport connection under a client: TCP or reliable UDP. */
-type ClientConnection = TcpConnection | UdpConnection;
 
 export interface ClientEvents {
   push: [message: PushMessage];
@@ -136,7 +150,42 @@ export interface ClientEvents {
   reconnect: [info: { reason: string }];
   /** Another user opened a peer-to-peer channel to us (after the punching attempt). */
   p2p: [channel: P2PChannel];
+  /** The connection was lost (`code`); attempt `attempt` starts after `delayMs`. */
+  reconnecting: [info: { attempt: number; delayMs: number; code: string; error?: string }];
+  /** The seat was resumed on a new connection: nothing was lost, pending requests carried over. */
+  resumed: [info: { attempt: number }];
+  /**
+   * Reconnected with a new session: the server state of the old one (rooms,
+   * user data) is gone and the application rebuilds it; requests pending at
+   * the loss were failed (`TIDEWIRE_ERR_CLOSED`). `reason`: why it could not
+   * resume (`TIDEWIRE_ERR_RESUME_EXPIRED`, `_RESUME_INVALID`,
+   * `TIDEWIRE_ERR_CONNECT_FAILED` for a node that is gone,
+   * `TIDEWIRE_ERR_DRAINING` for a move after reconnect-elsewhere...).
+   */
+  'reconnected-fresh': [info: { reason: string }];
+  /** Every attempt failed; `close` follows. */
+  'gave-up': [info: { attempts: number; code: string }];
   close: [info: ClientCloseInfo];
+}
+
+/** Close codes after which the client reconnects (a link loss, or a node that shut down). */
+const RECONNECT_CODES: ReadonlySet<string> = new Set([
+  'TIDEWIRE_CLOSE_PEER_ENDED',
+  'TIDEWIRE_ERR_TRUNCATED',
+  'TIDEWIRE_ERR_CONNECTION_RESET',
+  'TIDEWIRE_ERR_SOCKET',
+  'TIDEWIRE_ERR_IDLE_TIMEOUT',
+  'TIDEWIRE_ERR_PEER_GONE',
+  'TIDEWIRE_ERR_SLOW_CONSUMER',
+  'TIDEWIRE_ERR_SERVER_CLOSING',
+]);
+
+/** What the client needs to reconnect by itself. */
+interface ReconnectContext {
+  options: ConnectOptions;
+  dial: DialOptions;
+  reconnect: ResolvedReconnect;
+  connectTimeoutMs: number;
 }
 
 interface Pending {
@@ -153,11 +202,27 @@ const MAX_RIDE_MS = 250;
 /** A connected Tidewire client. Create it with `connect()`. */
 export class TidewireClient extends EventEmitter<ClientEvents> {
   readonly userId: string;
-  readonly session: Session;
+  #session: Session;
   #serverState: string;
   #latency = 0;
-  readonly #conn: ClientConnection;
-  readonly #cipher: SessionCipher | null;
+  #conn: ClientConnection;
+  #cipher: SessionCipher | null;
+  /** Resume: the client's side of its seat, when the server offered one and reconnect is on. */
+  #seat: ClientSeat | null = null;
+  readonly #reconnect: ReconnectContext | null;
+  /** Set while reconnecting: aborts the attempts (close()). */
+  #reconnecting: AbortController | null = null;
+  /**
+   * While moving to another node (reconnect-elsewhere): commands made
+   * meanwhile wait here, to go out on the new connection once the old one
+   * answered what it had.
+   */
+  /** The move's attempts, while moving. */
+  #moving: AbortController | null = null;
+  #parked:
+    | { ver: number; cmd: number; payload: Uint8Array; options: { reliable?: boolean } }[]
+    | null = null;
+  readonly #keepAliveIntervalMs: number;
   /** Peer-to-peer channels by peer user id. */
   readonly #channels = new Map<string, P2PChannel>();
   /** p2pConnect calls waiting for the peer's addresses. */
@@ -184,37 +249,89 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       keepAliveIntervalMs: number;
       requestTimeoutMs: number;
       cipher?: SessionCipher | null;
+      reconnect?: ReconnectContext;
     },
   ) {
     super();
     this.#conn = conn;
-    this.session = session;
+    this.#session = session;
     this.userId = hello.userId;
     this.#serverState = hello.state;
     this.#requestTimeoutMs = options.requestTimeoutMs;
     this.#cipher = options.cipher ?? null;
+    this.#reconnect =
+      options.reconnect !== undefined && options.reconnect.reconnect.attempts > 0
+        ? options.reconnect
+        : null;
+    this.#keepAliveIntervalMs = options.keepAliveIntervalMs;
+    this.#rideMs = Math.min(MAX_RIDE_MS, Math.floor(options.keepAliveIntervalMs / 4));
+    this.#optIn(hello);
     // Events that arrived with the hello answer are emitted on the next turn
     // of the event loop, after `await connect(...)` has attached listeners.
     const { early } = hello;
-    conn.onFrame = (frame: Frame) => early.frames.push(frame);
-    conn.onClose = (info) => {
-      early.close = { code: info.code, reason: info.reason, remote: info.remote };
-    };
-    setImmediate(() => {
-      for (const frame of early.frames) this.#onFrame(frame);
-      early.frames.length = 0;
-      if (early.close !== null) {
-        this.#onClose(early.close);
-        return;
-      }
-      conn.onFrame = (frame: Frame) => this.#onFrame(frame);
-      conn.onClose = (info) =>
-        this.#onClose({ code: info.code, reason: info.reason, remote: info.remote });
-    });
-    this.#rideMs = Math.min(MAX_RIDE_MS, Math.floor(options.keepAliveIntervalMs / 4));
-    if (options.keepAliveIntervalMs > 0) {
-      this.#keepAlive = setInterval(() => this.#onKeepAliveTimer(), options.keepAliveIntervalMs);
+    setImmediate(() => this.#attach(conn, early));
+    this.#startKeepAlive();
+  }
+
+  /** The session the client is connected with (a new one after `reconnected-fresh`). */
+  get session(): Session {
+    return this.#session;
+  }
+
+  /** True while the client is reconnecting (requests wait for the new connection). */
+  get reconnecting(): boolean {
+    return this.#reconnecting !== null;
+  }
+
+  #startKeepAlive(): void {
+    if (this.#keepAliveIntervalMs > 0 && this.#keepAlive === null) {
+      this.#keepAlive = setInterval(() => this.#onKeepAliveTimer(), this.#keepAliveIntervalMs);
     }
+  }
+
+  #stopKeepAlive(): void {
+    if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
+    this.#keepAlive = null;
+    this.#takeRider();
+  }
+
+  /**
+   * Takes part in resume when the server offered it and reconnect is on:
+   * the ack that opts in is the first frame after the hello answer.
+   */
+  #optIn(hello: Hello): void {
+    if (hello.resume === null || this.#reconnect === null) {
+      this.#seat = null;
+      return;
+    }
+    this.#seat = new ClientSeat(hello.resume.token, hello.resume.ttlMs, (received) =>
+      this.#sendAck(received),
+    );
+    this.#sendAck(0);
+  }
+
+  #sendAck(received: number): void {
+    const payload = pack({ received });
+    this.#conn.send(
+      this.#cipher === null
+        ? encodeFrame(CORE_VER, CoreCommand.Ack, Status.Request, payload)
+        : sealFrame(this.#cipher, CORE_VER, CoreCommand.Ack, Status.Request, payload),
+    );
+  }
+
+  /** Takes the connection over: what arrived early first, then its frames and its close. */
+  #attach(conn: ClientConnection, early: EarlyEvents): void {
+    for (const { frame, reliable } of early.frames) this.#onFrame(frame, reliable);
+    early.frames.length = 0;
+    if (early.close !== null) {
+      this.#onConnectionClosed(conn, early.close);
+      return;
+    }
+    conn.onFrame = (frame: Frame, reliable?: unknown) => {
+      if (conn === this.#conn) this.#onFrame(frame, reliable !== false);
+    };
+    conn.onClose = (info) =>
+      this.#onConnectionClosed(conn, { code: info.code, reason: info.reason, remote: info.remote });
   }
 
   /**
@@ -225,7 +342,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
    * no command in that time it goes alone.
    */
   #onKeepAliveTimer(): void {
-    if (this.#rider !== null || this.closed) return;
+    if (this.#rider !== null || this.closed || this.#reconnecting !== null) return;
     let sentAt = performance.now();
     const { frame, answer } = this.#prepare(
       CORE_VER,
@@ -310,7 +427,14 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     options: { reliable?: boolean } = {},
   ): boolean {
     if (this.closed) return false;
-    const frame = this.#encode(ver, cmd, payload);
+    if (this.#parked !== null) {
+      if (options.reliable !== false || this.session.serverType === 'tcp')
+        this.#queue(ver, cmd).push(null);
+      this.#parked.push({ ver, cmd, payload, options });
+      return true;
+    }
+    const numbered = options.reliable !== false || this.session.serverType === 'tcp';
+    const frame = this.#encode(ver, cmd, payload, numbered);
     // A reliable send holds its place among the answers of (ver, cmd), which
     // come in order. An unreliable one may be lost and its answer never come:
     // it holds none (else a later request would get an older send's answer,
@@ -344,6 +468,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       );
     }
     if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    if (this.#parked !== null) {
+      const answer = this.#wait(ver, cmd, options);
+      this.#parked.push({ ver, cmd, payload, options: {} });
+      return answer;
+    }
     const { frame, answer } = this.#prepare(ver, cmd, payload, options);
     this.#transmit(frame);
     return answer;
@@ -357,8 +486,13 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     options: RequestOptions,
   ): { frame: Buffer; answer: Promise<Response> } {
     const frame = this.#encode(ver, cmd, payload);
+    return { frame, answer: this.#wait(ver, cmd, options) };
+  }
+
+  /** Queues a waiter for the next answer of (ver, cmd), with its timeout and abort. */
+  #wait(ver: number, cmd: number, options: RequestOptions): Promise<Response> {
     const signal = options.signal;
-    const answer = new Promise<Response>((resolve, reject) => {
+    return new Promise<Response>((resolve, reject) => {
       const queue = this.#queue(ver, cmd);
       const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
       const onAbort = (): void => {
@@ -388,7 +522,6 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       signal?.addEventListener('abort', onAbort, { once: true });
       queue.push(entry);
     });
-    return { frame, answer };
   }
 
   /** Sends a keep-alive and resolves with the server's answer; updates `latency` and `serverState`. */
@@ -422,10 +555,286 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     return this.#latency;
   }
 
-  /** Closes the connection (a disconnect frame first). */
+  /** Closes the connection (a disconnect frame first); stops reconnecting. */
   async close(): Promise<void> {
+    this.#reconnecting?.abort();
+    this.#seat?.acks.stop();
+    this.#seat = null; // a clean close: the server releases the seat
     await this.#conn.close('TIDEWIRE_ERR_CLIENT_CLOSED', 'client closed');
     this.#onClose({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: 'client closed', remote: false });
+  }
+
+  /** A connection ended: reconnect when it was lost and reconnect is on, else the client closes. */
+  #onConnectionClosed(conn: ClientConnection, info: ClientCloseInfo): void {
+    if (conn !== this.#conn || this.#closeInfo !== null) return;
+    if (this.#moving !== null) {
+      // Lost while moving: the move stops, the loss is handled as any other.
+      this.#moving.abort();
+      this.#moving = null;
+      this.#reconnecting = null;
+    }
+    if (this.#reconnecting !== null) return;
+    if (this.#reconnect === null || !RECONNECT_CODES.has(info.code)) {
+      this.#onClose(info);
+      return;
+    }
+    void this.#reconnectAfter(info);
+  }
+
+  async #reconnectAfter(info: ClientCloseInfo): Promise<void> {
+    const context = this.#reconnect;
+    if (context === null) return;
+    const controller = new AbortController();
+    this.#reconnecting = controller;
+    const signal = context.options.signal
+      ? AbortSignal.any([context.options.signal, controller.signal])
+      : controller.signal;
+    this.#stopKeepAlive();
+    for (const channel of [...this.#channels.values()]) void channel.close();
+    // The server holds no seat after it shut down: straight to a fresh session.
+    let noSeatReason = info.code;
+    if (info.code === 'TIDEWIRE_ERR_SERVER_CLOSING') this.#seat = null;
+    // Past its bound the client no longer kept what it sent: a resume would lose it.
+    if (this.#seat?.log.overflowed === true) {
+      this.#seat = null;
+      noSeatReason = 'TIDEWIRE_ERR_RESUME_OVERFLOW';
+    }
+    if (this.#seat !== null) {
+      this.#seat.acks.stop();
+      this.#seat.lostAt = Date.now();
+    }
+    let lastAttempt = 0;
+    const { outcome, lastError } = await reconnectLoop(
+      {
+        seat: this.#seat,
+        noSeatReason,
+        resume: async (attemptSignal) => {
+          await this.#resume(context, attemptSignal);
+        },
+        fresh: async (reason, attemptSignal) => {
+          await this.#fresh(context, reason, attemptSignal);
+        },
+        onAttempt: ({ attempt, delayMs, error }) => {
+          lastAttempt = attempt;
+          this.emit('reconnecting', {
+            attempt,
+            delayMs,
+            code: info.code,
+            ...(error !== undefined ? { error } : {}),
+          });
+        },
+      },
+      context.reconnect,
+      signal,
+    );
+    this.#reconnecting = null;
+    if (outcome === 'resumed') {
+      this.emit('resumed', { attempt: lastAttempt });
+      return;
+    }
+    if (outcome === 'fresh' || this.#closeInfo !== null) return;
+    const code =
+      (lastError as { code?: unknown } | null)?.code !== undefined
+        ? String((lastError as { code: unknown }).code)
+        : info.code;
+    if (outcome === 'gave-up') {
+      this.emit('gave-up', { attempts: context.reconnect.attempts, code });
+    }
+    this.#onClose(info);
+  }
+
+  /** One resume attempt (protocol section 13.6): on success the client goes on over the new connection. */
+  async #resume(context: ReconnectContext, signal: AbortSignal): Promise<void> {
+    const seat = this.#seat;
+    if (seat === null) throw clientError(ClientErrorCode.Closed, 'no seat');
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(context.connectTimeoutMs)]);
+    const resumed = await resumeSeat(this.#session, seat, context.dial, bounded);
+    if (!seat.log.acknowledge(resumed.received)) {
+      resumed.conn.destroy();
+      throw clientError(ClientErrorCode.Closed, 'resume: the server received more than was sent');
+    }
+    const old = this.#conn;
+    old.onFrame = null;
+    old.onClose = null;
+    old.destroy();
+    this.#conn = resumed.conn;
+    this.#cipher = resumed.cipher;
+    if (resumed.next !== null) {
+      seat.token = resumed.next.token;
+      seat.ttlMs = resumed.next.ttlMs;
+    }
+    seat.lostAt = 0;
+    this.#serverState = resumed.state;
+    // First an ack: it tells the server the new token arrived (the old one dies).
+    this.#sendAck(seat.acks.received);
+    // What the server did not receive goes again, in order, before anything new.
+    for (const kept of seat.log.after(resumed.received)) {
+      this.#conn.send(
+        this.#cipher === null
+          ? encodeFrame(kept.ver, kept.cmd, kept.status, kept.payload)
+          : sealFrame(this.#cipher, kept.ver, kept.cmd, kept.status, kept.payload),
+      );
+    }
+    seat.acks.rebind((received) => this.#sendAck(received));
+    this.#reconnecting = null;
+    this.#attach(resumed.conn, resumed.early);
+    this.#startKeepAlive();
+  }
+
+  /** A new session and hello: the old seat's server state is gone. */
+  async #fresh(context: ReconnectContext, reason: string, signal: AbortSignal): Promise<void> {
+    const options = context.options;
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(context.connectTimeoutMs)]);
+    const opened = await openSession(options, context.dial, bounded);
+    const old = this.#conn;
+    old.onFrame = null;
+    old.onClose = null;
+    old.destroy();
+    this.#seat?.acks.stop();
+    this.#failPending(
+      clientError(ClientErrorCode.Closed, `reconnected with a new session (${reason})`),
+    );
+    this.#conn = opened.conn;
+    this.#cipher = opened.cipher;
+    this.#session = opened.session;
+    this.#serverState = opened.hello.state;
+    this.#optIn(opened.hello);
+    this.#reconnecting = null;
+    this.#attach(opened.conn, opened.hello.early);
+    this.#startKeepAlive();
+    this.emit('reconnected-fresh', { reason });
+  }
+
+  /**
+   * Reconnect-elsewhere (the node drains): new commands wait; once the old
+   * connection answered what it had (at most the request timeout), a fresh
+   * session elsewhere takes over, the old connection is closed cleanly (the
+   * node releases the seat) and the waiting commands go out there.
+   */
+  async #move(): Promise<void> {
+    const context = this.#reconnect;
+    if (context === null) return;
+    this.#parked = [];
+    const waitUntil = Date.now() + this.#requestTimeoutMs;
+    while (this.#hasPending() && Date.now() < waitUntil && this.#closeInfo === null) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const parked = this.#parked;
+    if (this.#closeInfo !== null || this.#reconnecting !== null) {
+      // Closed or lost meanwhile: what waited goes with the rest of the client.
+      this.#parked = null;
+      for (const p of parked) this.#transmitLater(p);
+      return;
+    }
+    const controller = new AbortController();
+    this.#reconnecting = controller;
+    this.#moving = controller;
+    const signal = context.options.signal
+      ? AbortSignal.any([context.options.signal, controller.signal])
+      : controller.signal;
+    const { outcome } = await reconnectLoop(
+      {
+        seat: null,
+        resume: async () => {},
+        fresh: async (_reason, attemptSignal) => {
+          const bounded = AbortSignal.any([
+            attemptSignal,
+            AbortSignal.timeout(context.connectTimeoutMs),
+          ]);
+          const opened = await openSession(context.options, context.dial, bounded);
+          const old = this.#conn;
+          old.onFrame = null;
+          old.onClose = null;
+          this.#seat?.acks.stop();
+          this.#seat = null; // a clean close: the draining node releases the seat
+          void old.close('TIDEWIRE_ERR_CLIENT_CLOSED', 'moved to another node');
+          this.#stopKeepAlive();
+          // Answers the old node never gave: those requests may or may not have run there.
+          this.#failUnparked(parked.length);
+          this.#conn = opened.conn;
+          this.#cipher = opened.cipher;
+          this.#session = opened.session;
+          this.#serverState = opened.hello.state;
+          this.#optIn(opened.hello);
+          this.#reconnecting = null;
+          this.#parked = null;
+          for (const p of parked) this.#transmitLater(p);
+          this.#attach(opened.conn, opened.hello.early);
+          this.#startKeepAlive();
+        },
+        onAttempt: () => {},
+      },
+      {
+        attempts: context.reconnect.attempts,
+        backoff: { ...context.reconnect.backoff, initialMs: 0 },
+      },
+      signal,
+    );
+    if (this.#reconnecting === controller) this.#reconnecting = null;
+    if (this.#moving === controller) this.#moving = null;
+    if (outcome === 'fresh') {
+      this.emit('reconnected-fresh', { reason: 'TIDEWIRE_ERR_DRAINING' });
+      return;
+    }
+    // No other node took us: stay where we are until the node closes.
+    const rest = this.#parked ?? [];
+    this.#parked = null;
+    for (const p of rest) this.#transmitLater(p);
+  }
+
+  /** Sends a parked command (its waiter is already queued). */
+  #transmitLater(p: {
+    ver: number;
+    cmd: number;
+    payload: Uint8Array;
+    options: { reliable?: boolean };
+  }): void {
+    const numbered = p.options.reliable !== false || this.session.serverType === 'tcp';
+    this.#transmit(this.#encode(p.ver, p.cmd, p.payload, numbered), p.options);
+  }
+
+  #hasPending(): boolean {
+    const parkedKeys = new Map<number, number>();
+    for (const p of this.#parked ?? []) {
+      const key = keyOf(p.ver, p.cmd);
+      parkedKeys.set(key, (parkedKeys.get(key) ?? 0) + 1);
+    }
+    for (const [key, queue] of this.#pending) {
+      if (queue.length > (parkedKeys.get(key) ?? 0)) return true;
+    }
+    return false;
+  }
+
+  /** Fails the waiters ahead of the parked ones (their answers were due from the old node). */
+  #failUnparked(_parkedCount: number): void {
+    const parkedKeys = new Map<number, number>();
+    for (const p of this.#parked ?? []) {
+      const key = keyOf(p.ver, p.cmd);
+      parkedKeys.set(key, (parkedKeys.get(key) ?? 0) + 1);
+    }
+    const error = clientError(ClientErrorCode.Closed, 'no answer before moving to another node');
+    for (const [key, queue] of this.#pending) {
+      const keep = parkedKeys.get(key) ?? 0;
+      const drop = queue.splice(0, Math.max(0, queue.length - keep));
+      for (const entry of drop) {
+        if (entry) {
+          entry.cleanup();
+          entry.reject(error);
+        }
+      }
+    }
+  }
+
+  #failPending(error: Error): void {
+    for (const queue of this.#pending.values()) {
+      for (const entry of queue) {
+        if (entry) {
+          clearTimeout(entry.timer);
+          entry.reject(error);
+        }
+      }
+    }
+    this.#pending.clear();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -443,13 +852,17 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   }
 
   /** A request frame, sealed when the session is (TCP with encryption). */
-  #encode(ver: number, cmd: number, payload: Uint8Array): Buffer {
+  #encode(ver: number, cmd: number, payload: Uint8Array, numbered = true): Buffer {
+    // Resume: reliable frames are numbered and kept until acknowledged (protocol section 13).
+    if (numbered && this.#seat !== null) {
+      this.#seat.log.append(ver, cmd, Status.Request, Buffer.from(payload));
+    }
     return this.#cipher === null
       ? encodeFrame(ver, cmd, Status.Request, payload)
       : sealFrame(this.#cipher, ver, cmd, Status.Request, payload);
   }
 
-  #onFrame(received: Frame): void {
+  #onFrame(received: Frame, reliable = true): void {
     let frame = received;
     if (this.#cipher !== null) {
       try {
@@ -459,6 +872,17 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         this.#conn.destroy(err as Error);
         return;
       }
+    }
+    const seat = this.#seat;
+    if (seat !== null) {
+      if (frame.ver === CORE_VER && frame.cmd === CoreCommand.Ack) {
+        const received = safeMap(frame.payload).received;
+        if (typeof received !== 'number' || !seat.log.acknowledge(received)) {
+          this.#conn.destroy(clientError(ClientErrorCode.Closed, 'ack out of range'));
+        }
+        return;
+      }
+      if (reliable) seat.acks.count();
     }
     if (frame.status === Status.Push) {
       this.#onPush(frame);
@@ -594,6 +1018,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     if (frame.ver === CORE_VER) {
       if (frame.cmd === CoreCommand.Reconnect) {
         this.emit('reconnect', safeMap(frame.payload) as { reason: string });
+        if (this.#reconnect !== null && this.#parked === null) void this.#move();
         return;
       }
       if (frame.cmd === CoreCommand.Notification) {
@@ -613,23 +1038,13 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   #onClose(info: ClientCloseInfo): void {
     if (this.#closeInfo !== null) return;
     this.#closeInfo = info;
+    this.#reconnecting?.abort();
+    this.#seat?.acks.stop();
     for (const channel of [...this.#channels.values()]) void channel.close();
-    if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
-    this.#keepAlive = null;
-    this.#takeRider();
-    const error = clientError(
-      ClientErrorCode.Closed,
-      `connection closed: ${info.code} ${info.reason}`,
+    this.#stopKeepAlive();
+    this.#failPending(
+      clientError(ClientErrorCode.Closed, `connection closed: ${info.code} ${info.reason}`),
     );
-    for (const queue of this.#pending.values()) {
-      for (const entry of queue) {
-        if (entry) {
-          clearTimeout(entry.timer);
-          entry.reject(error);
-        }
-      }
-    }
-    this.#pending.clear();
     this.emit('close', info);
   }
 }
@@ -665,6 +1080,7 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
       `transport must be 'tcp' or 'udp', got ${String(options.transport)}`,
     );
   }
+  const reconnect = resolveReconnect(options.reconnect);
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const attempts = options.connectAttempts ?? 3;
   if (!Number.isInteger(attempts) || attempts < 1) {
@@ -676,12 +1092,44 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
   const deadline = AbortSignal.timeout(connectTimeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
   const keepAliveIntervalMs = options.keepAliveIntervalMs ?? 3000;
-  const idleTimeoutMs = keepAliveIntervalMs > 0 ? keepAliveIntervalMs * 3 + 1000 : 0;
-  const maxPayload =
-    options.maxPayloadLength !== undefined ? { maxPayloadLength: options.maxPayloadLength } : {};
+  const dial: DialOptions = {
+    idleTimeoutMs: keepAliveIntervalMs > 0 ? keepAliveIntervalMs * 3 + 1000 : 0,
+    // UDP: a share of the deadline, so that a node that does not answer leaves time for another.
+    udpConnectTimeoutMs: Math.max(1, Math.floor(connectTimeoutMs / attempts)),
+    ...(options.maxPayloadLength !== undefined
+      ? { maxPayloadLength: options.maxPayloadLength }
+      : {}),
+    ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+    ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
+  };
+  const { session, conn, cipher, hello } = await openSession(options, dial, signal);
+  return new TidewireClient(conn, session, hello, {
+    keepAliveIntervalMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    cipher,
+    reconnect: { options, dial, reconnect, connectTimeoutMs },
+  });
+}
+
+/**
+ * A session from the HTTP endpoint, a connection to its node, and the
+ * hello; a node that cannot be reached is avoided in the next session
+ * request (`connectAttempts` in all).
+ */
+async function openSession(
+  options: ConnectOptions,
+  dial: DialOptions,
+  signal: AbortSignal,
+): Promise<{
+  session: Session;
+  conn: ClientConnection;
+  cipher: SessionCipher | null;
+  hello: Hello;
+}> {
+  const transport = options.transport ?? 'tcp';
   let tried: string | null = null;
   const { session, conn } = await retryUnreachable(
-    { attempts, signal },
+    { attempts: options.connectAttempts ?? 3, signal },
     async (avoid) => {
       const session = await requestSession({
         endpointUrl: options.endpointUrl,
@@ -693,124 +1141,54 @@ export async function connect(options: ConnectOptions): Promise<TidewireClient> 
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
       tried = endpointKey(session.host, session.port);
-      const conn: ClientConnection =
-        transport === 'tcp'
-          ? await dialTcp({
-              host: session.host,
-              port: session.port,
-              signal,
-              idleTimeoutMs,
-              ...maxPayload,
-            })
-          : await dialUdp({
-              host: session.host,
-              port: session.port,
-              sid: Buffer.from(session.sid, 'hex'),
-              key: Buffer.from(session.key, 'hex'),
-              encryption: session.encryption === true,
-              signal,
-              // A share of the deadline, so that a node that does not answer leaves time for another.
-              connectTimeoutMs: Math.max(1, Math.floor(connectTimeoutMs / attempts)),
-              // The UDP transport keeps its own liveness (keep-alive echo) even without app keep-alives.
-              ...(idleTimeoutMs > 0 ? { idleTimeoutMs } : {}),
-              ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-              ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
-              ...maxPayload,
-            });
+      const id = Buffer.from(session.sid, 'hex');
+      const conn = await dialSession(session, id, Buffer.from(session.key, 'hex'), dial, signal);
       return { session, conn };
     },
     (err) => (isUnreachable(err) ? tried : null),
   );
+  const key = Buffer.from(session.key, 'hex');
   // TCP sealing happens here; UDP seals in its transport.
   const cipher =
-    transport === 'tcp' && session.encryption === true
-      ? new SessionCipher(Buffer.from(session.key, 'hex'), 'client')
-      : null;
+    transport === 'tcp' && session.encryption === true ? new SessionCipher(key, 'client') : null;
   try {
     const hello = await sayHello(conn, session, options.clientInfo, signal, cipher);
-    return new TidewireClient(conn, session, hello, {
-      keepAliveIntervalMs,
-      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
-      cipher,
-    });
+    return { session, conn, cipher, hello };
   } catch (err) {
     conn.destroy();
     throw err;
   }
 }
 
-function sayHello(
+async function sayHello(
   conn: ClientConnection,
   session: Session,
   clientInfo: Record<string, unknown> | undefined,
   signal: AbortSignal,
   cipher: SessionCipher | null,
 ): Promise<Hello> {
-  const early: EarlyEvents = { frames: [], close: null };
-  return new Promise((resolve, reject) => {
-    const finish = (fn: () => void): void => {
-      signal.removeEventListener('abort', onAbort);
-      // Frames right behind the hello answer (notifications, pushes) wait
-      // here until the client takes over the connection.
-      conn.onFrame = (f: Frame) => early.frames.push(f);
-      conn.onClose = (info) => {
-        early.close = { code: info.code, reason: info.reason, remote: info.remote };
-      };
-      fn();
-    };
-    const onAbort = (): void => finish(() => reject(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-    conn.onFrame = (received: Frame) => {
-      if (received.ver !== CORE_VER || received.cmd !== CoreCommand.Hello) return;
-      finish(() => {
-        let body: Record<string, unknown>;
-        let frame = received;
-        try {
-          // A sealed answer (Ok) proves the server holds the key too; refusals are plain.
-          if (cipher !== null && received.status === Status.Ok) frame = openFrame(cipher, received);
-          body = unpack<Record<string, unknown>>(frame.payload);
-        } catch (err) {
-          reject(clientError(ClientErrorCode.HelloRefused, 'malformed hello answer', err));
-          return;
-        }
-        if (frame.status !== Status.Ok) {
-          reject(
-            new TidewireError(
-              ClientErrorCode.HelloRefused,
-              `hello refused: ${String(body.code)} ${String(body.message)}`,
-            ),
-          );
-          return;
-        }
-        resolve({ userId: String(body.userId), state: String(body.state), early });
-      });
-    };
-    conn.onClose = (info) =>
-      finish(() =>
-        reject(
-          clientError(
-            ClientErrorCode.HelloRefused,
-            `closed during hello: ${info.code} ${info.reason}`,
-          ),
-        ),
-      );
-    const sid = Buffer.from(session.sid, 'hex');
-    const info = clientInfo === undefined ? Buffer.alloc(0) : pack(clientInfo);
-    if (cipher === null) {
-      conn.send(
-        encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.concat([sid, info])),
-      );
-    } else {
-      // TCP with encryption: the client info is sealed, proving we hold the session key.
-      const sealed = sealFrame(cipher, CORE_VER, CoreCommand.Hello, Status.Request, info);
-      conn.send(
-        encodeFrame(
-          CORE_VER,
-          CoreCommand.Hello,
-          Status.Request,
-          Buffer.concat([sid, sealed.subarray(HEADER_SIZE)]),
-        ),
-      );
-    }
-  });
+  const answer = awaitAnswer(conn, CoreCommand.Hello, cipher, signal);
+  const sid = Buffer.from(session.sid, 'hex');
+  const info = clientInfo === undefined ? Buffer.alloc(0) : pack(clientInfo);
+  if (cipher === null) {
+    conn.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.concat([sid, info])));
+  } else {
+    // TCP with encryption: the client info is sealed, proving we hold the session key.
+    const sealed = sealFrame(cipher, CORE_VER, CoreCommand.Hello, Status.Request, info);
+    conn.send(
+      encodeFrame(
+        CORE_VER,
+        CoreCommand.Hello,
+        Status.Request,
+        Buffer.concat([sid, sealed.subarray(HEADER_SIZE)]),
+      ),
+    );
+  }
+  const { body, early } = await answer;
+  return {
+    userId: String(body.userId),
+    state: String(body.state),
+    early,
+    resume: resumeOffer(body),
+  };
 }

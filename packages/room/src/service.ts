@@ -359,7 +359,9 @@ export class RoomService {
       if (message.topic === ROOM_MESH_TOPIC) this.#onMesh(message);
     });
     server.setRoomDump(() => this.rooms());
-    server.onDisconnect((_reason, user) => {
+    // A user leaves their rooms when their seat is given up, not when a
+    // connection drops and the seat is held for a resume.
+    server.onLeave((_reason, user) => {
       const rooms = this.#joined.get(user.id);
       if (rooms === undefined) return;
       this.#joined.delete(user.id);

@@ -17,15 +17,17 @@ import {
   type Logger,
   openFrame,
   pack,
+  ResumeErrorCode,
   SessionCipher,
   Status,
   unpack,
 } from '@tidewire/wire';
 import { ServerErrorCode } from './errors.ts';
+import type { Seats } from './seats.ts';
 import { ServerState } from './state.ts';
 import type { Transport } from './transport-types.ts';
 import { User } from './user.ts';
-import type { UserConnection } from './user-connection.ts';
+import type { ResumeHandshake, UserConnection } from './user-connection.ts';
 import type { UserRegistry } from './users.ts';
 
 /** The hello's sid: 16 raw bytes. */
@@ -42,13 +44,20 @@ export interface AdmissionContext {
   /** The user's command lane: `conn.data` after the hello, read by `onUserFrame`. */
   lane(user: User): RouterLane<User>;
   /** The frame handler of admitted connections (`user-frames.ts`). */
-  readonly onUserFrame: (frame: Frame, connection: UserConnection) => void;
+  readonly onUserFrame: (frame: Frame, connection: UserConnection, reliable: boolean) => void;
   readonly users: UserRegistry;
+  readonly seats: Seats;
   /** How many frames sent with the hello are held until its answer (config `commands.maxQueuedCommands`). */
   maxEarlyFrames(): number;
 }
 
 type ConsumeTicket = (sid: string) => Promise<SessionTicket | null>;
+
+/** A frame sent with the hello, held until its answer. */
+interface EarlyFrame {
+  frame: Frame;
+  reliable: boolean;
+}
 
 export class Admission {
   readonly #context: AdmissionContext;
@@ -60,27 +69,46 @@ export class Admission {
   }
 
   /** `TransportHost.accept`: waits for the connection's hello. */
-  accept(connection: UserConnection, handshakeTicket?: SessionTicket | null): void {
+  accept(
+    connection: UserConnection,
+    handshakeTicket?: SessionTicket | ResumeHandshake | null,
+  ): void {
     if (handshakeTicket === null) {
       void connection.close(ServerErrorCode.SessionInvalid, 'no session for this handshake');
       return;
     }
+    // A handshake that took a resume token admits a resume only, and the reverse.
+    // undefined: no handshake of its own (TCP); null: a ticket handshake (no resume).
+    const resumeToken =
+      handshakeTicket === undefined
+        ? undefined
+        : 'resumeToken' in handshakeTicket
+          ? handshakeTicket.resumeToken
+          : null;
     const consume: ConsumeTicket =
       handshakeTicket === undefined
         ? (sid) => this.#context.mesh().consumeTicket(sid)
-        : async (sid) => (sid === handshakeTicket.sid ? handshakeTicket : null);
+        : 'resumeToken' in handshakeTicket
+          ? async () => null
+          : async (sid) => (sid === handshakeTicket.sid ? handshakeTicket : null);
     this.#pending.add(connection);
     connection.onClose = () => {
       this.#pending.delete(connection);
     };
     connection.onFrame = (hello: Frame) => {
+      if (hello.ver === CORE_VER && hello.cmd === CoreCommand.Resume) {
+        // Frames before the resume answer are a protocol violation: ignored.
+        connection.onFrame = null;
+        this.#resume(connection, hello, resumeToken);
+        return;
+      }
       // Frames sent with the hello, before its answer, run once it is admitted
       // (protocol section 9.2): held here, in order, within the queue bound.
-      const early: Frame[] = [];
+      const early: EarlyFrame[] = [];
       const limit = this.#context.maxEarlyFrames();
-      connection.onFrame = (frame: Frame) => {
+      connection.onFrame = (frame: Frame, _connection, reliable) => {
         if (early.length < limit) {
-          early.push(frame);
+          early.push({ frame, reliable });
           return;
         }
         connection.onFrame = null;
@@ -92,6 +120,11 @@ export class Admission {
       };
       void this.#hello(connection, hello, consume, early);
     };
+  }
+
+  /** `TransportHost.resumeKey`: a handshake's check of a resume token. */
+  resumeKey(id: Uint8Array): Buffer | null {
+    return this.#context.seats.resumeKey(id);
   }
 
   /** `TransportHost.claimTicket`: a handshake's check of its sid, single use. */
@@ -124,22 +157,49 @@ export class Admission {
     this.#pending.clear();
   }
 
+  /** A resume request in place of the hello (protocol section 13.6): the seats decide. */
+  #resume(
+    connection: UserConnection,
+    frame: Frame,
+    handshakeToken: Buffer | null | undefined,
+  ): void {
+    this.#pending.delete(connection);
+    if (frame.status !== Status.Request) {
+      this.#refuse(connection, CoreCommand.Resume, ServerErrorCode.HelloRequired, 'not a request');
+      return;
+    }
+    if (handshakeToken === null) {
+      this.#refuse(
+        connection,
+        CoreCommand.Resume,
+        ResumeErrorCode.Invalid,
+        'this handshake named a session, not a resume token',
+      );
+      return;
+    }
+    this.#context.seats.resume(connection, frame, handshakeToken, (code, message) =>
+      this.#refuse(connection, CoreCommand.Resume, code, message),
+    );
+  }
+
+  #refuse(connection: UserConnection, cmd: number, code: string, message: string): void {
+    this.#pending.delete(connection);
+    connection.send(encodeFrame(CORE_VER, cmd, Status.Bad, pack({ code, message })));
+    void connection.close(code, message);
+  }
+
   async #hello(
     connection: UserConnection,
     frame: Frame,
     consume: ConsumeTicket,
-    early: Frame[],
+    early: EarlyFrame[],
   ): Promise<void> {
     const context = this.#context;
     const transport = connection.transport;
     const refuse = (code: string, message: string): void => {
-      this.#pending.delete(connection);
       connection.onFrame = null; // what came with a refused hello is discarded
       early.length = 0;
-      connection.send(
-        encodeFrame(CORE_VER, CoreCommand.Hello, Status.Bad, pack({ code, message })),
-      );
-      void connection.close(code, message);
+      this.#refuse(connection, CoreCommand.Hello, code, message);
     };
     if (
       frame.ver !== CORE_VER ||
@@ -209,17 +269,30 @@ export class Admission {
     // frame handler serves every connection, and a command looks nothing up.
     connection.data = context.lane(user);
     connection.onFrame = context.onUserFrame;
-    user.send(
+    const resume = context.seats.open(
+      user,
+      connection,
+      Buffer.from(ticket.key, 'hex'),
+      connection.sealed || cipher !== null,
+    );
+    // The answer is not numbered (protocol section 13.1): written before the seat counts.
+    user.write(
       CORE_VER,
       CoreCommand.Hello,
-      pack({ userId: user.id, serverTime: Date.now(), state: context.state() }),
       Status.Ok,
+      pack({
+        userId: user.id,
+        serverTime: Date.now(),
+        state: context.state(),
+        ...(resume !== null ? { resume } : {}),
+      }),
     );
+    context.seats.start(user);
     context.users.announce(user);
     // Then what was sent with the hello, in order, as if sent after its answer.
     for (const held of early.splice(0)) {
       if (connection.closed) break;
-      context.onUserFrame(held, connection);
+      context.onUserFrame(held.frame, connection, held.reliable);
     }
   }
 }

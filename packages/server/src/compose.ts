@@ -17,6 +17,7 @@ import { ServerNotifications } from './notifications.ts';
 import type { CreateServerOptions } from './options.ts';
 import { P2PCommand, p2pHandlers } from './p2p.ts';
 import { PublicEndpoint } from './public-endpoint.ts';
+import { Seats } from './seats.ts';
 import { ServerStates } from './server-states.ts';
 import { ServerSetup } from './setup.ts';
 import type { ServerState } from './state.ts';
@@ -47,6 +48,8 @@ export interface ServerParts {
   readonly setup: ServerSetup;
   readonly router: CommandRouter<User>;
   readonly users: UserRegistry;
+  /** Resume: seats held after a link loss (protocol section 13). */
+  readonly seats: Seats;
   readonly states: ServerStates;
   readonly debug: DebugCommands;
   readonly notifications: ServerNotifications;
@@ -85,7 +88,26 @@ export function composeServer(server: ServerFacade, options: CreateServerOptions
   parts.notifications = new ServerNotifications(logger, () => parts.users.values());
   const meshOpen = (): boolean => parts.lifecycle.meshOpen;
   const onJoined = (user: User): void => parts.notifications.onUserJoined(user);
-  parts.users = new UserRegistry({ logger, router, mesh, meshOpen, onJoined });
+  parts.users = new UserRegistry({
+    logger,
+    router,
+    mesh,
+    meshOpen,
+    onJoined,
+    hold: (user, code) => parts.seats.closed(user, code),
+  });
+  const onUserFrame = userFrameHandler(logger, () => parts.seats);
+  parts.seats = new Seats({
+    logger,
+    resume: () => config().resume,
+    state,
+    encryption: (transport) => server.isEncryptionEnabled(transport),
+    lane: (user) => router.lane(user),
+    onUserFrame,
+    leave: (user, code) => parts.users.leave(user, code),
+    reattach: (user, connection) => parts.users.reattach(user, connection),
+    detach: (user, connection) => parts.users.detach(user, connection),
+  });
   const admission = new Admission({
     logger,
     mesh,
@@ -93,8 +115,9 @@ export function composeServer(server: ServerFacade, options: CreateServerOptions
     state,
     encryption: (transport) => server.isEncryptionEnabled(transport),
     lane: (user) => router.lane(user),
-    onUserFrame: userFrameHandler(logger),
+    onUserFrame,
     users: parts.users,
+    seats: parts.seats,
     maxEarlyFrames: () => config().commands.maxQueuedCommands,
   });
   parts.debug = new DebugCommands(router, logger, {

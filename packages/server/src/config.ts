@@ -147,6 +147,20 @@ export interface ConnectorSection {
   command: string[];
 }
 
+/** Reconnect and resume (protocol section 13). */
+export interface ResumeSection {
+  /**
+   * How long a user's seat is held after its connection died for a link
+   * reason (not the client's close, not a kick), for the client to resume
+   * it, ms. Default 20000; 0 turns resume off.
+   */
+  ttlMs: number;
+  /** Most unacknowledged reliable frames kept per user; past it the seat can no longer be resumed. Default 1024. */
+  maxBufferedFrames: number;
+  /** Most bytes of those frames (payload + 10 each) per user. Default 1 MiB. */
+  maxBufferedBytes: number;
+}
+
 export interface ServerConfig {
   http: HttpConfig;
   tcp: TcpConfig;
@@ -156,6 +170,7 @@ export interface ServerConfig {
   publicEndpoint: PublicEndpointSection;
   mesh: MeshSection;
   connector: ConnectorSection;
+  resume: ResumeSection;
   /** Seconds the server waits for clients to leave on shutdown (903, SIGTERM). Default 30. */
   shutdownTimeout: number;
   /** Enable the debug commands 900-905 at start. Default false. */
@@ -215,6 +230,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   publicEndpoint: { provider: 'static', address: '', fallback: '', timeoutMs: 1000 },
   mesh: { type: 'memory', url: '', keyPrefix: '', ttlMs: 6000 },
   connector: { endpoint: '', transport: 'tcp', token: '', command: [] },
+  resume: { ttlMs: 20_000, maxBufferedFrames: 1024, maxBufferedBytes: 1024 * 1024 },
   shutdownTimeout: 30,
   debug: false,
   nodeId: '',
@@ -294,6 +310,11 @@ const SCHEMA: { [S in keyof ServerConfig]: FieldKind | Record<string, FieldKind>
     transport: 'transport',
     token: 'string',
     command: 'stringArray',
+  },
+  resume: {
+    ttlMs: 'nonNegativeInt',
+    maxBufferedFrames: 'positive',
+    maxBufferedBytes: 'positive',
   },
   shutdownTimeout: 'positive',
   debug: 'boolean',

@@ -81,7 +81,9 @@ export {
   createServer,
   type DebugCommandCallback,
   type DisconnectCallback,
+  type LeaveCallback,
   type NotificationOptions,
+  type ResumeCallback,
   type ShutdownOptions,
   TidewireServer,
 } from './server.ts';

@@ -172,6 +172,7 @@ export class Lifecycle {
         httpServer: http.server as Server,
         accept: (connection, ticket) => context.admission.accept(connection, ticket),
         claimTicket: (transport, sid) => context.admission.claimTicket(transport, sid),
+        resumeKey: (id) => context.admission.resumeKey(id),
       };
       for (const adapter of transports) {
         this.#listeners.push({ adapter, listener: await adapter.listen(config, host) });

@@ -27,13 +27,13 @@ import { ServerState } from './state.ts';
 import { TCPType, type Transport, UDPType } from './transport-types.ts';
 import { TRANSPORT_ADAPTERS } from './transports/registry.ts';
 import type { User } from './user.ts';
-import type { DisconnectCallback, UserRegistry } from './users.ts';
+import type { DisconnectCallback, LeaveCallback, ResumeCallback, UserRegistry } from './users.ts';
 
 export type { DebugCommandCallback } from './debug-commands.ts';
 export type { ShutdownOptions } from './lifecycle.ts';
 export type { CreateServerOptions, NotificationOptions } from './options.ts';
 export type { CloudSetupOptions } from './public-endpoint.ts';
-export type { DisconnectCallback } from './users.ts';
+export type { DisconnectCallback, LeaveCallback, ResumeCallback } from './users.ts';
 
 /**
  * One Tidewire server node: the seed engine's `server` package as an object.
@@ -162,9 +162,27 @@ export class TidewireServer {
     this.#router.onKeepAlive(handler);
   }
 
-  /** Registers a callback run when a user's connection ends. */
+  /**
+   * Registers a callback run when a user's connection ends (every
+   * connection, also one whose seat is then held for a resume).
+   */
   onDisconnect(callback: DisconnectCallback): void {
     this.#users.onDisconnect(callback);
+  }
+
+  /**
+   * Registers a callback run when a user's seat is given up: right after
+   * `onDisconnect` for a clean close, or when a held seat is released
+   * (`TIDEWIRE_ERR_RESUME_EXPIRED`, `_RESUME_OVERFLOW`, a replacement, shutdown).
+   * Per-user state belongs here rather than in `onDisconnect`.
+   */
+  onLeave(callback: LeaveCallback): void {
+    this.#users.onLeave(callback);
+  }
+
+  /** Registers a callback run when a held seat is resumed on a new connection. */
+  onResume(callback: ResumeCallback): void {
+    this.#users.onResume(callback);
   }
 
   /** True when (ver, cmd) already has a handler. */

@@ -42,8 +42,12 @@ export interface UserConnection extends ClientConnection {
   close(code?: string, reason?: string): Promise<void>;
   /** Drops the connection now, sending nothing. */
   destroy(): void;
-  /** Set by the server: every whole frame received, in order. */
-  onFrame: ((frame: Frame, connection: UserConnection) => void) | null;
+  /**
+   * Set by the server: every whole frame received, in order; `reliable` is
+   * false for a frame of an unreliable channel (UDP), which resume does not
+   * number (protocol section 13).
+   */
+  onFrame: ((frame: Frame, connection: UserConnection, reliable: boolean) => void) | null;
   /** Set by the server: called once when the connection is gone, with the close code. */
   onClose: ((code: string) => void) | null;
   /** The server's per-connection value (the user's command lane), read back in `onFrame`. */
@@ -66,13 +70,27 @@ export interface TransportHost {
    * name its sid), or null when the handshake claimed none (the connection is
    * refused). Leave it out when the transport has no handshake of its own.
    */
-  accept(connection: UserConnection, handshakeTicket?: SessionTicket | null): void;
+  accept(
+    connection: UserConnection,
+    handshakeTicket?: SessionTicket | ResumeHandshake | null,
+  ): void;
   /**
    * For a transport with its own handshake: consumes the ticket of `sid`
    * (16 raw bytes) if it is live, was issued for this node and `transport`,
    * and the node accepts users; else null. Single use.
    */
   claimTicket(transport: Transport, sid: Uint8Array): Promise<SessionTicket | null>;
+  /**
+   * For a transport with its own handshake: when `id` is the resume token of
+   * a seat that can resume (protocol section 13.6), the key that seals the
+   * resumed connection; else null. Does not consume the token.
+   */
+  resumeKey(id: Uint8Array): Buffer | null;
+}
+
+/** What a transport's handshake hands over when its id was a resume token. */
+export interface ResumeHandshake {
+  readonly resumeToken: Buffer;
 }
 
 /** A running transport listener. */

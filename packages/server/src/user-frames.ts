@@ -17,19 +17,27 @@ import {
   WireErrorCode,
 } from '@tidewire/wire';
 import { ServerErrorCode } from './errors.ts';
+import type { Seats } from './seats.ts';
 import type { User } from './user.ts';
 import type { UserConnection } from './user-connection.ts';
 
 /** The `onFrame` of every admitted connection; `connection.data` is the user's lane. */
 export function userFrameHandler(
   logger: Logger,
-): (frame: Frame, connection: UserConnection) => void {
-  return (frame, connection) => {
-    onUserFrame(connection.data as RouterLane<User>, frame, logger);
+  seats: () => Seats,
+): (frame: Frame, connection: UserConnection, reliable: boolean) => void {
+  return (frame, connection, reliable) => {
+    onUserFrame(connection.data as RouterLane<User>, frame, logger, seats(), reliable);
   };
 }
 
-function onUserFrame(lane: RouterLane<User>, received: Frame, logger: Logger): void {
+function onUserFrame(
+  lane: RouterLane<User>,
+  received: Frame,
+  logger: Logger,
+  seats: Seats,
+  reliable: boolean,
+): void {
   const user = lane.user;
   let frame = received;
   if (user.cipher !== null) {
@@ -41,6 +49,8 @@ function onUserFrame(lane: RouterLane<User>, received: Frame, logger: Logger): v
       return;
     }
   }
+  // Resume: acks are consumed there, numbered frames counted (protocol section 13).
+  if (seats.frameIn(user, frame, reliable)) return;
   if (frame.status !== Status.Request) return; // clients send requests only
   if (frame.ver === CORE_VER) {
     switch (frame.cmd) {

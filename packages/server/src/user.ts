@@ -13,6 +13,16 @@ export interface ClientConnection {
   close(code?: string, reason?: string): Promise<void>;
 }
 
+/** What a user's seat does with its numbered frames (resume, protocol section 13). */
+export interface UserOutbox {
+  /** True while the seat is held: frames are kept, not written. */
+  readonly held: boolean;
+  /** Numbers and keeps a reliable frame sent to the user. */
+  record(ver: number, cmd: number, status: number, payload: Uint8Array): void;
+  /** Releases a held seat with `code` (`disconnect()` on a held user). */
+  release(code: string): void;
+}
+
 /** Options of `User.send`. */
 export interface SendOptions {
   /** UDP only: send on the unreliable channel. TCP is always reliable. Default true. */
@@ -36,7 +46,7 @@ export class User implements RouterUser {
   readonly id: string;
   /** The session id (hex) the user connected with. */
   readonly sid: string;
-  readonly transport: Transport;
+  #transport: Transport;
   /** Application data: anything handlers want to keep per user. Dumped by debug command 905. */
   readonly data: Record<string, unknown> = {};
   /** Client information sent with the hello, if any. */
@@ -45,9 +55,12 @@ export class User implements RouterUser {
   readonly connectedAt: number = Date.now();
   #latency = 0;
   #responsesSent = 0;
-  readonly #connection: ClientConnection;
-  /** TCP with encryption: seals what is sent, opens what arrives (the server does). Never dumped. */
-  readonly cipher: SessionCipher | null;
+  #connection: ClientConnection;
+  #cipher: SessionCipher | null;
+  /** The seat's record of numbered frames (resume), once the user takes part in resume. */
+  #outbox: UserOutbox | null = null;
+  /** True once the server itself closes the connection (a kick, a replacement...): no seat is held. */
+  #closedByServer = false;
 
   constructor(
     id: string,
@@ -57,10 +70,10 @@ export class User implements RouterUser {
     clientInfo: Record<string, unknown> = {},
     cipher: SessionCipher | null = null,
   ) {
-    this.cipher = cipher;
+    this.#cipher = cipher;
     this.id = id;
     this.sid = sid;
-    this.transport = transport;
+    this.#transport = transport;
     this.#connection = connection;
     this.clientInfo = clientInfo;
   }
@@ -106,12 +119,69 @@ export class User implements RouterUser {
     status: number = Status.Ok,
     options?: SendOptions,
   ): boolean {
-    const frame =
-      this.cipher === null
-        ? encodeFrame(ver, cmd, status, payload)
-        : sealFrame(this.cipher, ver, cmd, status, payload);
     if (status !== Status.Push && status !== Status.Request) this.#responsesSent++;
-    return this.#connection.send(frame, options);
+    const outbox = this.#outbox;
+    if (this.#cipher === null) {
+      const frame = encodeFrame(ver, cmd, status, payload);
+      if (outbox !== null && this.#numbered(options)) {
+        outbox.record(ver, cmd, status, frame.subarray(HEADER_SIZE));
+        if (outbox.held) return true;
+      }
+      return this.#connection.send(frame, options);
+    }
+    if (outbox !== null && this.#numbered(options)) {
+      // Sealed: the seat keeps the plaintext, sealed again on the next connection.
+      outbox.record(ver, cmd, status, Buffer.from(payload));
+      if (outbox.held) return true;
+    }
+    return this.#connection.send(sealFrame(this.#cipher, ver, cmd, status, payload), options);
+  }
+
+  /** Reliable frames are numbered (resume): all of them on streams, UDP's reliable channel. */
+  #numbered(options: SendOptions | undefined): boolean {
+    return options?.reliable !== false || this.#transport !== 'udp';
+  }
+
+  /** TCP with encryption: seals what is sent, opens what arrives (the server does). Never dumped. */
+  get cipher(): SessionCipher | null {
+    return this.#cipher;
+  }
+
+  /** True while the user's seat is held for a resume (its connection died; see protocol section 13). */
+  get held(): boolean {
+    return this.#outbox?.held === true;
+  }
+
+  /** @internal The seat takes the user's numbered frames from now on (resume). */
+  setOutbox(outbox: UserOutbox | null): void {
+    this.#outbox = outbox;
+  }
+
+  /** The transport of the user's connection (a resume may move it to another). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /** @internal A resume: the user goes on over `connection` (of `transport`), sealed with `cipher`. */
+  attach(connection: ClientConnection, transport: Transport, cipher: SessionCipher | null): void {
+    this.#connection = connection;
+    this.#transport = transport;
+    this.#cipher = cipher;
+    this.#closedByServer = false;
+  }
+
+  /** @internal True when the server closed the connection (no seat is held then). */
+  get closedByServer(): boolean {
+    return this.#closedByServer;
+  }
+
+  /** @internal Writes a frame without numbering it (acks, replays, the resume answer). */
+  write(ver: number, cmd: number, status: number, payload: Uint8Array): boolean {
+    const frame =
+      this.#cipher === null
+        ? encodeFrame(ver, cmd, status, payload)
+        : sealFrame(this.#cipher, ver, cmd, status, payload);
+    return this.#connection.send(frame);
   }
 
   /** Sends an unsolicited message (status Push). */
@@ -131,11 +201,16 @@ export class User implements RouterUser {
 
   /** Sends an already-encoded frame (e.g. one broadcast frame to many users). */
   sendEncoded(frame: Uint8Array, options?: SendOptions): boolean {
-    if (this.cipher === null) return this.#connection.send(frame, options);
-    // A frame encoded once for many users (broadcasts): sealed for this one.
     const bytes = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    const outbox = this.#outbox;
+    if (outbox !== null && this.#numbered(options)) {
+      outbox.record(bytes[2]!, bytes.readUInt16BE(3), bytes[5]!, bytes.subarray(HEADER_SIZE));
+      if (outbox.held) return true;
+    }
+    if (this.#cipher === null) return this.#connection.send(frame, options);
+    // A frame encoded once for many users (broadcasts): sealed for this one.
     const sealed = sealFrame(
-      this.cipher,
+      this.#cipher,
       bytes[2]!,
       bytes.readUInt16BE(3),
       bytes[5]!,
@@ -146,6 +221,12 @@ export class User implements RouterUser {
 
   /** Closes the user's connection with a disconnect frame carrying `code` and `reason`. */
   disconnect(code = 'TIDEWIRE_ERR_KICKED', reason = 'disconnected by the server'): Promise<void> {
+    if (this.#outbox?.held === true) {
+      // A held seat has no connection: it is released with the code.
+      this.#outbox.release(code);
+      return Promise.resolve();
+    }
+    this.#closedByServer = true;
     return this.#connection.close(code, reason);
   }
 

@@ -15,6 +15,10 @@ const userChannel = channel('tidewire:server:user');
 
 /** Called when a user's connection ends: the reason code, then the user. */
 export type DisconnectCallback = (reason: string, user: User) => void;
+/** Called when a user's seat is given up (after `onDisconnect`, at once or when a held seat is released). */
+export type LeaveCallback = (reason: string, user: User) => void;
+/** Called when a held seat is resumed on a new connection. */
+export type ResumeCallback = (user: User) => void;
 
 export interface UserRegistryContext {
   readonly logger: Logger;
@@ -24,6 +28,8 @@ export interface UserRegistryContext {
   meshOpen(): boolean;
   /** Runs after a user joined (notifications kept for late joiners). */
   onJoined(user: User): void;
+  /** The connection ended: true when the seat is held for a resume (the user stays). */
+  hold(user: User, code: string): boolean;
 }
 
 export class UserRegistry {
@@ -31,6 +37,8 @@ export class UserRegistry {
   readonly #bySid = new Map<string, User>();
   readonly #byId = new Map<string, User>();
   readonly #disconnectCallbacks: DisconnectCallback[] = [];
+  readonly #leaveCallbacks: LeaveCallback[] = [];
+  readonly #resumeCallbacks: ResumeCallback[] = [];
 
   constructor(context: UserRegistryContext) {
     this.#context = context;
@@ -54,6 +62,26 @@ export class UserRegistry {
 
   onDisconnect(callback: DisconnectCallback): void {
     this.#disconnectCallbacks.push(callback);
+  }
+
+  onLeave(callback: LeaveCallback): void {
+    this.#leaveCallbacks.push(callback);
+  }
+
+  onResume(callback: ResumeCallback): void {
+    this.#resumeCallbacks.push(callback);
+  }
+
+  /** A resumed connection: its close is the user's. Runs `onResume`. */
+  reattach(user: User, connection: UserConnection): void {
+    connection.onClose = (code) => this.#closed(user, code);
+    this.#run(this.#resumeCallbacks, 'onResume', user, (callback) => callback(user));
+    if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'resume' });
+  }
+
+  /** A connection a resume replaced: its close reports `onDisconnect` only. */
+  detach(user: User, connection: UserConnection): void {
+    connection.onClose = (code) => this.#disconnected(user, code);
   }
 
   /** Records an admitted user; an older connection of the same user id is closed. */
@@ -111,7 +139,28 @@ export class UserRegistry {
     await Promise.all([...this.#bySid.values()].map((user) => user.disconnect(code, reason)));
   }
 
+  /**
+   * The connection ended. Held seat: `onDisconnect` only (the user stays).
+   * Otherwise, as before resume existed: the user is forgotten, then
+   * `onDisconnect`, then `onLeave`.
+   */
   #closed(user: User, reason: string): void {
+    if (this.#context.hold(user, reason)) {
+      this.#disconnected(user, reason);
+      return;
+    }
+    this.leave(user, reason, () => this.#disconnected(user, reason));
+  }
+
+  #disconnected(user: User, reason: string): void {
+    this.#run(this.#disconnectCallbacks, 'onDisconnect', user, (callback) =>
+      callback(reason, user),
+    );
+    if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'disconnect', reason });
+  }
+
+  /** The user's seat is given up: forgotten here, in the mesh and the router; `onLeave` runs. */
+  leave(user: User, reason: string, beforeLeave?: () => void): void {
     const context = this.#context;
     if (this.#bySid.get(user.sid) === user) this.#bySid.delete(user.sid);
     if (this.#byId.get(user.id) === user) this.#byId.delete(user.id);
@@ -127,16 +176,21 @@ export class UserRegistry {
         });
     }
     context.router.removeUser(user);
-    for (const callback of this.#disconnectCallbacks) {
+    beforeLeave?.();
+    this.#run(this.#leaveCallbacks, 'onLeave', user, (callback) => callback(reason, user));
+    if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'leave', reason });
+  }
+
+  #run<T>(callbacks: T[], what: string, user: User, call: (callback: T) => void): void {
+    for (const callback of callbacks) {
       try {
-        callback(reason, user);
+        call(callback);
       } catch (err) {
-        context.logger.error?.('onDisconnect callback threw', {
+        this.#context.logger.error?.(`${what} callback threw`, {
           error: String(err),
           user: user.id,
         });
       }
     }
-    if (userChannel.hasSubscribers) userChannel.publish({ user, event: 'disconnect', reason });
   }
 }

@@ -37,3 +37,21 @@ export const closeChannel: diagnosticsChannel.Channel = diagnosticsChannel.chann
 export const bytesChannel: diagnosticsChannel.Channel = diagnosticsChannel.channel(
   TcpChannel.Bytes,
 );
+
+/**
+ * Bytes read and written by every Tidewire TCP connection of this process
+ * (listeners' and dialers'), counted always: two additions per read or
+ * write, so that metrics can read totals at scrape time instead of
+ * subscribing to `tidewire:tcp:bytes` on the hot path.
+ */
+export interface TcpByteTotals {
+  readonly in: number;
+  readonly out: number;
+}
+
+export const byteTotals: { in: number; out: number } = { in: 0, out: 0 };
+
+/** Bytes read (`in`) and written (`out`) by this process's Tidewire TCP connections so far. */
+export function tcpByteTotals(): TcpByteTotals {
+  return { in: byteTotals.in, out: byteTotals.out };
+}

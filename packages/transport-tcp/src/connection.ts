@@ -14,7 +14,7 @@ import {
   unpack,
   WireErrorCode,
 } from '@tidewire/wire';
-import { bytesChannel, closeChannel, connectionChannel } from './channels.ts';
+import { bytesChannel, byteTotals, closeChannel, connectionChannel } from './channels.ts';
 import { corkUntilEndOfTick, currentEpoch, newEpoch } from './coalesce.ts';
 import { TcpCloseCode, TcpErrorCode } from './errors.ts';
 import {
@@ -223,6 +223,7 @@ export class TcpConnection {
       this.#slowConsumer(queued);
       return false;
     }
+    byteTotals.out += frame.length;
     if (bytesChannel.hasSubscribers) {
       bytesChannel.publish({ connection: this, direction: 'out', bytes: frame.length });
     }
@@ -321,6 +322,7 @@ export class TcpConnection {
 
   #onData(chunk: Buffer): void {
     newEpoch();
+    byteTotals.in += chunk.length;
     if (bytesChannel.hasSubscribers) {
       bytesChannel.publish({ connection: this, direction: 'in', bytes: chunk.length });
     }

@@ -1,8 +1,10 @@
 export {
   type TcpBytesMessage,
+  type TcpByteTotals,
   TcpChannel,
   type TcpCloseMessage,
   type TcpConnectionMessage,
+  tcpByteTotals,
 } from './channels.ts';
 export { type CloseInfo, type TcpCloseOptions, TcpConnection } from './connection.ts';
 export { DEFAULT_CONNECT_TIMEOUT_MS, dialTcp, type TcpDialOptions } from './dial.ts';

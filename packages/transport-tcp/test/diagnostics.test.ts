@@ -10,6 +10,7 @@ import {
   type TcpConnection,
   type TcpConnectionMessage,
   type TcpListener,
+  tcpByteTotals,
 } from '../src/index.ts';
 import { waitFor } from './helpers.ts';
 
@@ -17,6 +18,26 @@ let listener: TcpListener | null = null;
 afterEach(async () => {
   await listener?.close({ graceMs: 100 });
   listener = null;
+});
+
+describe('byte totals', () => {
+  it('count every byte read and written, with or without subscribers', async () => {
+    listener = await listenTcp({}, (connection) => {
+      connection.onFrame = (frame) => connection.sendFrame(frame.ver, frame.cmd, 1, frame.payload);
+    });
+    const before = tcpByteTotals();
+    const client = await dialTcp({ host: '127.0.0.1', port: listener.port });
+    let echoed = 0;
+    client.onFrame = () => echoed++;
+    const frame = encodeFrame(2, 1, 0, new Uint8Array(7));
+    for (let i = 0; i < 3; i++) client.send(frame);
+    await waitFor(() => echoed === 3);
+    const after = tcpByteTotals();
+    // Both ends are in this process: each frame is written and read twice (request, echo).
+    expect(after.out - before.out).toBe(6 * frame.length);
+    expect(after.in - before.in).toBe(6 * frame.length);
+    await client.close();
+  });
 });
 
 describe('diagnostics channels', () => {

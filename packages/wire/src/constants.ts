@@ -28,6 +28,10 @@ export const CoreCommand = {
   Ping: 3,
   /** First frame of a session: sid (16 bytes) and optional client info. */
   Hello: 4,
+  /** First frame of a new connection in place of hello: resumes a held seat (protocol section 13). */
+  Resume: 5,
+  /** Numbered frames received so far, `{ received }`; never answered (protocol section 13.3). */
+  Ack: 6,
   /** Notification push. */
   Notification: 400,
   /** Debug: set server state ONLINE. */

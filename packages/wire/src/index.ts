@@ -44,4 +44,17 @@ export {
 export { parseHostPort } from './host-port.ts';
 export type { Logger } from './logger.ts';
 export { isMsgpackMap, pack, packFrame, unpack, unpackMap } from './msgpack.ts';
+export {
+  ACK_DELAY_MS,
+  ACK_EVERY_FRAMES,
+  AckSchedule,
+  createResumeToken,
+  deriveResumeKey,
+  KEPT_FRAME_OVERHEAD,
+  type KeptFrame,
+  NumberedLog,
+  type NumberedLogBounds,
+  RESUME_TOKEN_LENGTH,
+  ResumeErrorCode,
+} from './resume.ts';
 export { openFrame, sealFrame } from './sealed-frames.ts';

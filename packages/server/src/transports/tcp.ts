@@ -9,7 +9,7 @@ class TcpUserConnection implements UserConnection {
   readonly transport = TCPType;
   readonly sealed = false;
   readonly rttMs = 0;
-  onFrame: ((frame: Frame, connection: UserConnection) => void) | null = null;
+  onFrame: ((frame: Frame, connection: UserConnection, reliable: boolean) => void) | null = null;
   onClose: ((code: string) => void) | null = null;
   data: unknown = undefined;
   readonly #connection: TcpConnection;
@@ -49,7 +49,7 @@ class TcpUserConnection implements UserConnection {
 /** One function for every connection: no closure per connection on the frame path. */
 function forwardFrame(frame: Frame, connection: TcpConnection): void {
   const user = connection.data as TcpUserConnection;
-  user.onFrame?.(frame, user);
+  user.onFrame?.(frame, user, true);
 }
 
 export const tcpTransport: TransportAdapter = {

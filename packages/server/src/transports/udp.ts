@@ -10,12 +10,12 @@ import type { Frame } from '@tidewire/wire';
 import { formatEndpoint } from '../config.ts';
 import { UDPType } from '../transport-types.ts';
 import type { SendOptions } from '../user.ts';
-import type { TransportAdapter, UserConnection } from '../user-connection.ts';
+import type { ResumeHandshake, TransportAdapter, UserConnection } from '../user-connection.ts';
 
 /** A UDP connection as a `UserConnection`: sealed by the transport when encryption is on. */
 class UdpUserConnection implements UserConnection {
   readonly transport = UDPType;
-  onFrame: ((frame: Frame, connection: UserConnection) => void) | null = null;
+  onFrame: ((frame: Frame, connection: UserConnection, reliable: boolean) => void) | null = null;
   onClose: ((code: string) => void) | null = null;
   data: unknown = undefined;
   readonly #connection: UdpConnection;
@@ -60,10 +60,10 @@ class UdpUserConnection implements UserConnection {
   }
 }
 
-/** One function for every connection; the unreliable flag is not the server's concern. */
-function forwardFrame(frame: Frame, _reliable: boolean, connection: UdpConnection): void {
+/** One function for every connection. */
+function forwardFrame(frame: Frame, reliable: boolean, connection: UdpConnection): void {
   const user = connection.data as UdpUserConnection;
-  user.onFrame?.(frame, user);
+  user.onFrame?.(frame, user, reliable);
 }
 
 export const udpTransport: TransportAdapter = {
@@ -73,7 +73,7 @@ export const udpTransport: TransportAdapter = {
   async listen(config, host) {
     const udp = config.udp;
     /** Tickets claimed by handshakes, by "address:port", until the connection is made. */
-    const handshakes = new Map<string, SessionTicket>();
+    const handshakes = new Map<string, SessionTicket | ResumeHandshake>();
     const listener = await listenUdp(
       {
         host: udp.address,
@@ -87,9 +87,16 @@ export const udpTransport: TransportAdapter = {
         encryption: udp.enableEncryption,
         ...(udp.maxConnections > 0 ? { maxConnections: udp.maxConnections } : {}),
         authenticate: async (sid, remote) => {
+          const at = formatEndpoint(remote.address, remote.port);
           const ticket = await host.claimTicket(UDPType, sid);
-          if (ticket === null) return null;
-          handshakes.set(formatEndpoint(remote.address, remote.port), ticket);
+          if (ticket === null) {
+            // A resume (protocol section 13.6): the INIT carries the seat's token.
+            const key = host.resumeKey(sid);
+            if (key === null) return null;
+            handshakes.set(at, { resumeToken: Buffer.from(sid) });
+            return { key };
+          }
+          handshakes.set(at, ticket);
           return { key: Buffer.from(ticket.key, 'hex') };
         },
         logger: host.logger,
