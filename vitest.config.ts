@@ -7,7 +7,7 @@ export default defineConfig({
   resolve: { conditions: ['@tidewire/source'] },
   ssr: { resolve: { conditions: ['@tidewire/source'], externalConditions: ['@tidewire/source'] } },
   test: {
-    projects: ['packages/*', 'apps/*'],
+    projects: ['packages/*', 'apps/*', 'scripts/readme-examples'],
     reporters: ['default', './scripts/summary-reporter.ts'],
   },
 });

@@ -1,0 +1,3 @@
+import { tidewireProject } from '../../scripts/vitest-project.ts';
+
+export default tidewireProject('create-tidewire');

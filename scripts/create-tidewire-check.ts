@@ -1,0 +1,298 @@
+/**
+ * The create-tidewire part of `pnpm pack:check`: `npm create tidewire` as a
+ * user runs it, from the packed tarball, with the project's @tidewire
+ * dependencies pointed at the packed tarballs (`--tarballs`, the generator's
+ * option for testing). For each variant: the generator's own npm install, npm test, npm run
+ * typecheck, then a bounded `npm start` and `npm run client` round trip; the
+ * `--redis` variant runs two nodes on a real redis-server and checks that
+ * sessions go to both.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+
+export interface CreateCheckOptions {
+  /** A scratch folder outside the workspace. */
+  readonly base: string;
+  /** Every packed tarball (create-tidewire's and the @tidewire packages', in one folder). */
+  readonly tarballs: readonly string[];
+}
+
+interface Variant {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly transport: 'tcp' | 'udp';
+  readonly redis: boolean;
+}
+
+const VARIANTS: readonly Variant[] = [
+  { name: 'tcp-game', args: [], transport: 'tcp', redis: false },
+  { name: 'udp-game', args: ['--transport', 'udp'], transport: 'udp', redis: false },
+  { name: 'cluster-game', args: ['--redis'], transport: 'tcp', redis: true },
+];
+
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.NODE_OPTIONS;
+  if (extra.TIDEWIRE_MESH_URL === undefined) delete env.TIDEWIRE_MESH_URL;
+  delete env.npm_config_prefix;
+  return env;
+}
+
+function npm(
+  args: readonly string[],
+  cwd: string,
+  timeoutMs = 240_000,
+  env: NodeJS.ProcessEnv = {},
+): string {
+  const result = spawnSync('npm', args, {
+    cwd,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    env: cleanEnv(env),
+  });
+  const out = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  if (result.status !== 0) {
+    throw new Error(
+      `npm ${args.join(' ')} in ${basename(cwd)} failed (${result.status ?? result.error?.message}):\n${out}`,
+    );
+  }
+  return out;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  output(): string;
+  /** SIGTERM to the process group we started, SIGKILL after 15 s; resolves npm's exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `command` in its own process group and waits for `ready` in its output. */
+async function startUntil(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  timeoutMs: number,
+): Promise<Running> {
+  const child = spawn(command, args, {
+    cwd,
+    env: cleanEnv(env),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('close', (code) => resolve(code)),
+  );
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone already
+    }
+  };
+  const running: Running = {
+    child,
+    output: () => output,
+    stop: async () => {
+      signalGroup('SIGTERM');
+      const kill = setTimeout(() => signalGroup('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(kill);
+      return code;
+    },
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (!ready.test(output)) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${command} ${args.join(' ')} exited before it was ready:\n${output}`);
+    }
+    if (Date.now() > deadline) {
+      await running.stop();
+      throw new Error(`${command} ${args.join(' ')} not ready within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return running;
+}
+
+function runClient(dir: string, endpointUrl: string, uid: string): string {
+  const out = npm(['run', 'client', '--silent', '--', uid], dir, 60_000, {
+    TIDEWIRE_ENDPOINT_URL: endpointUrl,
+  });
+  if (!out.includes(`hello ${uid}`) || !/opened room \S+/.test(out)) {
+    throw new Error(`the client's round trip printed something else:\n${out}`);
+  }
+  return out;
+}
+
+async function startNode(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ node: Running; endpointUrl: string }> {
+  const node = await startUntil(
+    'npm',
+    ['start', '--silent'],
+    dir,
+    env,
+    /sessions at http:\/\/\S+,/,
+    60_000,
+  );
+  const endpointUrl = /sessions at (http:\/\/[^,\s]+),/.exec(node.output())?.[1];
+  if (endpointUrl === undefined) throw new Error(`no endpoint in:\n${node.output()}`);
+  return { node, endpointUrl };
+}
+
+/**
+ * SIGTERM to the node's process group, as a terminal's Ctrl-C or a process
+ * manager would: the server must drain and print "stopped", and nothing of
+ * the group may outlive it. (npm itself reports the signal in its own exit
+ * code, whatever the server does.)
+ */
+async function stopGracefully(node: Running, what: string): Promise<void> {
+  await node.stop();
+  const pid = node.child.pid;
+  const groupAlive = (): boolean => {
+    try {
+      if (pid !== undefined) process.kill(-pid, 0);
+      return pid !== undefined;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 15_000;
+  while (groupAlive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (groupAlive()) {
+    if (pid !== undefined) process.kill(-pid, 'SIGKILL');
+    throw new Error(`${what}: its processes outlived it by 15 s (killed)`);
+  }
+  if (!/^stopped$/m.test(node.output())) {
+    throw new Error(`${what} did not drain and stop on SIGTERM:\n${node.output()}`);
+  }
+}
+
+async function checkSingleNode(dir: string): Promise<void> {
+  const { node, endpointUrl } = await startNode(dir, {
+    HTTP_PORT: String(await freePort()),
+    GAME_PORT: String(await freePort()),
+  });
+  try {
+    runClient(dir, endpointUrl, 'alice');
+  } finally {
+    await stopGracefully(node, 'npm start');
+  }
+}
+
+async function checkCluster(dir: string, transport: 'tcp' | 'udp'): Promise<string> {
+  const redisPort = await freePort();
+  const redis = await startUntil(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    dir,
+    {},
+    /Ready to accept connections/,
+    15_000,
+  );
+  const nodes: Running[] = [];
+  try {
+    const started = [];
+    for (let n = 0; n < 2; n++) {
+      const gamePort = await freePort();
+      const { node, endpointUrl } = await startNode(dir, {
+        TIDEWIRE_CONFIG: 'cluster.json',
+        TIDEWIRE_MESH_URL: `redis://127.0.0.1:${redisPort}`,
+        HTTP_PORT: String(await freePort()),
+        GAME_PORT: String(gamePort),
+      });
+      nodes.push(node);
+      started.push({ endpointUrl, gamePort });
+    }
+    const first = started[0]!;
+    const second = started[1]!;
+    // Sessions asked of node 1 go to both nodes' game ports.
+    const ports = new Set<number>();
+    for (let i = 0; i < 6; i++) {
+      const response = await fetch(
+        `${first.endpointUrl}/v1/endpoint/${transport}/user/spread-${i}`,
+      );
+      if (!response.ok)
+        throw new Error(`session request answered ${response.status}: ${await response.text()}`);
+      ports.add(((await response.json()) as { port: number }).port);
+    }
+    if (!ports.has(first.gamePort) || !ports.has(second.gamePort)) {
+      throw new Error(
+        `6 sessions went to ports ${[...ports].join(', ')}, not to both ${first.gamePort} and ${second.gamePort}`,
+      );
+    }
+    runClient(dir, second.endpointUrl, 'bob');
+    for (const node of nodes.splice(0)) await stopGracefully(node, 'a cluster node');
+    return `sessions spread over both nodes (${[...ports].sort().join(', ')})`;
+  } finally {
+    for (const node of nodes) await node.stop();
+    await redis.stop();
+  }
+}
+
+/** Runs every variant; resolves a one-line summary, throws on the first failure. */
+export async function checkCreateTidewire(options: CreateCheckOptions): Promise<string> {
+  const creator = options.tarballs.find((file) => basename(file).startsWith('create-tidewire-'));
+  if (creator === undefined) throw new Error('no create-tidewire tarball was packed');
+  const tarballDir = dirname(creator);
+  const workDir = join(options.base, 'created');
+  mkdirSync(workDir, { recursive: true });
+  const summary: string[] = [];
+  for (const variant of VARIANTS) {
+    const started = performance.now();
+    // `npm create tidewire@latest <name>` is `npm exec create-tidewire@latest -- <name>`.
+    npm(
+      [
+        'exec',
+        '--yes',
+        `--package=${creator}`,
+        '--',
+        'create-tidewire',
+        variant.name,
+        ...variant.args,
+        '--tarballs',
+        tarballDir,
+      ],
+      workDir,
+    );
+    // The generator ran npm install itself (the project's @tidewire deps: file: tarballs).
+    const dir = join(workDir, variant.name);
+    const test = npm(['test'], dir, 120_000);
+    if (!/# pass [1-9]/.test(test) || !/# fail 0/.test(test))
+      throw new Error(`npm test in ${variant.name}:\n${test}`);
+    npm(['run', 'typecheck'], dir, 120_000);
+    let extra = '';
+    if (variant.redis) extra = `, ${await checkCluster(dir, variant.transport)}`;
+    else await checkSingleNode(dir);
+    summary.push(`${variant.name} ${((performance.now() - started) / 1000).toFixed(0)} s${extra}`);
+    console.log(
+      `     ${variant.name}: create + npm install, npm test, typecheck, npm start + client ok${extra}`,
+    );
+  }
+  return summary.join('; ');
+}
