@@ -217,6 +217,11 @@ export class UdpConnection {
   }
 
   /** The peer's current address (changes when the client's address changes). */
+  /** The mtu this connection sends and accepts (a dialed one adopts the server's, from ACCEPT). */
+  get mtu(): number {
+    return this.#maxDatagram - DATA_HEADER_SIZE;
+  }
+
   get remoteAddress(): string {
     return this.#address;
   }
