@@ -217,6 +217,11 @@ export class UdpConnection {
   }
 
   /** The peer's current address (changes when the client's address changes). */
+  /** The mtu this connection sends and accepts (a dialed one adopts the server's, from ACCEPT). */
+  get mtu(): number {
+    return this.#maxDatagram - DATA_HEADER_SIZE;
+  }
+
   get remoteAddress(): string {
     return this.#address;
   }
@@ -454,27 +459,41 @@ export class UdpConnection {
     return false;
   }
 
+  /**
+   * One received message `data[start, end)`: one or more whole wire frames
+   * back to back (docs/protocol.md 11.4). Every frame runs, in order; a
+   * message that is not whole frames is dropped entirely (`bad-frame`).
+   */
   #message(data: Buffer, start: number, end: number, reliable: boolean): void {
-    const length = end - start - HEADER_SIZE;
-    if (
-      length < 0 ||
-      data[start] !== MAGIC_0 ||
-      data[start + 1] !== MAGIC_1 ||
-      readPayloadLength(data, start) !== length ||
-      length > this.#maxPayloadLength
-    ) {
-      this.#drop('bad-frame');
-      return;
-    }
-    const handler = this.onFrame;
-    if (handler === null) return;
-    const frame = frameFromHeader(data, start, data.subarray(start + HEADER_SIZE, end));
-    try {
-      handler(frame, reliable, this);
-    } catch (err) {
-      this.#logger?.error?.('udp onFrame handler threw', { id: this.id, error: String(err) });
-      this.#closeError = err instanceof Error ? err : new Error(String(err));
-      this.#session.abort(UdpErrorCode.HandlerFailed, 'frame handler failed', performance.now());
+    let offset = start;
+    do {
+      const length = end - offset - HEADER_SIZE;
+      if (
+        length < 0 ||
+        data[offset] !== MAGIC_0 ||
+        data[offset + 1] !== MAGIC_1 ||
+        readPayloadLength(data, offset) > length ||
+        readPayloadLength(data, offset) > this.#maxPayloadLength
+      ) {
+        this.#drop('bad-frame');
+        return;
+      }
+      offset += HEADER_SIZE + readPayloadLength(data, offset);
+    } while (offset < end);
+    for (offset = start; offset < end && !this.#session.closed; ) {
+      const handler = this.onFrame;
+      if (handler === null) return;
+      const payloadEnd = offset + HEADER_SIZE + readPayloadLength(data, offset);
+      const frame = frameFromHeader(data, offset, data.subarray(offset + HEADER_SIZE, payloadEnd));
+      offset = payloadEnd;
+      try {
+        handler(frame, reliable, this);
+      } catch (err) {
+        this.#logger?.error?.('udp onFrame handler threw', { id: this.id, error: String(err) });
+        this.#closeError = err instanceof Error ? err : new Error(String(err));
+        this.#session.abort(UdpErrorCode.HandlerFailed, 'frame handler failed', performance.now());
+        return;
+      }
     }
   }
 

@@ -15,6 +15,8 @@ import {
 import {
   checkInteger,
   growSocketBuffers,
+  MAX_MTU,
+  MIN_MTU,
   resolveTuning,
   type UdpTuningOptions,
 } from './options.ts';
@@ -167,13 +169,18 @@ export function dialUdp(options: UdpDialOptions): Promise<UdpClientConnection> {
         return;
       }
       cleanup();
+      // bytes 16..17 of ACCEPT: the server's mtu, which the connection adopts
+      // (0 from servers that predate it: the dial's own `mtu` stays)
+      const serverMtu = msg.readUInt16BE(16);
+      const connectionTuning =
+        serverMtu >= MIN_MTU && serverMtu <= MAX_MTU ? { ...tuning, mtu: serverMtu } : tuning;
       const connection = new UdpClientConnection(socket, host, port, bufferBytes, {
         id,
         role: 'client',
         address: host,
         port,
         key: encryption && key !== null ? Buffer.from(key) : null,
-        tuning,
+        tuning: connectionTuning,
         // Karn: an INIT_ECHO sent more than once gives no trustworthy sample
         initialRttMs: echoSends === 1 ? Math.max(0, performance.now() - echoSentAt) : -1,
         // byte 3 of ACCEPT (0 from servers that predate it)

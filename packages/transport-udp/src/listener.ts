@@ -327,7 +327,13 @@ class Listener implements UdpListener, ConnectionLink {
     const existing = this.#byNonce.get(nonceKey);
     if (existing !== undefined) {
       this.#reply(
-        encodeAccept(init.clientNonce, existing.id, existing.encrypted, this.#tuning.ackDelayMs),
+        encodeAccept(
+          init.clientNonce,
+          existing.id,
+          existing.encrypted,
+          this.#tuning.ackDelayMs,
+          this.#tuning.mtu,
+        ),
         rinfo,
       );
       return;
@@ -402,7 +408,10 @@ class Listener implements UdpListener, ConnectionLink {
     this.#byNonce.set(nonceKey, connection);
     this.#nonceOf.set(connection, nonceKey);
     this.#connections.add(connection);
-    this.#reply(encodeAccept(nonce, id, key !== null, this.#tuning.ackDelayMs), rinfo);
+    this.#reply(
+      encodeAccept(nonce, id, key !== null, this.#tuning.ackDelayMs, this.#tuning.mtu),
+      rinfo,
+    );
     this.#logger?.debug?.('udp connection accepted', { id, ...remote });
     if (connectionChannel.hasSubscribers) connectionChannel.publish({ connection, side: 'server' });
     try {

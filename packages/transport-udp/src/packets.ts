@@ -86,6 +86,7 @@ export function encodeAccept(
   connectionId: number,
   encryption: boolean,
   ackDelayMs = 0,
+  mtu = 0,
 ): Buffer {
   const out = Buffer.alloc(ACCEPT_SIZE);
   out[0] = PacketType.Accept;
@@ -94,6 +95,8 @@ export function encodeAccept(
   out[3] = ackDelayMs;
   out.set(clientNonce, 4);
   out.writeUInt32BE(connectionId, 12);
+  // bytes 16..17: the server's mtu (0 from servers that predate it); 18..19 reserved
+  out.writeUInt16BE(mtu, 16);
   return out;
 }
 

@@ -366,3 +366,27 @@ describe('listenUdp / dialUdp', () => {
     await until(() => serverSide.bufferedBytes === 0, 1000);
   });
 });
+
+describe('mtu from ACCEPT', () => {
+  it("a dialed connection adopts the server's mtu and both sides carry a frame of that size in one packet", async () => {
+    const s = await startServer({ mtu: 1400 }, (c) => {
+      c.onFrame = (f) => {
+        c.send(frame(indexOf(f), f.payload.length));
+      };
+    });
+    const client = await dialTo(s); // its own mtu: the default 1200
+    try {
+      expect(client.mtu).toBe(1400);
+      const got: number[] = [];
+      client.onFrame = (f) => got.push(f.payload.length);
+      // 1300 bytes of payload: over a 1200 mtu, within 1400 (one RELIABLE unit each way)
+      client.send(frame(1, 1300));
+      await until(() => got.length === 1, 3000, 'echo');
+      expect(got).toEqual([1300]);
+      expect(s.accepted[0]!.mtu).toBe(1400);
+    } finally {
+      client.destroy();
+      await s.listener.close({ graceMs: 50 });
+    }
+  });
+});

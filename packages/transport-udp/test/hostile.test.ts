@@ -271,3 +271,38 @@ describe('hostile and malformed datagrams', () => {
     expect(raw.replies.length).toBeLessThanOrEqual(13);
   });
 });
+
+describe('a reliable unit holding several whole frames', () => {
+  it('runs every frame of the unit, in order (hand-built datagrams)', async () => {
+    const got: number[] = [];
+    const s = await startServer({}, (c) => {
+      c.onFrame = (f) => got.push(indexOf(f));
+    });
+    cleanups.push(() => s.listener.close({ graceMs: 50 }));
+    const raw = await rawSocket();
+    cleanups.push(() => raw.close());
+    const { sid } = s.ticket();
+    const nonce = randomBytes(8);
+    raw.socket.send(init(0x01, sid, nonce), s.listener.port, '127.0.0.1');
+    await until(() => raw.replies.length === 1);
+    const cookie = raw.replies[0]!.subarray(12, 32);
+    raw.socket.send(init(0x03, sid, nonce, cookie), s.listener.port, '127.0.0.1');
+    await until(() => raw.replies.length === 2);
+    expect(raw.replies[1]![0]).toBe(0x04);
+    const id = raw.replies[1]!.readUInt32BE(12);
+    const frames = Buffer.concat([frame(7), frame(8), frame(9)]);
+    const unit = Buffer.alloc(7 + frames.length);
+    unit[0] = 0x01;
+    unit.writeUInt32BE(0, 1);
+    unit.writeUInt16BE(frames.length, 5);
+    frames.copy(unit, 7);
+    const out = Buffer.alloc(10 + unit.length);
+    out[0] = 0x10;
+    out.writeUInt32BE(id, 2);
+    out.writeUInt32BE(0, 6);
+    unit.copy(out, 10);
+    raw.socket.send(out, s.listener.port, '127.0.0.1');
+    await until(() => got.length === 3, 3000, 'three frames');
+    expect(got).toEqual([7, 8, 9]);
+  });
+});
