@@ -11,6 +11,7 @@ const server = createServer({
 });
 await server.setupAsTCPServer();
 await server.setupAsUDPServer();
+await server.setupAsWSServer(); // on the HTTP port, path /v1/ws
 
 server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
   user.send(ver, cmd, payload, Ok); // echo
