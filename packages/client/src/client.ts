@@ -53,7 +53,11 @@ export interface ConnectOptions {
    * session, and `send(..., { reliable: false })` uses the unreliable channel).
    */
   transport?: 'tcp' | 'udp' | 'ws';
-  /** UDP only: datagram payload budget, bytes. Default 1200. */
+  /**
+   * UDP only: datagram payload budget, bytes. A server that sends its own in
+   * ACCEPT (every current one) sets it for the connection; this applies only
+   * against older servers. Default 1200.
+   */
   mtu?: number;
   /**
    * UDP only: how long the acknowledgement of a reliable message from the
