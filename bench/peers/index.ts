@@ -235,8 +235,8 @@ interface Stats {
   rss: number;
 }
 
-async function stats(child: ChildProcess): Promise<Stats> {
-  child.send('stats');
+async function stats(child: ChildProcess, afterGc = false): Promise<Stats> {
+  child.send(afterGc ? 'stats-gc' : 'stats');
   const [message] = (await once(child, 'message')) as [Stats];
   return message;
 }
@@ -406,7 +406,8 @@ interface Running {
 /** A server process: where it listens, its CPU time and RSS, and how to stop it. */
 interface ServerProcess {
   ports: Ports;
-  stats(): Promise<Stats>;
+  /** `afterGc`: RSS after a full GC (bench servers; the reference server reads /proc as it is). */
+  stats(afterGc?: boolean): Promise<Stats>;
   stop(): Promise<void>;
 }
 
@@ -419,6 +420,7 @@ async function launchBenchServer(server: Server): Promise<ServerProcess> {
       ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
       : []),
     ...SERVER_NODE_ARGS,
+    '--expose-gc',
   ];
   const child = PIN
     ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, serverJs, kind], {
@@ -431,7 +433,7 @@ async function launchBenchServer(server: Server): Promise<ServerProcess> {
   const ports = await whenReady(server, child);
   return {
     ports,
-    stats: () => stats(child),
+    stats: (afterGc) => stats(child, afterGc),
     async stop() {
       child.send('exit');
       await once(child, 'exit');
@@ -521,7 +523,7 @@ async function start(server: Server, clients: number): Promise<Running> {
       ? await launchApp(server, kind === 'tidewire-app')
       : await launchBenchServer(server);
   const ready = proc.ports;
-  const idle = await proc.stats();
+  const idle = await proc.stats(true);
   const latencies: number[] = [];
   let measuring = false;
   const drivers: Driver[] = [];
@@ -533,7 +535,9 @@ async function start(server: Server, clients: number): Promise<Running> {
       }),
     );
   }
-  const connected = await proc.stats();
+  // RSS per idle connection: both points after a full GC (garbage of the
+  // connection steps is not a connection's cost), before any client sends.
+  const connected = await proc.stats(true);
   const timers = drivers.map((driver, i) =>
     setTimeout(
       () => {

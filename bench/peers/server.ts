@@ -1,7 +1,8 @@
 /**
  * The server side of bench/peers, in its own process so that its CPU and RSS
  * are its own. argv[2]: the kind of server (see LABELS in index.ts).
- * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS.
+ * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS
+ * ('stats-gc': RSS after a full GC).
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -21,7 +22,14 @@ const send = (message: unknown): void => {
   process.send?.(message);
 };
 process.on('message', (message) => {
-  if (message === 'stats') {
+  if (message === 'stats' || message === 'stats-gc') {
+    // 'stats-gc': RSS after a full GC (the server runs with --expose-gc), for
+    // the idle RSS points; CPU time still read at once.
+    if (message === 'stats-gc') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+    }
     const cpu = process.cpuUsage();
     send({ type: 'stats', cpuMs: (cpu.user + cpu.system) / 1000, rss: process.memoryUsage().rss });
   } else if (message === 'exit') process.exit(0);
