@@ -1,10 +1,11 @@
 /**
  * A client process of bench/capacity: holds the client side of idle sessions
- * against one tidewire server, TCP or UDP. Each session has a client socket of
- * its own (a TCP socket, or the UDP socket of a dialed session), so one fd on
+ * against one server: tidewire TCP, UDP or WebSocket sessions, or bare
+ * WebSockets against the bare `ws` server. Each has a client socket of its
+ * own (a TCP socket, or the UDP socket of a dialed session), so one fd on
  * this side: under a per-process fd limit the client side of tens of
  * thousands of sessions must be split over processes. This process opens
- * `count` sessions (through tcp-session.ts or udp-session.ts, the same code as
+ * `count` sessions (through tcp-session.ts, udp-session.ts or ws-session.ts, the same code as
  * the main process), reports how many it holds and keeps them idle until
  * asked to exit.
  *
@@ -16,9 +17,10 @@
 import { type Opened, type OpenOptions, openMany } from './open-many.ts';
 import { type TcpServerPorts, tcpSessions } from './tcp-session.ts';
 import { type UdpServerPorts, udpSessions } from './udp-session.ts';
+import { bareWsSockets, wsSessions } from './ws-session.ts';
 
 export interface ClientsRequest extends TcpServerPorts, UdpServerPorts, OpenOptions {
-  transport: 'tcp' | 'udp';
+  transport: 'tcp' | 'udp' | 'ws' | 'bare-ws';
   count: number;
   /** Session uids are `cap-<offset + i>` (TCP) or `ucap-<offset + i>` (UDP): distinct across the client processes. */
   offset: number;
@@ -42,6 +44,17 @@ function opener(request: ClientsRequest): (index: number) => Promise<Held> {
     return async (index) => {
       const socket = await open(index);
       return { isOpen: () => !socket.destroyed, destroy: () => socket.destroy() };
+    };
+  }
+  if (request.transport === 'ws' || request.transport === 'bare-ws') {
+    const open =
+      request.transport === 'ws' ? wsSessions(request, request.offset) : bareWsSockets(request);
+    return async (index) => {
+      const socket = await open(index);
+      return {
+        isOpen: () => socket.readyState === socket.OPEN,
+        destroy: () => socket.terminate(),
+      };
     };
   }
   const open = udpSessions(request, request.offset);

@@ -26,7 +26,17 @@
  *    growth per session, open fds, and the goal, met only if both kinds
  *    reached 20,000 at once at <= 6 KB each.
  *
- * All four run by default, one after another: the whole bench took 2 min 19 s
+ * 5. WebSocket ("20,000 idle WS connections held on this machine", issue
+ *    #26): TWO tidewire servers serving WebSocket only (setupAsWSServer, the
+ *    upgrade on the HTTP endpoint's port), one per core, together hold
+ *    CAPACITY_WS idle WS sessions (the session request, the upgrade and the
+ *    hello), split evenly; then TWO bare `ws` servers hold as many idle
+ *    WebSockets (the baseline). The client side lives in clients.ts
+ *    processes. Per server and in total: held, RSS before and after, the
+ *    growth per connection; the ratio tidewire / bare ws.
+ *
+ * All five run by default, one after another (CAPACITY_ONLY=ws runs the
+ * fifth alone): the whole bench took 2 min 19 s
  * on this 2-core machine (2026-12-03, while it was shared).
  *
  * Sessions are real ones: an HTTP session request, a TCP connect or the RUDP
@@ -38,13 +48,17 @@
  *   node scripts/bench.mjs capacity
  *   bash -c 'ulimit -n 65536 && CAPACITY_TCP=50000 node scripts/bench.mjs capacity'
  *
- * CAPACITY_TCP, CAPACITY_UDP: sessions asked for (20000 each). Node raises its
+ * CAPACITY_TCP, CAPACITY_UDP, CAPACITY_WS: sessions asked for (20000 each;
+ * the WS opening stops after CAPACITY_WS_DEADLINE_MS, 120 s). Node raises its
  * soft fd limit to the hard one at start; every process holding one fd per
  * session is capped 300 below that limit (room for HTTP sockets and the
  * runtime): with a hard limit of 20,000, TCP stops at 19,700 in measurements
  * 1 and 3 (one server), while UDP in 3 reaches 20,000 (split over client
  * processes) and measurement 4 asks each of its two servers for 10,000 TCP.
  * Goal (issue #10): 20,000 TCP + 20,000 UDP sessions at <= 6 KB each.
+ * Goal (issue #26): 20,000 idle WS sessions held at once.
+ *
+ *   CAPACITY_ONLY=ws node scripts/bench.mjs capacity
  */
 
 import { type ChildProcess, fork } from 'node:child_process';
@@ -58,15 +72,31 @@ import type { ClientsReport, ClientsRequest } from './clients.ts';
 import { describeErrors, openMany } from './open-many.ts';
 import { dial, type SourceAddress, tcpSessions } from './tcp-session.ts';
 import { udpSessions } from './udp-session.ts';
+import { bareWsSockets, wsSessions } from './ws-session.ts';
 
 const REQUESTED = Number(process.env.CAPACITY_TCP ?? 20_000);
 const REQUESTED_UDP = Number(process.env.CAPACITY_UDP ?? 20_000);
+const REQUESTED_WS = Number(process.env.CAPACITY_WS ?? 20_000);
+/** `ws`: only the WebSocket measurement (5); unset: all five. */
+const ONLY = process.env.CAPACITY_ONLY;
+if (ONLY !== undefined && ONLY !== 'ws') {
+  console.error(`bench/capacity: CAPACITY_ONLY must be 'ws' or unset, got ${ONLY}`);
+  process.exit(2);
+}
 const CONCURRENCY = Number(process.env.CAPACITY_CONCURRENCY ?? 128);
 const GOAL_BYTES = 6 * 1024;
 const GOAL_SESSIONS = 20_000;
 const WARMUP = 500;
 const DEADLINE_MS = Number(process.env.CAPACITY_DEADLINE_MS ?? 45_000);
 const OPEN_OPTIONS = { concurrency: CONCURRENCY, deadlineMs: DEADLINE_MS };
+/** WebSocket sessions open slower (HTTP session, upgrade, hello): 20,000 took 43 s on 2026-12-07. */
+const WS_DEADLINE_MS = Number(process.env.CAPACITY_WS_DEADLINE_MS ?? 120_000);
+
+/** Server processes of the machine measurement: one per core of this 2-core machine. */
+const MACHINE_SERVERS = 2;
+
+/** The server's HTTP keep-alive timeout (5 s, http-endpoint.ts) plus margin: idle session-request sockets are gone by then. */
+const KEEP_ALIVE_WAIT_MS = 7000;
 
 function openFileLimit(): number {
   const line = readFileSync('/proc/self/limits', 'utf8')
@@ -133,7 +163,9 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function startChild(kind: 'tidewire' | 'bare'): Promise<Child> {
+type ServerKind = 'tidewire' | 'bare' | 'tidewire-ws' | 'bare-ws';
+
+async function startChild(kind: ServerKind): Promise<Child> {
   const child = fork(fileURLToPath(new URL('./server-child.ts', import.meta.url)), [kind], {
     execArgv: ['--expose-gc', '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -225,6 +257,10 @@ if (target < REQUESTED) {
 
 const kb = (bytes: number): string => `${(bytes / 1024).toFixed(2)} KB`;
 const mb = (bytes: number): string => `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+if (ONLY === 'ws') {
+  const met = printGoals('capacity', await reportWs());
+  process.exit(met ? 0 : 1);
+}
 const ours = await measure('tidewire', target);
 const bare = await measure('bare', target);
 console.log(
@@ -292,9 +328,6 @@ console.log(
 function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
-
-/** The server's HTTP keep-alive timeout (5 s, http-endpoint.ts) plus margin: idle session-request sockets are gone by then. */
-const KEEP_ALIVE_WAIT_MS = 7000;
 
 /**
  * Waits until the server holds at most `fds` open fds: the sockets of the
@@ -365,7 +398,7 @@ type ClientsShare = Omit<ClientsRequest, 'concurrency' | 'deadlineMs'>;
  */
 function clientShares(
   server: Child,
-  transport: 'tcp' | 'udp',
+  transport: ClientsRequest['transport'],
   sessions: { offset: number; count: number },
   perProcess: number,
 ): ClientsShare[] {
@@ -380,12 +413,14 @@ function clientShares(
 }
 
 /** Starts a clients process per share, all at once, the openers split evenly between them. */
-function runClients(shares: ClientsShare[], started: ChildProcess[]): Promise<ClientsChild[]> {
+function runClients(
+  shares: ClientsShare[],
+  started: ChildProcess[],
+  deadlineMs: number = DEADLINE_MS,
+): Promise<ClientsChild[]> {
   const concurrency = Math.ceil(CONCURRENCY / shares.length);
   return Promise.all(
-    shares.map((share) =>
-      startClients({ ...share, concurrency, deadlineMs: DEADLINE_MS }, started),
-    ),
+    shares.map((share) => startClients({ ...share, concurrency, deadlineMs }, started)),
   );
 }
 
@@ -549,9 +584,6 @@ function tcpShortfall(held: number): string {
 
 // --- The machine: two servers, one per core, hold 20k + 20k together -------
 
-/** Server processes of the machine measurement: one per core of this 2-core machine. */
-const MACHINE_SERVERS = 2;
-
 interface MachineServer {
   tcpHeld: number;
   udpHeld: number;
@@ -669,9 +701,11 @@ console.log(
   `opening (both servers at once): TCP ${machine.tcp.seconds.toFixed(1)} s, errors ${machine.tcp.errors}; ` +
     `UDP ${machine.udp.seconds.toFixed(1)} s, errors ${machine.udp.errors}`,
 );
+const wsGoals = await reportWs();
 // The goal itself: 20,000 + 20,000 at once on this machine, <= 6 KB each.
 const sessionCount = (value: number): string => n(value);
 printGoals('capacity', [
+  ...wsGoals,
   {
     what: `TCP sessions held at once by ${MACHINE_SERVERS} servers`,
     value: machineTotal.tcpHeld,
@@ -720,4 +754,136 @@ function row(m: Measured): Record<string, string> {
     'per connection': kb(m.perConnection),
     errors: m.errors,
   };
+}
+
+// --- WebSocket: two servers hold 20k idle WS connections -------------------
+
+interface WsServerHeld {
+  held: number;
+  rssBefore: number;
+  rssAfter: number;
+}
+
+interface WsMachine {
+  servers: WsServerHeld[];
+  clients: number;
+  seconds: number;
+  errors: string;
+}
+
+/**
+ * `MACHINE_SERVERS` server children of `kind` (`tidewire-ws` or `bare-ws`)
+ * together hold `total` idle WebSockets, split evenly; the client side lives
+ * in clients processes of at most `perProcess` each. Warm-up from this
+ * process first (a few hundred opened and closed per server); each server's
+ * RSS after a full GC before and with the connections, the latter once the
+ * session requests' keep-alive sockets have closed.
+ */
+async function measureWsMachine(
+  kind: 'tidewire-ws' | 'bare-ws',
+  total: number,
+  perProcess: number,
+): Promise<WsMachine> {
+  const servers: Child[] = [];
+  const started: ChildProcess[] = [];
+  const transport = kind === 'tidewire-ws' ? 'ws' : 'bare-ws';
+  try {
+    for (let k = 0; k < MACHINE_SERVERS; k++) servers.push(await startChild(kind));
+    const pids = servers.map((server) => server.process.pid!);
+    const fdsAtStart = pids.map(openFds);
+    for (const server of servers) {
+      const open = kind === 'tidewire-ws' ? wsSessions(server, total) : bareWsSockets(server);
+      const warm = await openMany(Math.min(WARMUP, total), open, OPEN_OPTIONS);
+      for (const socket of warm.items) socket.terminate();
+    }
+    await Promise.all(pids.map((pid, k) => waitForFds(pid, fdsAtStart[k]!)));
+    const rssBefore: number[] = [];
+    for (const server of servers) rssBefore.push(await settledRss(server));
+    const shares = evenSplit(total, MACHINE_SERVERS);
+    const clients = await runClients(
+      servers.flatMap((server, k) => clientShares(server, transport, shares[k]!, perProcess)),
+      started,
+      WS_DEADLINE_MS,
+    );
+    const ofServer = (server: Child): ClientsChild[] =>
+      clients.filter((c) => c.request.httpPort === server.httpPort);
+    const measured: WsServerHeld[] = [];
+    for (const [k, server] of servers.entries()) {
+      const opened = ofServer(server).reduce((sum, c) => sum + c.report.held, 0);
+      await waitForFds(pids[k]!, fdsAtStart[k]! + opened);
+      const rssAfter = await settledRss(server);
+      const counts = await Promise.all(ofServer(server).map(recount));
+      measured.push({
+        held: counts.reduce((sum, count) => sum + count, 0),
+        rssBefore: rssBefore[k]!,
+        rssAfter,
+      });
+    }
+    return { servers: measured, clients: clients.length, ...opening(clients) };
+  } finally {
+    await Promise.all(servers.map(stopChild));
+    await Promise.all(started.map(stopProcess));
+  }
+}
+
+function wsTotal(machine: WsMachine): WsServerHeld {
+  return machine.servers.reduce(
+    (sum, s) => ({
+      held: sum.held + s.held,
+      rssBefore: sum.rssBefore + s.rssBefore,
+      rssAfter: sum.rssAfter + s.rssAfter,
+    }),
+    { held: 0, rssBefore: 0, rssAfter: 0 },
+  );
+}
+
+function wsRow(s: WsServerHeld): Record<string, string> {
+  return {
+    held: s.held.toLocaleString('en-US'),
+    'RSS before': mb(s.rssBefore),
+    'RSS after': mb(s.rssAfter),
+    'per connection': kb(growthPer(s.rssBefore, s.rssAfter, s.held)),
+  };
+}
+
+/** Measurement 5: runs both WS machines, prints their table, returns the WS goals. */
+async function reportWs(): Promise<Goal[]> {
+  const limit = openFileLimit();
+  // Each server holds one fd per connection: its share is fd-bound, the total is not.
+  const total = Math.min(REQUESTED_WS, MACHINE_SERVERS * (limit - 300));
+  if (total < REQUESTED_WS) {
+    console.log(
+      `capacity: the fd limit is ${limit}; the WS target lowered from ${REQUESTED_WS} to ${total}`,
+    );
+  }
+  const ours = await measureWsMachine('tidewire-ws', total, limit - 300);
+  const bare = await measureWsMachine('bare-ws', total, limit - 300);
+  const oursTotal = wsTotal(ours);
+  const bareTotal = wsTotal(bare);
+  console.log(
+    `\nWebSocket (node ${process.version}): ${MACHINE_SERVERS} servers (one per core) hold ` +
+      `${total.toLocaleString('en-US')} idle WebSockets at once, split evenly; the client side in ` +
+      `${ours.clients} clients processes; then ${MACHINE_SERVERS} bare ws servers as many`,
+  );
+  console.table([
+    ...ours.servers.map((s, k) => ({ server: `tidewire WS ${k + 1}`, ...wsRow(s) })),
+    { server: 'tidewire WS total (session + upgrade + hello, idle)', ...wsRow(oursTotal) },
+    ...bare.servers.map((s, k) => ({ server: `bare ws ${k + 1}`, ...wsRow(s) })),
+    { server: 'bare ws total (upgrade, idle)', ...wsRow(bareTotal) },
+  ]);
+  const oursPer = growthPer(oursTotal.rssBefore, oursTotal.rssAfter, oursTotal.held);
+  const barePer = growthPer(bareTotal.rssBefore, bareTotal.rssAfter, bareTotal.held);
+  console.log(
+    `opening: tidewire ${ours.seconds.toFixed(1)} s, errors ${ours.errors}; bare ws ${bare.seconds.toFixed(1)} s, errors ${bare.errors}`,
+  );
+  console.log(`ratio tidewire WS / bare ws per connection: ${(oursPer / barePer).toFixed(2)}x`);
+  return [
+    {
+      what: `WS sessions held at once by ${MACHINE_SERVERS} servers`,
+      value: oursTotal.held,
+      bound: '>=',
+      target: GOAL_SESSIONS,
+      format: (value) => value.toLocaleString('en-US'),
+    },
+  ];
 }

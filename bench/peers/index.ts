@@ -1,6 +1,7 @@
 /**
  * bench/peers: the same game-like workload against Colyseus 0.16, Tidewire
- * (TCP and UDP) and bare node:net and node:dgram echoes, in the same run:
+ * (TCP, UDP and WebSocket) and bare node:net, node:dgram and `ws` echoes, in
+ * the same run:
  * PEERS_CLIENTS clients (500) each sending a 64-byte message PEERS_HZ times a
  * second (20) that the server echoes; round-trip p50/p99, the server's CPU
  * (share of one core) and RSS per client, each server in its own process,
@@ -35,6 +36,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, type TidewireClient } from '@tidewire/client';
 import { encodeFrame, HEADER_SIZE, Status } from '@tidewire/wire';
+import WebSocket from 'ws';
 import { type Goal, printGoals } from '../shared/goal.ts';
 import { fetchTcpSession, handFramer, sayHello } from '../shared/net-echo.ts';
 import { median, percentile } from '../shared/stats.ts';
@@ -66,10 +68,13 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * (apps/server's built main.js with its default config: logging, metrics,
  * HTTP routes, demo commands; the clients use its TCP echo), the figure users
  * get; `tidewire-app-nometrics` the same with `metrics.enabled: false`.
+ * `tidewire-ws` is Tidewire over WebSocket (@tidewire/transport-ws, on `ws`,
+ * as Colyseus is: the like-for-like comparison) and `bare-ws` its floor, a
+ * bare `ws` echo server driven by bare `ws` clients.
  */
 const KINDS = (
   process.env.PEERS_KINDS ??
-  'bare,bare-client,bare-udp,bare-udp-acked,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,tidewire-app,tidewire-app-nometrics,colyseus'
+  'bare,bare-client,bare-udp,bare-udp-acked,bare-ws,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,tidewire-ws,tidewire-app,tidewire-app-nometrics,colyseus'
 ).split(',');
 /**
  * What a `bare-udp-acked` client sends back for each echo: as many bytes as
@@ -201,12 +206,14 @@ type Kind =
   | 'bare-client'
   | 'bare-udp'
   | 'bare-udp-acked'
+  | 'bare-ws'
   | 'tidewire-transport'
   | 'tidewire-tcp-raw'
   | 'tidewire-tcp'
   | 'tidewire-udp'
   | 'tidewire-udp-ackdelay'
   | 'tidewire-udp-unreliable'
+  | 'tidewire-ws'
   | 'tidewire-app'
   | 'tidewire-app-nometrics'
   | 'colyseus';
@@ -228,8 +235,8 @@ interface Stats {
   rss: number;
 }
 
-async function stats(child: ChildProcess): Promise<Stats> {
-  child.send('stats');
+async function stats(child: ChildProcess, afterGc = false): Promise<Stats> {
+  child.send(afterGc ? 'stats-gc' : 'stats');
   const [message] = (await once(child, 'message')) as [Stats];
   return message;
 }
@@ -239,12 +246,14 @@ const LABELS: Record<Kind, string> = {
   'bare-client': 'bare node:net, @tidewire/client clients',
   'bare-udp': 'bare node:dgram',
   'bare-udp-acked': 'bare node:dgram, each echo acknowledged by a datagram',
+  'bare-ws': 'bare ws (WebSocket)',
   'tidewire-transport': 'transport-tcp alone',
   'tidewire-tcp-raw': 'Tidewire TCP (raw clients)',
   'tidewire-tcp': 'Tidewire TCP',
   'tidewire-udp': 'Tidewire UDP',
   'tidewire-udp-ackdelay': 'Tidewire UDP, clients with ackDelayMs 60',
   'tidewire-udp-unreliable': 'Tidewire UDP, unreliable channel',
+  'tidewire-ws': 'Tidewire WebSocket',
   'tidewire-app': 'tidewire-server as pnpm start runs it (TCP)',
   'tidewire-app-nometrics': 'tidewire-server, metrics.enabled false (TCP)',
   colyseus: 'Colyseus 0.16',
@@ -319,6 +328,17 @@ async function open(
       },
     };
   }
+  if (kind === 'bare-ws') {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+    await once(socket, 'open');
+    socket.on('message', (data: Buffer) => onEcho(data.subarray(HEADER_SIZE)));
+    return {
+      send: (payload) => socket.send(encodeFrame(2, 1, Status.Request, payload), { binary: true }),
+      close: async () => {
+        socket.terminate();
+      },
+    };
+  }
   if (kind === 'colyseus') {
     const client = new ColyseusClient(`ws://127.0.0.1:${port}`);
     const room = await client.joinOrCreate('echo');
@@ -334,7 +354,7 @@ async function open(
   const client: TidewireClient = await connectClient({
     endpointUrl: `http://127.0.0.1:${port}`,
     uid: `peer-${index}`,
-    transport: kind.startsWith('tidewire-udp') ? 'udp' : 'tcp',
+    transport: kind.startsWith('tidewire-udp') ? 'udp' : kind === 'tidewire-ws' ? 'ws' : 'tcp',
     keepAliveIntervalMs: Number(process.env.PEERS_KEEPALIVE_MS ?? 3_000),
     ...(kind === 'tidewire-udp-ackdelay' ? { ackDelayMs: ACK_DELAY_MS } : {}),
   });
@@ -386,7 +406,8 @@ interface Running {
 /** A server process: where it listens, its CPU time and RSS, and how to stop it. */
 interface ServerProcess {
   ports: Ports;
-  stats(): Promise<Stats>;
+  /** `afterGc`: RSS after a full GC (bench servers; the reference server reads /proc as it is). */
+  stats(afterGc?: boolean): Promise<Stats>;
   stop(): Promise<void>;
 }
 
@@ -399,6 +420,7 @@ async function launchBenchServer(server: Server): Promise<ServerProcess> {
       ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${PROFILE_DIR}`]
       : []),
     ...SERVER_NODE_ARGS,
+    '--expose-gc',
   ];
   const child = PIN
     ? spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, serverJs, kind], {
@@ -411,7 +433,7 @@ async function launchBenchServer(server: Server): Promise<ServerProcess> {
   const ports = await whenReady(server, child);
   return {
     ports,
-    stats: () => stats(child),
+    stats: (afterGc) => stats(child, afterGc),
     async stop() {
       child.send('exit');
       await once(child, 'exit');
@@ -501,7 +523,7 @@ async function start(server: Server, clients: number): Promise<Running> {
       ? await launchApp(server, kind === 'tidewire-app')
       : await launchBenchServer(server);
   const ready = proc.ports;
-  const idle = await proc.stats();
+  const idle = await proc.stats(true);
   const latencies: number[] = [];
   let measuring = false;
   const drivers: Driver[] = [];
@@ -513,7 +535,9 @@ async function start(server: Server, clients: number): Promise<Running> {
       }),
     );
   }
-  const connected = await proc.stats();
+  // RSS per idle connection: both points after a full GC (garbage of the
+  // connection steps is not a connection's cost), before any client sends.
+  const connected = await proc.stats(true);
   const timers = drivers.map((driver, i) =>
     setTimeout(
       () => {
@@ -760,6 +784,9 @@ for (const kind of kinds) {
     kindOf(kind) === 'tidewire-tcp' && kinds.includes('bare-client')
       ? `${ratio(kind, 'bare-client', 'cpuShare')} bare node:net under the same @tidewire/client clients`
       : '',
+    kind === 'tidewire-ws' && kinds.includes('bare-ws')
+      ? `CPU ${ratio(kind, 'bare-ws', 'cpuShare')} bare ws`
+      : '',
     kind.startsWith('tidewire-udp') && kinds.includes('bare-udp')
       ? `${ratio(kind, 'bare-udp', 'cpuShare')} bare node:dgram`
       : '',
@@ -820,6 +847,7 @@ printGoals('peers', [
     'cpuShare',
     1.05,
   ),
+  ...goalOf('tidewire-ws server CPU / bare ws', 'tidewire-ws', 'bare-ws', 'cpuShare', 1.15),
   ...goalOf('tidewire-tcp p99 / Colyseus', 'tidewire-tcp', 'colyseus', 'p99', 0.4),
   ...goalOf('tidewire-udp p99 / Colyseus', 'tidewire-udp', 'colyseus', 'p99', 0.4),
   ...goalOf(
@@ -829,4 +857,15 @@ printGoals('peers', [
     'p99',
     0.4,
   ),
+  ...goalOf('tidewire-ws p99 / Colyseus', 'tidewire-ws', 'colyseus', 'p99', 0.5),
+  ...(kinds.includes('tidewire-ws') && kinds.includes('colyseus')
+    ? [
+        {
+          what: 'tidewire-ws RSS per idle connection / Colyseus',
+          value: summary('tidewire-ws').rssPerClientKB / summary('colyseus').rssPerClientKB,
+          bound: '<=' as const,
+          target: 0.5,
+        },
+      ]
+    : []),
 ]);

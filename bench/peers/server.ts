@@ -1,7 +1,8 @@
 /**
  * The server side of bench/peers, in its own process so that its CPU and RSS
  * are its own. argv[2]: the kind of server (see LABELS in index.ts).
- * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS.
+ * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS
+ * ('stats-gc': RSS after a full GC).
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -12,7 +13,8 @@ import { Room, Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { createServer, Ok } from '@tidewire/server';
 import { listenTcp } from '@tidewire/transport-tcp';
-import { CORE_VER, CoreCommand, encodeFrame, pack, Status } from '@tidewire/wire';
+import { CORE_VER, CoreCommand, encodeFrame, HEADER_SIZE, pack, Status } from '@tidewire/wire';
+import { WebSocketServer } from 'ws';
 import { handFramer, okReply, startBareEchoServer } from '../shared/net-echo.ts';
 
 const kind = process.argv[2];
@@ -20,7 +22,14 @@ const send = (message: unknown): void => {
   process.send?.(message);
 };
 process.on('message', (message) => {
-  if (message === 'stats') {
+  if (message === 'stats' || message === 'stats-gc') {
+    // 'stats-gc': RSS after a full GC (the server runs with --expose-gc), for
+    // the idle RSS points; CPU time still read at once.
+    if (message === 'stats-gc') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+    }
     const cpu = process.cpuUsage();
     send({ type: 'stats', cpuMs: (cpu.user + cpu.system) / 1000, rss: process.memoryUsage().rss });
   } else if (message === 'exit') process.exit(0);
@@ -47,9 +56,11 @@ if (kind === 'colyseus') {
   kind === 'tidewire-tcp-raw' ||
   kind === 'tidewire-udp' ||
   kind === 'tidewire-udp-ackdelay' ||
-  kind === 'tidewire-udp-unreliable'
+  kind === 'tidewire-udp-unreliable' ||
+  kind === 'tidewire-ws'
 ) {
   const udp = kind.startsWith('tidewire-udp');
+  const ws = kind === 'tidewire-ws';
   // The unreliable kind answers on the unreliable channel, as a 20 Hz state stream would.
   const sendOptions = { reliable: kind !== 'tidewire-udp-unreliable' };
   const server = createServer({
@@ -57,10 +68,12 @@ if (kind === 'colyseus') {
       http: { port: 0 },
       tcp: { port: 0, connectionTTL: 120 },
       udp: { port: 0, connectionTTL: 120 },
+      ws: { connectionTTL: 120 },
     },
     env: {},
   });
-  if (!udp) await server.setupAsTCPServer();
+  if (ws) await server.setupAsWSServer();
+  else if (!udp) await server.setupAsTCPServer();
   else await server.setupAsUDPServer();
   server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
     user.send(ver, cmd, payload, Ok, sendOptions);
@@ -70,7 +83,7 @@ if (kind === 'colyseus') {
   send({
     type: 'ready',
     port: server.httpPort,
-    tcpPort: udp ? 0 : server.tcpPort,
+    tcpPort: udp || ws ? 0 : server.tcpPort,
   });
 } else if (kind === 'tidewire-transport') {
   // Diagnostic: @tidewire/transport-tcp alone, no sessions, router or users.
@@ -94,6 +107,24 @@ if (kind === 'colyseus') {
     socket.send(datagram, from.port, from.address);
   });
   send({ type: 'ready', port: socket.address().port });
+} else if (kind === 'bare-ws') {
+  // The WebSocket floor: a bare `ws` server (the version @tidewire/transport-ws
+  // uses, permessage-deflate off, as Colyseus and Tidewire run it) answering
+  // each binary message, one frame, with the Ok frame carrying the same payload.
+  const http = createHttpServer();
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const wss = new WebSocketServer({
+    server: http,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  wss.on('connection', (socket) => {
+    socket.on('message', (data: Buffer) => {
+      socket.send(okReply(data, 0, HEADER_SIZE + data.readUInt32BE(6)), { binary: true });
+    });
+  });
+  send({ type: 'ready', port: (http.address() as AddressInfo).port });
 } else if (kind === 'bare') {
   const server = await startBareEchoServer();
   send({ type: 'ready', port: server.port });
