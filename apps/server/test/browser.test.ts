@@ -9,13 +9,15 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MemoryMesh, MemoryMeshHub } from '@tidewire/mesh';
 import { installRooms } from '@tidewire/room';
-import { createServer, Ok, type TidewireServer } from '@tidewire/server';
+import { createServer, Ok, type TidewireServer, type User } from '@tidewire/server';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without types
 import { bundleBrowserClient } from '../../../packages/client/scripts/bundle-browser.mjs';
+import { type CutProxy, startCutProxy } from '../../../packages/server/test/cut-proxy.ts';
 import { servePage } from '../src/static-page.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the bundle is loaded untyped into the page
@@ -57,6 +59,7 @@ describe.skipIf(!available)('in headless Chromium', () => {
       user.send(ver, cmd, payload, Ok);
       next();
     });
+    installResumeCommands(server);
     await server.start();
     base = `http://127.0.0.1:${server.httpPort}`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -72,7 +75,49 @@ describe.skipIf(!available)('in headless Chromium', () => {
     await page.waitForFunction(() => 'tidewire' in window);
   }
 
+  /** Runs of (2, 11) per sequence number, by user. */
+  const runs = new Map<string, Map<number, number>>();
+  const pushers = new Map<User, NodeJS.Timeout>();
+
+  /** (2, 11) echoes a sequence number, counting its runs; (2, 12) starts pushes (2, 13) of 1, 2, 3... every 50 ms. */
+  function installResumeCommands(target: TidewireServer): void {
+    target.handleCommand(2, 11, (ver, cmd, payload, user, next) => {
+      const mine = runs.get(user.id) ?? new Map<number, number>();
+      runs.set(user.id, mine);
+      const seq = Number(payload.toString());
+      mine.set(seq, (mine.get(seq) ?? 0) + 1);
+      user.send(ver, cmd, payload, Ok);
+      next();
+    });
+    target.handleCommand(2, 12, (ver, cmd, _payload, user, next) => {
+      let n = 0;
+      pushers.set(
+        user,
+        setInterval(() => user.push(2, 13, Buffer.from(String(++n))), 50),
+      );
+      user.send(ver, cmd, Buffer.alloc(0), Ok);
+      next();
+    });
+    target.onLeave((_code, user) => {
+      clearInterval(pushers.get(user));
+      pushers.delete(user);
+    });
+  }
+
+  /** The session endpoint hands the page the proxy's WebSocket URL instead of the node's. */
+  async function viaProxy(page: Page, proxy: CutProxy): Promise<void> {
+    await page.route('**/v1/endpoint/ws/user/**', async (route) => {
+      const response = await route.fetch();
+      const body = (await response.json()) as Record<string, unknown>;
+      await route.fulfill({
+        response,
+        json: { ...body, url: `ws://127.0.0.1:${proxy.port}/v1/ws`, port: proxy.port },
+      });
+    });
+  }
+
   afterAll(async () => {
+    for (const timer of pushers.values()) clearInterval(timer);
     await browser?.close();
     await server?.close();
     if (webRoot) await rm(webRoot, { recursive: true, force: true });
@@ -203,4 +248,222 @@ describe.skipIf(!available)('in headless Chromium', () => {
       await page.close();
     }
   }, 30_000);
+
+  /** In the page: a resuming client, its events, a 20 Hz request stream and the pushes it gets. */
+  async function startStream(page: Page, endpointUrl: string, uid: string): Promise<void> {
+    await page.evaluate(
+      async ({ endpointUrl, uid }) => {
+        const w = window as unknown as Record<string, unknown> & { tidewire: Sdk };
+        const events: string[] = [];
+        const pushes: number[] = [];
+        const answers: number[] = [];
+        const answered: Promise<void>[] = [];
+        const c = await w.tidewire.connect({
+          endpointUrl,
+          uid,
+          keepAliveIntervalMs: 200,
+          requestTimeoutMs: 30_000,
+          connectTimeoutMs: 2000,
+          reconnect: { attempts: 100, backoff: { initialMs: 20, maxMs: 200 } },
+        });
+        for (const name of ['reconnecting', 'resumed', 'reconnected-fresh', 'gave-up', 'close']) {
+          c.on(name, (info: unknown) => events.push(`${name} ${JSON.stringify(info)}`));
+        }
+        c.on('push', (m: { cmd: number; payload: Uint8Array }) => {
+          if (m.cmd === 13) pushes.push(Number(new TextDecoder().decode(m.payload)));
+        });
+        await c.request(2, 12);
+        let seq = 0;
+        const timer = setInterval(() => {
+          const mine = ++seq;
+          answered.push(
+            c
+              .request(2, 11, new TextEncoder().encode(String(mine)))
+              .then((r: { payload: Uint8Array }) => {
+                answers.push(Number(new TextDecoder().decode(r.payload)));
+              }),
+          );
+        }, 50);
+        Object.assign(w, { client: c, events, pushes, answers });
+        w.stopStream = async () => {
+          clearInterval(timer);
+          const outcomes = await Promise.allSettled(answered);
+          const failed = outcomes.filter((o) => o.status === 'rejected').length;
+          const result = { seq, answers, pushes, events, failed, url: c.session.url };
+          await c.close();
+          return result;
+        };
+      },
+      { endpointUrl, uid },
+    );
+  }
+
+  const count = (page: Page, prefix: string): Promise<number> =>
+    page.evaluate(
+      (p) =>
+        (window as unknown as { events: string[] }).events.filter((e) => e.startsWith(p)).length,
+      prefix,
+    );
+
+  async function waitForEvents(page: Page, prefix: string, n: number): Promise<void> {
+    await page.waitForFunction(
+      ({ p, n }) =>
+        (window as unknown as { events: string[] }).events.filter((e) => e.startsWith(p)).length >=
+        n,
+      { p: prefix, n },
+      { timeout: 15_000 },
+    );
+  }
+
+  it('a page whose socket is cut (reset, FIN, a stalled path) under a 20 Hz stream and pushes resumes: 0 lost, 0 twice, in order', async () => {
+    const proxy = await startCutProxy({ target: { host: '127.0.0.1', port: server.httpPort } });
+    const page = await browser.newPage();
+    try {
+      await viaProxy(page, proxy);
+      await loadClient(page);
+      await startStream(page, base, 'cut-page');
+      const cuts: (() => Promise<void>)[] = [
+        async () => void proxy.cut('reset'),
+        async () => void proxy.cut('close'),
+        // Nothing moves for longer than the client's idle bound (3 x 200 ms + 1 s): it gives the socket up.
+        async () => {
+          proxy.blackhole();
+          await new Promise((resolve) => setTimeout(resolve, 2500));
+          proxy.restore();
+        },
+        async () => void proxy.cut('reset'),
+      ];
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const [i, cut] of cuts.entries()) {
+        await cut();
+        await waitForEvents(page, 'resumed', i + 1);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const result = await page.evaluate(() =>
+        (window as unknown as { stopStream: () => Promise<Record<string, unknown>> }).stopStream(),
+      );
+      const { seq, answers, pushes, events, failed } = result as {
+        seq: number;
+        answers: number[];
+        pushes: number[];
+        events: string[];
+        failed: number;
+      };
+      expect(failed).toBe(0);
+      expect(answers).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+      const ran = runs.get('cut-page');
+      for (let i = 1; i <= seq; i++) expect(ran?.get(i)).toBe(1);
+      const last = pushes.at(-1) ?? 0;
+      expect(pushes).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+      expect(last).toBeGreaterThan(40);
+      expect(events.filter((e) => e.startsWith('resumed'))).toHaveLength(cuts.length);
+      expect(events.filter((e) => /^(reconnected-fresh|gave-up)/.test(e))).toEqual([]);
+      expect(events.at(-1)).toMatch(/^close .*TIDEWIRE_ERR_CLIENT_CLOSED/);
+      // Each cut made the page open a new socket to resume on.
+      expect(proxy.counters.flows).toBeGreaterThan(cuts.length);
+    } finally {
+      await page.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('a page whose node restarted gets a fresh session (reconnected-fresh) and goes on', async () => {
+    const start = async (port: number): Promise<TidewireServer> => {
+      const node = createServer({ config: { http: { port } }, env: {} });
+      await node.setupAsWSServer();
+      installResumeCommands(node);
+      await node.start();
+      return node;
+    };
+    let node = await start(0);
+    const port = node.httpPort;
+    const proxy = await startCutProxy({ target: { host: '127.0.0.1', port } });
+    const page = await browser.newPage();
+    try {
+      await viaProxy(page, proxy);
+      await loadClient(page);
+      await startStream(page, `http://127.0.0.1:${port}`, 'restarted-page');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The node goes away without a word reaching the page (a crash), and a new one takes its port.
+      proxy.blackhole();
+      await node.close();
+      // What the old node said while closing dies with its flows.
+      proxy.cut('reset');
+      node = await start(port);
+      proxy.restore();
+      await waitForEvents(page, 'reconnected-fresh', 1);
+      // The stream goes on over the new session.
+      const before = await page.evaluate(
+        () => (window as unknown as { answers: number[] }).answers.length,
+      );
+      await page.waitForFunction(
+        (n) => (window as unknown as { answers: number[] }).answers.length > n + 5,
+        before,
+        { timeout: 10_000 },
+      );
+      const { events } = (await page.evaluate(() =>
+        (window as unknown as { stopStream: () => Promise<Record<string, unknown>> }).stopStream(),
+      )) as { events: string[] };
+      expect(await count(page, 'resumed')).toBe(0);
+      expect(events.filter((e) => e.startsWith('reconnected-fresh'))).toEqual([
+        'reconnected-fresh {"reason":"TIDEWIRE_ERR_RESUME_INVALID"}',
+      ]);
+      expect(events[0]).toMatch(/^reconnecting /);
+    } finally {
+      await page.close();
+      await proxy.close();
+      await node.close();
+    }
+  }, 60_000);
+
+  it('a page whose node drains (reconnect-elsewhere) moves to another node by itself; no request lost', async () => {
+    const hub = new MemoryMeshHub();
+    const start = async (nodeId: string): Promise<TidewireServer> => {
+      const node = createServer({
+        config: { http: { port: 0 } },
+        mesh: new MemoryMesh({ hub, nodeId }),
+        env: {},
+      });
+      await node.setupAsWSServer();
+      installResumeCommands(node);
+      await node.start();
+      return node;
+    };
+    const a = await start('a');
+    const b = await start('b');
+    const page = await browser.newPage();
+    try {
+      // b is TAKEN while the page connects: it lands on a.
+      b.taken();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await loadClient(page);
+      await startStream(page, `http://127.0.0.1:${b.httpPort}`, 'mover-page');
+      b.online();
+      const firstUrl = await page.evaluate(
+        () => (window as unknown as { client: { session: { url: string } } }).client.session.url,
+      );
+      expect(firstUrl).toBe(`ws://127.0.0.1:${a.httpPort}/v1/ws`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const drained = a.shutdown({ timeoutMs: 10_000 });
+      await waitForEvents(page, 'reconnected-fresh', 1);
+      await drained;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const { seq, answers, events, failed, url } = (await page.evaluate(() =>
+        (window as unknown as { stopStream: () => Promise<Record<string, unknown>> }).stopStream(),
+      )) as { seq: number; answers: number[]; events: string[]; failed: number; url: string };
+      expect(url).toBe(`ws://127.0.0.1:${b.httpPort}/v1/ws`);
+      expect(failed).toBe(0);
+      expect(answers).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+      const ran = runs.get('mover-page');
+      for (let i = 1; i <= seq; i++) expect(ran?.get(i)).toBe(1);
+      expect(events.filter((e) => e.startsWith('reconnected-fresh'))).toEqual([
+        'reconnected-fresh {"reason":"TIDEWIRE_ERR_DRAINING"}',
+      ]);
+    } finally {
+      await page.close();
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
 });

@@ -18,21 +18,28 @@ import {
 import { endpointKey, isUnreachable, retryUnreachable } from './connect-retry.ts';
 import { ClientErrorCode, clientError } from './errors.ts';
 import { openP2PSocket, P2PChannel, type PeerAddresses } from './p2p.ts';
+import { failAll, keyOf, type ParkedCommand, queueOf } from './pending.ts';
 import {
   awaitAnswer,
   type ClientConnection,
-  ClientSeat,
   type DialOptions,
   dialSession,
   type EarlyEvents,
-  type ReconnectOptions,
-  type ResolvedReconnect,
-  reconnectLoop,
-  resolveReconnect,
-  resumeOffer,
   resumeSeat,
   type TransportCloseInfo,
 } from './reconnect.ts';
+import {
+  type ReconnectOptions,
+  type ResolvedReconnect,
+  resolveReconnect,
+} from './resume/backoff.ts';
+import {
+  type Candidate,
+  Reconnector,
+  type ReconnectorHost,
+  type Resumption,
+} from './resume/reconnector.ts';
+import { type ResumeOffer, resumeOffer } from './resume/seat.ts';
 import { requestSession, type Session } from './session.ts';
 
 // Built-in peer-to-peer commands (ver 1), as in @tidewire/server's P2PCommand.
@@ -142,7 +149,7 @@ interface Hello {
   state: string;
   early: EarlyEvents;
   /** The server's resume offer (protocol section 13.2), if any. */
-  resume: { token: Buffer; ttlMs: number } | null;
+  resume: ResumeOffer | null;
 }
 
 export interface ClientEvents {
@@ -173,18 +180,6 @@ export interface ClientEvents {
   close: [info: ClientCloseInfo];
 }
 
-/** Close codes after which the client reconnects (a link loss, or a node that shut down). */
-const RECONNECT_CODES: ReadonlySet<string> = new Set([
-  'TIDEWIRE_CLOSE_PEER_ENDED',
-  'TIDEWIRE_ERR_TRUNCATED',
-  'TIDEWIRE_ERR_CONNECTION_RESET',
-  'TIDEWIRE_ERR_SOCKET',
-  'TIDEWIRE_ERR_IDLE_TIMEOUT',
-  'TIDEWIRE_ERR_PEER_GONE',
-  'TIDEWIRE_ERR_SLOW_CONSUMER',
-  'TIDEWIRE_ERR_SERVER_CLOSING',
-]);
-
 /** What the client needs to reconnect by itself. */
 interface ReconnectContext {
   options: ConnectOptions;
@@ -200,7 +195,6 @@ interface Pending {
   cleanup: () => void;
 }
 
-const keyOf = (ver: number, cmd: number): number => ver * 0x10000 + cmd;
 /** How long a periodic keep-alive waits, at most, for a command to ride with. */
 const MAX_RIDE_MS = 250;
 
@@ -212,21 +206,12 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   #latency = 0;
   #conn: ClientConnection;
   #cipher: SessionCipher | null;
-  /** Resume: the client's side of its seat, when the server offered one and reconnect is on. */
-  #seat: ClientSeat | null = null;
+  /** What it needs to reconnect (the options, how to dial); null when reconnect is off. */
   readonly #reconnect: ReconnectContext | null;
-  /** Set while reconnecting: aborts the attempts (close()). */
-  #reconnecting: AbortController | null = null;
-  /**
-   * While moving to another node (reconnect-elsewhere): commands made
-   * meanwhile wait here, to go out on the new connection once the old one
-   * answered what it had.
-   */
-  /** The move's attempts, while moving. */
-  #moving: AbortController | null = null;
-  #parked:
-    | { ver: number; cmd: number; payload: Uint8Array; options: { reliable?: boolean } }[]
-    | null = null;
+  /** Reconnect and resume: the seat, the attempts, the commands parked by a move. */
+  readonly #reconnector: Reconnector;
+  /** Frames and a close that came with the answer of an adopted connection, until `start`. */
+  #early: EarlyEvents;
   readonly #keepAliveIntervalMs: number;
   /** Peer-to-peer channels by peer user id. */
   readonly #channels = new Map<string, P2PChannel>();
@@ -270,11 +255,15 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         : null;
     this.#keepAliveIntervalMs = options.keepAliveIntervalMs;
     this.#rideMs = Math.min(MAX_RIDE_MS, Math.floor(options.keepAliveIntervalMs / 4));
-    this.#optIn(hello);
+    this.#reconnector = new Reconnector(
+      this.#reconnectorHost(options.reconnect?.connectTimeoutMs ?? 10_000),
+      options.reconnect?.reconnect ?? resolveReconnect(false),
+    );
+    this.#early = hello.early;
+    this.#reconnector.optIn(hello.resume);
     // Events that arrived with the hello answer are emitted on the next turn
     // of the event loop, after `await connect(...)` has attached listeners.
-    const { early } = hello;
-    setImmediate(() => this.#attach(conn, early));
+    setImmediate(() => this.#attach(conn, hello.early));
     this.#startKeepAlive();
   }
 
@@ -285,7 +274,90 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
 
   /** True while the client is reconnecting (requests wait for the new connection). */
   get reconnecting(): boolean {
-    return this.#reconnecting !== null;
+    return this.#reconnector.reconnecting;
+  }
+
+  /** What the reconnector needs of this client: its transports, its connection swap. */
+  #reconnectorHost(connectTimeoutMs: number): ReconnectorHost {
+    const client = this;
+    const context = (): ReconnectContext => {
+      if (this.#reconnect === null) throw clientError(ClientErrorCode.Closed, 'reconnect is off');
+      return this.#reconnect;
+    };
+    return {
+      pending: this.#pending,
+      signal: this.#reconnect?.options.signal,
+      connectTimeoutMs,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      get closed() {
+        return client.closed;
+      },
+      emit: (event, ...args) => {
+        (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+      },
+      dialResume: async (seat, signal): Promise<Resumption> => {
+        const resumed = await resumeSeat(this.#session, seat, context().dial, signal);
+        return {
+          received: resumed.received,
+          offer: resumed.next,
+          adopt: () =>
+            this.#adopt(resumed.conn, resumed.cipher, this.#session, resumed.state, resumed.early),
+          discard: () => resumed.conn.destroy(),
+        };
+      },
+      dialFresh: async (signal): Promise<Candidate> => {
+        const opened = await openSession(context().options, context().dial, signal);
+        return {
+          offer: opened.hello.resume,
+          adopt: (cleanClose) =>
+            this.#adopt(
+              opened.conn,
+              opened.cipher,
+              opened.session,
+              opened.hello.state,
+              opened.hello.early,
+              cleanClose,
+            ),
+          discard: () => opened.conn.destroy(),
+        };
+      },
+      sendAck: (received) => this.#sendAck(received),
+      resend: (kept) => {
+        this.#conn.send(
+          this.#cipher === null
+            ? encodeFrame(kept.ver, kept.cmd, kept.status, kept.payload)
+            : sealFrame(this.#cipher, kept.ver, kept.cmd, kept.status, kept.payload),
+        );
+      },
+      transmit: (command) => this.#transmitLater(command),
+      pause: () => this.#stopKeepAlive(),
+      start: () => {
+        this.#attach(this.#conn, this.#early);
+        this.#startKeepAlive();
+      },
+      close: (info) => this.#onClose(info),
+    };
+  }
+
+  /** Makes `conn` the client's connection; the old one is dropped, or closed cleanly with `cleanClose`. */
+  #adopt(
+    conn: ClientConnection,
+    cipher: SessionCipher | null,
+    session: Session,
+    state: string,
+    early: EarlyEvents,
+    cleanClose?: string,
+  ): void {
+    const old = this.#conn;
+    old.onFrame = null;
+    old.onClose = null;
+    if (cleanClose === undefined) old.destroy();
+    else void old.close('TIDEWIRE_ERR_CLIENT_CLOSED', cleanClose);
+    this.#conn = conn;
+    this.#cipher = cipher;
+    this.#session = session;
+    this.#serverState = state;
+    this.#early = early;
   }
 
   #startKeepAlive(): void {
@@ -298,21 +370,6 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
     this.#keepAlive = null;
     this.#takeRider();
-  }
-
-  /**
-   * Takes part in resume when the server offered it and reconnect is on:
-   * the ack that opts in is the first frame after the hello answer.
-   */
-  #optIn(hello: Hello): void {
-    if (hello.resume === null || this.#reconnect === null) {
-      this.#seat = null;
-      return;
-    }
-    this.#seat = new ClientSeat(hello.resume.token, hello.resume.ttlMs, (received) =>
-      this.#sendAck(received),
-    );
-    this.#sendAck(0);
   }
 
   #sendAck(received: number): void {
@@ -347,7 +404,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
    * no command in that time it goes alone.
    */
   #onKeepAliveTimer(): void {
-    if (this.#rider !== null || this.closed || this.#reconnecting !== null) return;
+    if (this.#rider !== null || this.closed || this.#reconnector.reconnecting) return;
     let sentAt = performance.now();
     const { frame, answer } = this.#prepare(
       CORE_VER,
@@ -432,10 +489,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     options: { reliable?: boolean } = {},
   ): boolean {
     if (this.closed) return false;
-    if (this.#parked !== null) {
+    const parked = this.#reconnector.parked;
+    if (parked !== null) {
       if (options.reliable !== false || this.session.serverType !== 'udp')
-        this.#queue(ver, cmd).push(null);
-      this.#parked.push({ ver, cmd, payload, options });
+        queueOf(this.#pending, ver, cmd).push(null);
+      parked.push({ ver, cmd, payload, options });
       return true;
     }
     const numbered = options.reliable !== false || this.session.serverType !== 'udp';
@@ -446,7 +504,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     // or none), and an answer to it comes as a 'response' event when no
     // request of that command is waiting.
     if (options.reliable !== false || this.session.serverType !== 'udp') {
-      this.#queue(ver, cmd).push(null);
+      queueOf(this.#pending, ver, cmd).push(null);
     }
     return this.#transmit(frame, options);
   }
@@ -473,9 +531,10 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
       );
     }
     if (options.signal?.aborted) return Promise.reject(options.signal.reason);
-    if (this.#parked !== null) {
+    const parked = this.#reconnector.parked;
+    if (parked !== null) {
       const answer = this.#wait(ver, cmd, options);
-      this.#parked.push({ ver, cmd, payload, options: {} });
+      parked.push({ ver, cmd, payload, options: {} });
       return answer;
     }
     const { frame, answer } = this.#prepare(ver, cmd, payload, options);
@@ -498,7 +557,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   #wait(ver: number, cmd: number, options: RequestOptions): Promise<Response> {
     const signal = options.signal;
     return new Promise<Response>((resolve, reject) => {
-      const queue = this.#queue(ver, cmd);
+      const queue = queueOf(this.#pending, ver, cmd);
       const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
       const onAbort = (): void => {
         entry.cleanup();
@@ -562,9 +621,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
 
   /** Closes the connection (a disconnect frame first); stops reconnecting. */
   async close(): Promise<void> {
-    this.#reconnecting?.abort();
-    this.#seat?.acks.stop();
-    this.#seat = null; // a clean close: the server releases the seat
+    this.#reconnector.release(); // a clean close: the server releases the seat
     await this.#conn.close('TIDEWIRE_ERR_CLIENT_CLOSED', 'client closed');
     this.#onClose({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: 'client closed', remote: false });
   }
@@ -572,296 +629,27 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   /** A connection ended: reconnect when it was lost and reconnect is on, else the client closes. */
   #onConnectionClosed(conn: ClientConnection, info: ClientCloseInfo): void {
     if (conn !== this.#conn || this.#closeInfo !== null) return;
-    if (this.#moving !== null) {
-      // Lost while moving: the move stops, the loss is handled as any other.
-      this.#moving.abort();
-      this.#moving = null;
-      this.#reconnecting = null;
-    }
-    if (this.#reconnecting !== null) return;
-    if (this.#reconnect === null || !RECONNECT_CODES.has(info.code)) {
-      this.#onClose(info);
+    if (this.#reconnector.lost(info)) {
+      for (const channel of [...this.#channels.values()]) void channel.close();
       return;
-    }
-    void this.#reconnectAfter(info);
-  }
-
-  async #reconnectAfter(info: ClientCloseInfo): Promise<void> {
-    const context = this.#reconnect;
-    if (context === null) return;
-    const controller = new AbortController();
-    this.#reconnecting = controller;
-    const signal = context.options.signal
-      ? AbortSignal.any([context.options.signal, controller.signal])
-      : controller.signal;
-    this.#stopKeepAlive();
-    for (const channel of [...this.#channels.values()]) void channel.close();
-    // The server holds no seat after it shut down: straight to a fresh session.
-    let noSeatReason = info.code;
-    if (info.code === 'TIDEWIRE_ERR_SERVER_CLOSING') this.#seat = null;
-    // Past its bound the client no longer kept what it sent: a resume would lose it.
-    if (this.#seat?.log.overflowed === true) {
-      this.#seat = null;
-      noSeatReason = 'TIDEWIRE_ERR_RESUME_OVERFLOW';
-    }
-    if (this.#seat !== null) {
-      this.#seat.acks.stop();
-      this.#seat.lostAt = Date.now();
-    }
-    let lastAttempt = 0;
-    const { outcome, lastError } = await reconnectLoop(
-      {
-        seat: this.#seat,
-        noSeatReason,
-        resume: async (attemptSignal) => {
-          await this.#resume(context, attemptSignal);
-        },
-        fresh: async (reason, attemptSignal) => {
-          await this.#fresh(context, reason, attemptSignal);
-        },
-        onAttempt: ({ attempt, delayMs, error }) => {
-          lastAttempt = attempt;
-          this.emit('reconnecting', {
-            attempt,
-            delayMs,
-            code: info.code,
-            ...(error !== undefined ? { error } : {}),
-          });
-        },
-      },
-      context.reconnect,
-      signal,
-    );
-    this.#reconnecting = null;
-    if (outcome === 'resumed') {
-      this.emit('resumed', { attempt: lastAttempt });
-      return;
-    }
-    if (outcome === 'fresh' || this.#closeInfo !== null) return;
-    const code =
-      (lastError as { code?: unknown } | null)?.code !== undefined
-        ? String((lastError as { code: unknown }).code)
-        : info.code;
-    if (outcome === 'gave-up') {
-      this.emit('gave-up', { attempts: context.reconnect.attempts, code });
     }
     this.#onClose(info);
   }
 
-  /** One resume attempt (protocol section 13.6): on success the client goes on over the new connection. */
-  async #resume(context: ReconnectContext, signal: AbortSignal): Promise<void> {
-    const seat = this.#seat;
-    if (seat === null) throw clientError(ClientErrorCode.Closed, 'no seat');
-    const bounded = AbortSignal.any([signal, AbortSignal.timeout(context.connectTimeoutMs)]);
-    const resumed = await resumeSeat(this.#session, seat, context.dial, bounded);
-    if (!seat.log.acknowledge(resumed.received)) {
-      resumed.conn.destroy();
-      throw clientError(ClientErrorCode.Closed, 'resume: the server received more than was sent');
-    }
-    const old = this.#conn;
-    old.onFrame = null;
-    old.onClose = null;
-    old.destroy();
-    this.#conn = resumed.conn;
-    this.#cipher = resumed.cipher;
-    if (resumed.next !== null) {
-      seat.token = resumed.next.token;
-      seat.ttlMs = resumed.next.ttlMs;
-    }
-    seat.lostAt = 0;
-    this.#serverState = resumed.state;
-    // First an ack: it tells the server the new token arrived (the old one dies).
-    this.#sendAck(seat.acks.received);
-    // What the server did not receive goes again, in order, before anything new.
-    for (const kept of seat.log.after(resumed.received)) {
-      this.#conn.send(
-        this.#cipher === null
-          ? encodeFrame(kept.ver, kept.cmd, kept.status, kept.payload)
-          : sealFrame(this.#cipher, kept.ver, kept.cmd, kept.status, kept.payload),
-      );
-    }
-    seat.acks.rebind((received) => this.#sendAck(received));
-    this.#reconnecting = null;
-    this.#attach(resumed.conn, resumed.early);
-    this.#startKeepAlive();
-  }
-
-  /** A new session and hello: the old seat's server state is gone. */
-  async #fresh(context: ReconnectContext, reason: string, signal: AbortSignal): Promise<void> {
-    const options = context.options;
-    const bounded = AbortSignal.any([signal, AbortSignal.timeout(context.connectTimeoutMs)]);
-    const opened = await openSession(options, context.dial, bounded);
-    const old = this.#conn;
-    old.onFrame = null;
-    old.onClose = null;
-    old.destroy();
-    this.#seat?.acks.stop();
-    this.#failPending(
-      clientError(ClientErrorCode.Closed, `reconnected with a new session (${reason})`),
-    );
-    this.#conn = opened.conn;
-    this.#cipher = opened.cipher;
-    this.#session = opened.session;
-    this.#serverState = opened.hello.state;
-    this.#optIn(opened.hello);
-    this.#reconnecting = null;
-    this.#attach(opened.conn, opened.hello.early);
-    this.#startKeepAlive();
-    this.emit('reconnected-fresh', { reason });
-  }
-
-  /**
-   * Reconnect-elsewhere (the node drains): new commands wait; once the old
-   * connection answered what it had (at most the request timeout), a fresh
-   * session elsewhere takes over, the old connection is closed cleanly (the
-   * node releases the seat) and the waiting commands go out there.
-   */
-  async #move(): Promise<void> {
-    const context = this.#reconnect;
-    if (context === null) return;
-    this.#parked = [];
-    const waitUntil = Date.now() + this.#requestTimeoutMs;
-    while (this.#hasPending() && Date.now() < waitUntil && this.#closeInfo === null) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    const parked = this.#parked;
-    if (this.#closeInfo !== null || this.#reconnecting !== null) {
-      // Closed or lost meanwhile: what waited goes with the rest of the client.
-      this.#parked = null;
-      for (const p of parked) this.#transmitLater(p);
-      return;
-    }
-    const controller = new AbortController();
-    this.#reconnecting = controller;
-    this.#moving = controller;
-    const signal = context.options.signal
-      ? AbortSignal.any([context.options.signal, controller.signal])
-      : controller.signal;
-    const { outcome } = await reconnectLoop(
-      {
-        seat: null,
-        resume: async () => {},
-        fresh: async (_reason, attemptSignal) => {
-          const bounded = AbortSignal.any([
-            attemptSignal,
-            AbortSignal.timeout(context.connectTimeoutMs),
-          ]);
-          const opened = await openSession(context.options, context.dial, bounded);
-          const old = this.#conn;
-          old.onFrame = null;
-          old.onClose = null;
-          this.#seat?.acks.stop();
-          this.#seat = null; // a clean close: the draining node releases the seat
-          void old.close('TIDEWIRE_ERR_CLIENT_CLOSED', 'moved to another node');
-          this.#stopKeepAlive();
-          // Answers the old node never gave: those requests may or may not have run there.
-          this.#failUnparked(parked.length);
-          this.#conn = opened.conn;
-          this.#cipher = opened.cipher;
-          this.#session = opened.session;
-          this.#serverState = opened.hello.state;
-          this.#optIn(opened.hello);
-          this.#reconnecting = null;
-          this.#parked = null;
-          for (const p of parked) this.#transmitLater(p);
-          this.#attach(opened.conn, opened.hello.early);
-          this.#startKeepAlive();
-        },
-        onAttempt: () => {},
-      },
-      {
-        attempts: context.reconnect.attempts,
-        backoff: { ...context.reconnect.backoff, initialMs: 0 },
-      },
-      signal,
-    );
-    if (this.#reconnecting === controller) this.#reconnecting = null;
-    if (this.#moving === controller) this.#moving = null;
-    if (outcome === 'fresh') {
-      this.emit('reconnected-fresh', { reason: 'TIDEWIRE_ERR_DRAINING' });
-      return;
-    }
-    // No other node took us: stay where we are until the node closes.
-    const rest = this.#parked ?? [];
-    this.#parked = null;
-    for (const p of rest) this.#transmitLater(p);
-  }
-
   /** Sends a parked command (its waiter is already queued). */
-  #transmitLater(p: {
-    ver: number;
-    cmd: number;
-    payload: Uint8Array;
-    options: { reliable?: boolean };
-  }): void {
+  #transmitLater(p: ParkedCommand): void {
     const numbered = p.options.reliable !== false || this.session.serverType !== 'udp';
     this.#transmit(this.#encode(p.ver, p.cmd, p.payload, numbered), p.options);
-  }
-
-  #hasPending(): boolean {
-    const parkedKeys = new Map<number, number>();
-    for (const p of this.#parked ?? []) {
-      const key = keyOf(p.ver, p.cmd);
-      parkedKeys.set(key, (parkedKeys.get(key) ?? 0) + 1);
-    }
-    for (const [key, queue] of this.#pending) {
-      if (queue.length > (parkedKeys.get(key) ?? 0)) return true;
-    }
-    return false;
-  }
-
-  /** Fails the waiters ahead of the parked ones (their answers were due from the old node). */
-  #failUnparked(_parkedCount: number): void {
-    const parkedKeys = new Map<number, number>();
-    for (const p of this.#parked ?? []) {
-      const key = keyOf(p.ver, p.cmd);
-      parkedKeys.set(key, (parkedKeys.get(key) ?? 0) + 1);
-    }
-    const error = clientError(ClientErrorCode.Closed, 'no answer before moving to another node');
-    for (const [key, queue] of this.#pending) {
-      const keep = parkedKeys.get(key) ?? 0;
-      const drop = queue.splice(0, Math.max(0, queue.length - keep));
-      for (const entry of drop) {
-        if (entry) {
-          entry.cleanup();
-          entry.reject(error);
-        }
-      }
-    }
-  }
-
-  #failPending(error: Error): void {
-    for (const queue of this.#pending.values()) {
-      for (const entry of queue) {
-        if (entry) {
-          clearTimeout(entry.timer);
-          entry.reject(error);
-        }
-      }
-    }
-    this.#pending.clear();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  #queue(ver: number, cmd: number): (Pending | null)[] {
-    const key = keyOf(ver, cmd);
-    let queue = this.#pending.get(key);
-    if (queue === undefined) {
-      queue = [];
-      this.#pending.set(key, queue);
-    }
-    return queue;
-  }
-
   /** A request frame, sealed when the session is (TCP with encryption). */
   #encode(ver: number, cmd: number, payload: Uint8Array, numbered = true): Buffer {
     // Resume: reliable frames are numbered and kept until acknowledged (protocol section 13).
-    if (numbered && this.#seat !== null) {
-      this.#seat.log.append(ver, cmd, Status.Request, Buffer.from(payload));
-    }
+    if (numbered) this.#reconnector.sent(ver, cmd, Status.Request, payload);
     return this.#cipher === null
       ? encodeFrame(ver, cmd, Status.Request, payload)
       : sealFrame(this.#cipher, ver, cmd, Status.Request, payload);
@@ -878,17 +666,12 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
         return;
       }
     }
-    const seat = this.#seat;
-    if (seat !== null) {
-      if (frame.ver === CORE_VER && frame.cmd === CoreCommand.Ack) {
-        const received = safeMap(frame.payload).received;
-        if (typeof received !== 'number' || !seat.log.acknowledge(received)) {
-          this.#conn.destroy(clientError(ClientErrorCode.Closed, 'ack out of range'));
-        }
-        return;
-      }
-      if (reliable) seat.acks.count();
+    const seen = this.#reconnector.received(frame.ver, frame.cmd, frame.payload, reliable);
+    if (seen === 'invalid') {
+      this.#conn.destroy(clientError(ClientErrorCode.Closed, 'ack out of range'));
+      return;
     }
+    if (seen === 'ack') return;
     if (frame.status === Status.Push) {
       this.#onPush(frame);
       return;
@@ -1023,7 +806,7 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
     if (frame.ver === CORE_VER) {
       if (frame.cmd === CoreCommand.Reconnect) {
         this.emit('reconnect', safeMap(frame.payload) as { reason: string });
-        if (this.#reconnect !== null && this.#parked === null) void this.#move();
+        void this.#reconnector.move();
         return;
       }
       if (frame.cmd === CoreCommand.Notification) {
@@ -1043,11 +826,11 @@ export class TidewireClient extends EventEmitter<ClientEvents> {
   #onClose(info: ClientCloseInfo): void {
     if (this.#closeInfo !== null) return;
     this.#closeInfo = info;
-    this.#reconnecting?.abort();
-    this.#seat?.acks.stop();
+    this.#reconnector.stop();
     for (const channel of [...this.#channels.values()]) void channel.close();
     this.#stopKeepAlive();
-    this.#failPending(
+    failAll(
+      this.#pending,
       clientError(ClientErrorCode.Closed, `connection closed: ${info.code} ${info.reason}`),
     );
     this.emit('close', info);

@@ -1,4 +1,5 @@
-import { isTidewireError } from '@tidewire/wire';
+import { isTidewireError } from '@tidewire/wire/portable';
+import { sleep } from './sleep.ts';
 
 /**
  * Transport errors that say the node of a session could not be reached (its
@@ -56,22 +57,4 @@ export async function retryUnreachable<T>(
       });
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -17,5 +17,5 @@ export {
   type P2PMode,
   type PeerAddresses,
 } from './p2p.ts';
-export { type BackoffOptions, backoffDelay, type ReconnectOptions } from './reconnect.ts';
+export { type BackoffOptions, backoffDelay, type ReconnectOptions } from './resume/backoff.ts';
 export { type RequestSessionOptions, requestSession, type Session } from './session.ts';

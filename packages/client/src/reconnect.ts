@@ -1,27 +1,22 @@
 /**
- * Reconnect and resume, the client's side (protocol section 13): the
- * client's seat (numbered frames it sent and has not seen acknowledged, the
- * count of numbered frames it received, the single-use token), the backoff,
- * the resume handshake on a new connection, and the loop that tries to
- * resume and falls back to a fresh session. The client core calls
- * `reconnectLoop` with a small host of its own.
+ * Reconnect and resume over Node's transports (protocol section 13): dialing
+ * a session's node over TCP, UDP or WebSocket, waiting for the hello or
+ * resume answer, and the resume handshake on a new connection. What does
+ * not depend on the transport (the seat, the backoff, the loop, the
+ * reconnector) is under resume/, shared with the browser client.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { dialTcp, type TcpConnection } from '@tidewire/transport-tcp';
 import { dialUdp, type UdpConnection } from '@tidewire/transport-udp';
 import { dialWs, type WsConnection } from '@tidewire/transport-ws';
 import {
-  AckSchedule,
   CORE_VER,
   CoreCommand,
   deriveResumeKey,
   encodeFrame,
   type Frame,
   HEADER_SIZE,
-  NumberedLog,
   openFrame,
   pack,
-  ResumeErrorCode,
   SessionCipher,
   Status,
   sealFrame,
@@ -29,6 +24,7 @@ import {
   unpack,
 } from '@tidewire/wire';
 import { ClientErrorCode, clientError } from './errors.ts';
+import { type ClientSeat, type ResumeOffer, resumeOffer } from './resume/seat.ts';
 import type { Session } from './session.ts';
 
 /** The transport connection under a client: TCP or reliable UDP. */
@@ -39,101 +35,6 @@ export interface TransportCloseInfo {
   code: string;
   reason: string;
   remote: boolean;
-}
-
-export interface BackoffOptions {
-  /** Delay before the first attempt, ms. Default 100. */
-  initialMs?: number;
-  /** Largest delay, ms. Default 5000. */
-  maxMs?: number;
-  /** Each attempt waits this many times the previous. Default 2. */
-  factor?: number;
-  /** Fraction of each delay drawn at random (0..1): the delay is `d * (1 - jitter * random)`. Default 0.5. */
-  jitter?: number;
-}
-
-export interface ReconnectOptions {
-  /** Attempts (resume or fresh session) before giving up. Default 10; 0 turns reconnecting off. */
-  attempts?: number;
-  backoff?: BackoffOptions;
-}
-
-export interface ResolvedReconnect {
-  attempts: number;
-  backoff: Required<BackoffOptions>;
-}
-
-export function resolveReconnect(options: ReconnectOptions | false | undefined): ResolvedReconnect {
-  if (options === false) return { attempts: 0, backoff: resolveBackoff({}) };
-  const attempts = options?.attempts ?? 10;
-  if (!Number.isInteger(attempts) || attempts < 0) {
-    throw clientError(
-      ClientErrorCode.InvalidArgument,
-      'reconnect.attempts must be an integer >= 0',
-    );
-  }
-  return { attempts, backoff: resolveBackoff(options?.backoff ?? {}) };
-}
-
-function resolveBackoff(b: BackoffOptions): Required<BackoffOptions> {
-  const out = {
-    initialMs: b.initialMs ?? 100,
-    maxMs: b.maxMs ?? 5000,
-    factor: b.factor ?? 2,
-    jitter: b.jitter ?? 0.5,
-  };
-  if (
-    !(out.initialMs >= 0) ||
-    !(out.maxMs >= out.initialMs) ||
-    !(out.factor >= 1) ||
-    !(out.jitter >= 0 && out.jitter <= 1)
-  ) {
-    throw clientError(
-      ClientErrorCode.InvalidArgument,
-      'reconnect.backoff: initialMs >= 0, maxMs >= initialMs, factor >= 1, jitter in 0..1',
-    );
-  }
-  return out;
-}
-
-/** The wait before attempt `attempt` (0-based): exponential, capped, with jitter. */
-export function backoffDelay(
-  attempt: number,
-  backoff: Required<BackoffOptions>,
-  random: () => number = Math.random,
-): number {
-  const base = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** attempt);
-  return Math.round(base * (1 - backoff.jitter * random()));
-}
-
-/** Most numbered frames the client keeps unacknowledged (past it, it cannot resume). */
-const CLIENT_LOG_BOUNDS = { maxFrames: 4096, maxBytes: 4 * 1024 * 1024 };
-
-/** The client's side of a seat. */
-export class ClientSeat {
-  token: Buffer;
-  ttlMs: number;
-  /** When the connection was lost (ms since epoch), 0 while connected. */
-  lostAt = 0;
-  readonly log: NumberedLog = new NumberedLog(CLIENT_LOG_BOUNDS);
-  readonly acks: AckSchedule;
-
-  constructor(token: Buffer, ttlMs: number, sendAck: (received: number) => void) {
-    this.token = token;
-    this.ttlMs = ttlMs;
-    this.acks = new AckSchedule(sendAck);
-  }
-}
-
-/** The `resume` of a hello or resume answer, when well formed. */
-export function resumeOffer(
-  body: Record<string, unknown>,
-): { token: Buffer; ttlMs: number } | null {
-  const resume = body.resume as { token?: unknown; ttlMs?: unknown } | undefined;
-  if (typeof resume !== 'object' || resume === null) return null;
-  if (!(resume.token instanceof Uint8Array) || resume.token.length !== 16) return null;
-  if (typeof resume.ttlMs !== 'number' || !(resume.ttlMs > 0)) return null;
-  return { token: Buffer.from(resume.token), ttlMs: resume.ttlMs };
 }
 
 /** Frames and a close that arrive between an answer and the client taking over. */
@@ -263,7 +164,7 @@ export interface Resumed {
   /** Numbered frames the node received. */
   received: number;
   state: string;
-  next: { token: Buffer; ttlMs: number } | null;
+  next: ResumeOffer | null;
   early: EarlyEvents;
 }
 
@@ -274,7 +175,7 @@ export async function resumeSeat(
   options: DialOptions,
   signal: AbortSignal,
 ): Promise<Resumed> {
-  const token = seat.token;
+  const token = Buffer.from(seat.token);
   const resumeKey = deriveResumeKey(Buffer.from(session.key, 'hex'), token);
   const conn = await dialSession(session, token, resumeKey, options, signal);
   try {
@@ -309,83 +210,4 @@ export async function resumeSeat(
     conn.destroy();
     throw err;
   }
-}
-
-/** Refusals after which this seat cannot resume: the client goes for a fresh session. */
-export function isSeatGone(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return (
-    code === ResumeErrorCode.Invalid ||
-    code === ResumeErrorCode.Expired ||
-    code === ResumeErrorCode.Overflow ||
-    code === 'TIDEWIRE_ERR_REPLACED' ||
-    code === 'TIDEWIRE_ERR_SERVER_CLOSING' ||
-    code === 'TIDEWIRE_ERR_HELLO_REQUIRED' ||
-    // Nothing listens there any more: the node is gone.
-    code === 'TIDEWIRE_ERR_CONNECT_FAILED'
-  );
-}
-
-/** What the reconnect loop needs of the client core. */
-export interface ReconnectHost {
-  /** The seat to resume, or null (the client goes straight for a fresh session). */
-  readonly seat: ClientSeat | null;
-  /** Why a fresh session when there is no seat to resume (the close code). */
-  readonly noSeatReason?: string;
-  /** Resumes the seat on a new connection (throws on failure). */
-  resume(signal: AbortSignal): Promise<void>;
-  /** Gets a new session and says hello (throws on failure); `reason`: why not resumed. */
-  fresh(reason: string, signal: AbortSignal): Promise<void>;
-  /** Before each attempt; `error`: the code of the previous attempt's failure, if any. */
-  onAttempt(info: { attempt: number; delayMs: number; error?: string }): void;
-}
-
-/**
- * Tries to resume, with backoff, while the seat can be held; then a fresh
- * session. Resolves 'resumed', 'fresh' or 'gave-up' (attempts spent, or
- * aborted: 'aborted').
- */
-export async function reconnectLoop(
-  host: ReconnectHost,
-  options: ResolvedReconnect,
-  signal: AbortSignal,
-): Promise<{ outcome: 'resumed' | 'fresh' | 'gave-up' | 'aborted'; lastError: unknown }> {
-  let resumable = host.seat !== null;
-  let reason = host.seat === null ? (host.noSeatReason ?? 'TIDEWIRE_ERR_RESUME_UNAVAILABLE') : '';
-  let lastError: unknown = null;
-  for (let attempt = 0; attempt < options.attempts; attempt++) {
-    const delayMs = backoffDelay(attempt, options.backoff);
-    const error = (lastError as { code?: unknown } | null)?.code;
-    host.onAttempt({
-      attempt: attempt + 1,
-      delayMs,
-      ...(error !== undefined ? { error: String(error) } : {}),
-    });
-    try {
-      await sleep(delayMs, undefined, { signal });
-    } catch {
-      return { outcome: 'aborted', lastError };
-    }
-    const seat = host.seat;
-    if (resumable && seat !== null && Date.now() - seat.lostAt >= seat.ttlMs) {
-      resumable = false;
-      reason = ResumeErrorCode.Expired;
-    }
-    try {
-      if (resumable) {
-        await host.resume(signal);
-        return { outcome: 'resumed', lastError };
-      }
-      await host.fresh(reason, signal);
-      return { outcome: 'fresh', lastError };
-    } catch (err) {
-      if (signal.aborted) return { outcome: 'aborted', lastError: err };
-      lastError = err;
-      if (resumable && isSeatGone(err)) {
-        resumable = false;
-        reason = String((err as { code?: unknown }).code);
-      }
-    }
-  }
-  return { outcome: 'gave-up', lastError };
 }

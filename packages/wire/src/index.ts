@@ -44,17 +44,16 @@ export {
 export { parseHostPort } from './host-port.ts';
 export type { Logger } from './logger.ts';
 export { isMsgpackMap, pack, packFrame, unpack, unpackMap } from './msgpack.ts';
+export { createResumeToken, deriveResumeKey } from './resume.ts';
 export {
   ACK_DELAY_MS,
   ACK_EVERY_FRAMES,
   AckSchedule,
-  createResumeToken,
-  deriveResumeKey,
   KEPT_FRAME_OVERHEAD,
   type KeptFrame,
   NumberedLog,
   type NumberedLogBounds,
   RESUME_TOKEN_LENGTH,
   ResumeErrorCode,
-} from './resume.ts';
+} from './resume-log.ts';
 export { openFrame, sealFrame } from './sealed-frames.ts';

@@ -15,3 +15,11 @@ export {
 export { isTidewireError, TidewireError, WireErrorCode } from './errors.ts';
 export { decodeFrameBytes, encodeFrameBytes, type FrameBytes } from './portable-frame.ts';
 export { packBytes, unpackBytes } from './portable-msgpack.ts';
+export {
+  AckSchedule,
+  type KeptFrame,
+  NumberedLog,
+  type NumberedLogBounds,
+  RESUME_TOKEN_LENGTH,
+  ResumeErrorCode,
+} from './resume-log.ts';

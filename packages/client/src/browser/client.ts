@@ -2,7 +2,9 @@
  * The Tidewire client for browsers: the same API as the Node client over a
  * WebSocket (`fetch` for the session, the global `WebSocket`, `Uint8Array`
  * payloads). Frames are those of every transport; `reliable: false` is
- * delivered reliably (a WebSocket has no unreliable channel).
+ * delivered reliably (a WebSocket has no unreliable channel). It reconnects
+ * and resumes by itself as the Node client does (the reconnector under
+ * resume/ is the same code).
  */
 import {
   CORE_VER,
@@ -16,8 +18,23 @@ import {
   unpackBytes as unpack,
 } from '@tidewire/wire/portable';
 import { ClientErrorCode, clientError } from '../errors.ts';
+import { failAll, type ParkedCommand, type PendingEntry, queueOf } from '../pending.ts';
+import {
+  type ReconnectOptions,
+  type ResolvedReconnect,
+  resolveReconnect,
+} from '../resume/backoff.ts';
+import {
+  type Candidate,
+  type ReconnectEvents,
+  Reconnector,
+  type ReconnectorHost,
+  type Resumption,
+} from '../resume/reconnector.ts';
+import { type ClientSeat, type ResumeOffer, resumeOffer } from '../resume/seat.ts';
 import { requestSession, type Session } from '../session.ts';
 import { Emitter } from './emitter.ts';
+import { awaitAnswer, openSocket, SOCKET_ERROR, type SocketEarly } from './socket.ts';
 
 export interface BrowserConnectOptions {
   /** Base URL of the HTTP endpoint, e.g. `http://127.0.0.1:7000` (default: the page's origin). */
@@ -29,15 +46,26 @@ export interface BrowserConnectOptions {
   clientInfo?: Record<string, unknown>;
   /** Extra headers of the session request (an auth token). */
   headers?: Record<string, string>;
-  /** Keep-alive period, ms; 0 turns it off. Default 3000. */
+  /**
+   * Keep-alive period, ms; 0 turns it off. Default 3000. Nothing heard for
+   * three periods and a second is a lost connection (a stalled path).
+   */
   keepAliveIntervalMs?: number;
   /** Default 10 000 ms. */
   requestTimeoutMs?: number;
-  /** Session, socket and hello together. Default 10 000 ms. */
+  /** Session, socket and hello together (each reconnect attempt too). Default 10 000 ms. */
   connectTimeoutMs?: number;
   /** Largest frame payload accepted. Default 65536. */
   maxPayloadLength?: number;
   signal?: AbortSignal;
+  /**
+   * Reconnect by itself when the connection is lost, as the Node client
+   * does (protocol section 13): resume the seat while the server holds it,
+   * else a fresh session (`reconnected-fresh`). On by default (10 attempts,
+   * backoff 100 ms doubling to 5 s, half of each drawn at random); `false`
+   * or `attempts: 0` turns it off. `signal` aborts it too.
+   */
+  reconnect?: ReconnectOptions | false;
 }
 
 export interface BrowserResponse {
@@ -66,56 +94,85 @@ export interface BrowserCloseInfo {
   remote: boolean;
 }
 
-export interface BrowserClientEvents extends Record<string, unknown[]> {
+export interface BrowserClientEvents extends ReconnectEvents, Record<string, unknown[]> {
   push: [message: BrowserPushMessage];
   response: [message: BrowserPushMessage & { status: number }];
   notification: [notification: BrowserNotification];
+  /** The server is draining: the client moves to another node by itself (reconnect on). */
   reconnect: [info: { reason: string }];
   close: [info: BrowserCloseInfo];
 }
 
-interface Pending {
+interface Pending extends PendingEntry {
   resolve: (response: BrowserResponse) => void;
-  reject: (err: unknown) => void;
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** What the client needs to open sessions and sockets again. */
+interface Dialing {
+  options: BrowserConnectOptions;
+  reconnect: ResolvedReconnect;
+  connectTimeoutMs: number;
+  maxPayloadLength: number;
+}
+
+/** A session, its socket, and the hello's answer. */
+interface Opened {
+  session: Session;
+  socket: WebSocket;
+  userId: string;
+  state: string;
+  offer: ResumeOffer | null;
+  early: SocketEarly;
+}
+
 const EMPTY = new Uint8Array(0);
-const keyOf = (ver: number, cmd: number): number => ver * 0x10000 + cmd;
 
 /** A connected client in a browser. Create it with `connect()`. */
 export class TidewireClient extends Emitter<BrowserClientEvents> {
-  readonly session: Session;
   readonly userId: string;
-  readonly #socket: WebSocket;
+  #session: Session;
+  #socket: WebSocket;
+  /** What came with the answer of the socket just adopted, until it is attached. */
+  #early: SocketEarly;
+  /** A disconnect frame the server sent on the current socket, read at its close. */
+  #disconnect: BrowserCloseInfo | null = null;
+  readonly #dialing: Dialing;
+  readonly #reconnector: Reconnector;
   readonly #requestTimeoutMs: number;
-  readonly #maxPayloadLength: number;
+  readonly #keepAliveIntervalMs: number;
   readonly #pending = new Map<number, (Pending | null)[]>();
   #latency = 0;
   #serverState: string;
   #closeInfo: BrowserCloseInfo | null = null;
   #keepAliveTimer: ReturnType<typeof setInterval> | null = null;
+  /** When a frame last arrived (performance.now()). */
+  #heardAt = 0;
 
+  /** @internal Use `connect()`. */
   constructor(
-    socket: WebSocket,
-    session: Session,
-    hello: { userId: string; state: string },
-    options: { keepAliveIntervalMs: number; requestTimeoutMs: number; maxPayloadLength: number },
+    opened: Opened,
+    dialing: Dialing,
+    options: { keepAliveIntervalMs: number; requestTimeoutMs: number },
   ) {
     super();
-    this.#socket = socket;
-    this.session = session;
-    this.userId = hello.userId;
-    this.#serverState = hello.state;
+    this.#socket = opened.socket;
+    this.#session = opened.session;
+    this.#early = opened.early;
+    this.userId = opened.userId;
+    this.#serverState = opened.state;
+    this.#dialing = dialing;
     this.#requestTimeoutMs = options.requestTimeoutMs;
-    this.#maxPayloadLength = options.maxPayloadLength;
-    socket.onmessage = (event) => this.#onMessage(event.data as ArrayBuffer);
-    socket.onclose = (event) => this.#onSocketClose(event.code, event.reason);
-    if (options.keepAliveIntervalMs > 0) {
-      this.#keepAliveTimer = setInterval(() => {
-        this.keepAlive().catch(() => {});
-      }, options.keepAliveIntervalMs);
-    }
+    this.#keepAliveIntervalMs = options.keepAliveIntervalMs;
+    this.#reconnector = new Reconnector(this.#reconnectorHost(), dialing.reconnect);
+    this.#reconnector.optIn(opened.offer);
+    // What came with the hello answer is emitted after `await connect(...)` attached listeners.
+    setTimeout(() => this.#start(), 0);
+  }
+
+  /** The session the client is connected with (a new one after `reconnected-fresh`). */
+  get session(): Session {
+    return this.#session;
   }
 
   /** Always 'ws' in a browser. */
@@ -137,6 +194,11 @@ export class TidewireClient extends Emitter<BrowserClientEvents> {
     return this.#closeInfo !== null;
   }
 
+  /** True while the client is reconnecting (requests wait for the new connection). */
+  get reconnecting(): boolean {
+    return this.#reconnector.reconnecting;
+  }
+
   /** Bytes the browser has queued and not yet sent (backpressure). */
   get bufferedAmount(): number {
     return this.#socket.bufferedAmount;
@@ -151,11 +213,11 @@ export class TidewireClient extends Emitter<BrowserClientEvents> {
     ver: number,
     cmd: number,
     payload: Uint8Array = EMPTY,
-    _options: { reliable?: boolean } = {},
+    options: { reliable?: boolean } = {},
   ): boolean {
     if (this.closed) return false;
-    this.#queue(ver, cmd).push(null);
-    this.#socket.send(encodeFrameBytes(ver, cmd, Status.Request, payload));
+    queueOf(this.#pending, ver, cmd).push(null);
+    this.#transmit({ ver, cmd, payload, options });
     return true;
   }
 
@@ -171,38 +233,60 @@ export class TidewireClient extends Emitter<BrowserClientEvents> {
         clientError(ClientErrorCode.Closed, `client is closed (${this.#closeInfo.code})`),
       );
     }
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    const answer = this.#wait(ver, cmd, options);
+    this.#transmit({ ver, cmd, payload, options: {} });
+    return answer;
+  }
+
+  /** Sends now, or parks the command while the client moves to another node. */
+  #transmit(command: ParkedCommand): void {
+    const parked = this.#reconnector.parked;
+    if (parked !== null) {
+      parked.push(command);
+      return;
+    }
+    // Numbered and kept until acknowledged (protocol section 13): sent again on resume.
+    this.#reconnector.sent(command.ver, command.cmd, Status.Request, command.payload);
+    this.#socket.send(encodeFrameBytes(command.ver, command.cmd, Status.Request, command.payload));
+  }
+
+  /** Queues a waiter for the next answer of (ver, cmd), with its timeout and abort. */
+  #wait(
+    ver: number,
+    cmd: number,
+    options: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<BrowserResponse> {
+    const signal = options.signal;
     return new Promise((resolve, reject) => {
-      const queue = this.#queue(ver, cmd);
+      const queue = queueOf(this.#pending, ver, cmd);
       const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+      const onAbort = (): void => {
+        entry.cleanup();
+        reject(signal?.reason);
+      };
       const entry: Pending = {
-        resolve: (r) => {
-          options.signal?.removeEventListener('abort', onAbort);
-          resolve(r);
-        },
-        reject: (e) => {
-          options.signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
+        resolve,
+        reject,
         timer: setTimeout(() => {
-          const i = queue.indexOf(entry);
-          if (i >= 0) queue[i] = null;
-          entry.reject(
+          entry.cleanup();
+          reject(
             clientError(
               ClientErrorCode.RequestTimeout,
               `no response to ${ver}/${cmd} in ${timeoutMs} ms`,
             ),
           );
         }, timeoutMs),
+        cleanup: () => {
+          clearTimeout(entry.timer);
+          signal?.removeEventListener('abort', onAbort);
+          // The slot stays so that later answers still match in order.
+          const i = queue.indexOf(entry);
+          if (i >= 0) queue[i] = null;
+        },
       };
-      const onAbort = (): void => {
-        clearTimeout(entry.timer);
-        const i = queue.indexOf(entry);
-        if (i >= 0) queue[i] = null;
-        reject(options.signal?.reason);
-      };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
       queue.push(entry);
-      this.#socket.send(encodeFrameBytes(ver, cmd, Status.Request, payload));
     });
   }
 
@@ -233,57 +317,186 @@ export class TidewireClient extends Emitter<BrowserClientEvents> {
     return this.#latency;
   }
 
-  /** Sends a disconnect frame and closes the socket; resolves when it is closed. */
+  /** Sends a disconnect frame and closes the socket (the server releases the seat); stops reconnecting. */
   close(): Promise<void> {
+    this.#reconnector.release();
+    const socket = this.#socket;
     if (this.#closeInfo === null) {
-      this.#socket.send(
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.send(
+          encodeFrameBytes(
+            CORE_VER,
+            CoreCommand.Disconnect,
+            Status.Push,
+            pack({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: 'client closed' }),
+          ),
+        );
+      }
+      this.#finish({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: 'client closed', remote: false });
+    }
+    if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      socket.addEventListener('close', () => resolve(), { once: true });
+      socket.close(1000, 'TIDEWIRE_CLOSE_NORMAL');
+    });
+  }
+
+  /** What the reconnector needs of this client: sockets, sessions, the swap. */
+  #reconnectorHost(): ReconnectorHost {
+    const client = this;
+    const dialing = this.#dialing;
+    return {
+      pending: this.#pending,
+      signal: dialing.options.signal,
+      connectTimeoutMs: dialing.connectTimeoutMs,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      get closed() {
+        return client.closed;
+      },
+      emit: (event, ...args) => this.emit(event, ...(args as BrowserClientEvents[typeof event])),
+      dialResume: (seat, signal) => this.#dialResume(seat, signal),
+      dialFresh: async (signal): Promise<Candidate> => {
+        const opened = await openWsSession(dialing, signal);
+        return {
+          offer: opened.offer,
+          adopt: (cleanClose) =>
+            this.#adopt(opened.socket, opened.session, opened.state, opened.early, cleanClose),
+          discard: () => opened.socket.close(),
+        };
+      },
+      sendAck: (received) =>
+        this.#socket.send(
+          encodeFrameBytes(CORE_VER, CoreCommand.Ack, Status.Request, pack({ received })),
+        ),
+      resend: (kept) =>
+        this.#socket.send(encodeFrameBytes(kept.ver, kept.cmd, kept.status, kept.payload)),
+      transmit: (command) => this.#transmit(command),
+      pause: () => this.#stopKeepAlive(),
+      start: () => this.#start(),
+      close: (info) => this.#finish(info),
+    };
+  }
+
+  /** Opens a socket to the session's node and resumes the seat on it (protocol section 13.6). */
+  async #dialResume(seat: ClientSeat, signal: AbortSignal): Promise<Resumption> {
+    const session = this.#session;
+    const socket = await openSocket(session.url ?? '', signal);
+    const answer = awaitAnswer(socket, CoreCommand.Resume, this.#dialing.maxPayloadLength, signal);
+    const body = pack({ received: seat.acks.received });
+    const payload = new Uint8Array(seat.token.length + body.length);
+    payload.set(seat.token);
+    payload.set(body, seat.token.length);
+    socket.send(encodeFrameBytes(CORE_VER, CoreCommand.Resume, Status.Request, payload));
+    const { body: ok, early } = await answer;
+    if (typeof ok.received !== 'number') {
+      socket.close();
+      throw clientError(ClientErrorCode.HelloRefused, 'resume answer without received');
+    }
+    return {
+      received: ok.received,
+      offer: resumeOffer(ok),
+      adopt: () => this.#adopt(socket, session, String(ok.state), early),
+      discard: () => socket.close(),
+    };
+  }
+
+  /** Makes `socket` the client's; the old one is dropped, or closed cleanly with `cleanClose`. */
+  #adopt(
+    socket: WebSocket,
+    session: Session,
+    state: string,
+    early: SocketEarly,
+    cleanClose?: string,
+  ): void {
+    const old = this.#socket;
+    old.onmessage = old.onclose = null;
+    if (cleanClose !== undefined && old.readyState === WebSocket.OPEN) {
+      old.send(
         encodeFrameBytes(
           CORE_VER,
           CoreCommand.Disconnect,
           Status.Push,
-          pack({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: 'client closed' }),
+          pack({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: cleanClose }),
         ),
       );
-      this.#finish({ code: 'TIDEWIRE_ERR_CLIENT_CLOSED', reason: 'client closed', remote: false });
     }
-    if (this.#socket.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#socket.addEventListener('close', () => resolve(), { once: true });
-      this.#socket.close(1000, 'TIDEWIRE_CLOSE_NORMAL');
-    });
+    old.close(1000, 'TIDEWIRE_CLOSE_NORMAL');
+    this.#socket = socket;
+    this.#session = session;
+    this.#serverState = state;
+    this.#early = early;
+    this.#disconnect = null;
   }
 
-  #queue(ver: number, cmd: number): (Pending | null)[] {
-    const key = keyOf(ver, cmd);
-    let queue = this.#pending.get(key);
-    if (queue === undefined) {
-      queue = [];
-      this.#pending.set(key, queue);
+  /** The current socket carries the client: what came early first, then its messages and close. */
+  #start(): void {
+    const socket = this.#socket;
+    const early = this.#early;
+    this.#heardAt = performance.now();
+    for (const frame of early.frames.splice(0)) this.#onFrame(frame);
+    if (early.close !== null) {
+      this.#onSocketClose(socket, early.close.code, early.close.reason);
+      return;
     }
-    return queue;
+    socket.onmessage = (event) => this.#onMessage(socket, event.data as ArrayBuffer);
+    socket.onclose = (event) => this.#onSocketClose(socket, event.code, event.reason);
+    if (this.#keepAliveIntervalMs > 0 && this.#keepAliveTimer === null) {
+      this.#keepAliveTimer = setInterval(() => this.#onKeepAliveTimer(), this.#keepAliveIntervalMs);
+    }
   }
 
-  #onMessage(data: ArrayBuffer | string): void {
-    if (typeof data === 'string') return;
+  #stopKeepAlive(): void {
+    if (this.#keepAliveTimer !== null) clearInterval(this.#keepAliveTimer);
+    this.#keepAliveTimer = null;
+  }
+
+  /** A keep-alive, unless nothing was heard for three periods and a second: then the path is lost. */
+  #onKeepAliveTimer(): void {
+    if (performance.now() - this.#heardAt > this.#keepAliveIntervalMs * 3 + 1000) {
+      const socket = this.#socket;
+      socket.onmessage = socket.onclose = null;
+      socket.close();
+      this.#lost({ code: 'TIDEWIRE_ERR_IDLE_TIMEOUT', reason: 'nothing heard', remote: false });
+      return;
+    }
+    this.keepAlive().catch(() => {});
+  }
+
+  #onMessage(socket: WebSocket, data: ArrayBuffer | string): void {
+    if (socket !== this.#socket || typeof data === 'string') return;
+    this.#heardAt = performance.now();
     try {
       decodeFrameBytes(
         new Uint8Array(data),
         (frame) => this.#onFrame(frame),
-        this.#maxPayloadLength,
+        this.#dialing.maxPayloadLength,
       );
     } catch (err) {
       const code = err instanceof TidewireError ? err.code : 'TIDEWIRE_ERR_DECODER_FAILED';
       this.#finish({ code, reason: String((err as Error).message), remote: false });
-      this.#socket.close(1002, code);
+      socket.close(1002, code);
     }
   }
 
   #onFrame(frame: FrameBytes): void {
+    const seen = this.#reconnector.received(frame.ver, frame.cmd, frame.payload, true);
+    if (seen === 'invalid') {
+      const socket = this.#socket;
+      socket.onmessage = socket.onclose = null;
+      socket.close(4000, 'TIDEWIRE_ERR_RESUME_INVALID');
+      this.#finish({
+        code: 'TIDEWIRE_ERR_RESUME_INVALID',
+        reason: 'ack out of range',
+        remote: false,
+      });
+      return;
+    }
+    if (seen === 'ack') return;
     if (frame.status === Status.Push) {
       this.#onPush(frame);
       return;
     }
-    const queue = this.#pending.get(keyOf(frame.ver, frame.cmd));
+    const queue = this.#pending.get(frame.ver * 0x10000 + frame.cmd);
     const entry = queue?.shift();
     const response = {
       ver: frame.ver,
@@ -296,23 +509,25 @@ export class TidewireClient extends Emitter<BrowserClientEvents> {
       this.emit('response', response);
       return;
     }
-    clearTimeout(entry.timer);
+    entry.cleanup();
     entry.resolve(response);
   }
 
   #onPush(frame: FrameBytes): void {
     if (frame.ver === CORE_VER) {
       if (frame.cmd === CoreCommand.Disconnect) {
+        // The close of the socket follows; it decides (a node that shuts down: reconnect).
         const body = safeMap(frame.payload);
-        this.#finish({
+        this.#disconnect = {
           code: typeof body.code === 'string' ? body.code : 'TIDEWIRE_CLOSE_UNSPECIFIED',
           reason: typeof body.reason === 'string' ? body.reason : '',
           remote: true,
-        });
+        };
         return;
       }
       if (frame.cmd === CoreCommand.Reconnect) {
         this.emit('reconnect', safeMap(frame.payload) as { reason: string });
+        void this.#reconnector.move();
         return;
       }
       if (frame.cmd === CoreCommand.Notification) {
@@ -331,27 +546,29 @@ export class TidewireClient extends Emitter<BrowserClientEvents> {
     this.emit('notification', { id, name, message });
   }
 
-  #onSocketClose(wsCode: number, wsReason: string): void {
-    this.#finish({
-      code: wsReason.startsWith('TIDEWIRE_') ? wsReason : 'TIDEWIRE_ERR_SOCKET',
-      reason: `websocket closed with ${wsCode}`,
-      remote: true,
-    });
+  #onSocketClose(socket: WebSocket, wsCode: number, wsReason: string): void {
+    if (socket !== this.#socket) return;
+    this.#lost(
+      this.#disconnect ?? {
+        code: wsReason.startsWith('TIDEWIRE_') ? wsReason : SOCKET_ERROR,
+        reason: `websocket closed with ${wsCode}`,
+        remote: true,
+      },
+    );
+  }
+
+  /** The socket is gone: reconnect when it was lost and reconnect is on, else the client closes. */
+  #lost(info: BrowserCloseInfo): void {
+    if (this.#closeInfo !== null) return;
+    if (!this.#reconnector.lost(info)) this.#finish(info);
   }
 
   #finish(info: BrowserCloseInfo): void {
     if (this.#closeInfo !== null) return;
     this.#closeInfo = info;
-    if (this.#keepAliveTimer !== null) clearInterval(this.#keepAliveTimer);
-    this.#keepAliveTimer = null;
-    for (const queue of this.#pending.values()) {
-      for (const entry of queue) {
-        if (entry === null) continue;
-        clearTimeout(entry.timer);
-        entry.reject(clientError(ClientErrorCode.Closed, `connection closed: ${info.code}`));
-      }
-    }
-    this.#pending.clear();
+    this.#reconnector.stop();
+    this.#stopKeepAlive();
+    failAll(this.#pending, clientError(ClientErrorCode.Closed, `connection closed: ${info.code}`));
     this.emit('close', info);
   }
 }
@@ -365,6 +582,42 @@ function safeMap(payload: Uint8Array): Record<string, unknown> {
   }
 }
 
+/** A WS session from the HTTP endpoint (CORS), its socket, and the hello. */
+async function openWsSession(dialing: Dialing, signal: AbortSignal): Promise<Opened> {
+  const { options } = dialing;
+  const session = await requestSession({
+    endpointUrl:
+      options.endpointUrl ??
+      (globalThis as { location?: { origin: string } }).location?.origin ??
+      '',
+    uid: options.uid,
+    transport: 'ws',
+    signal,
+    ...(options.headers ? { headers: options.headers } : {}),
+  });
+  const socket = await openSocket(session.url ?? '', signal).catch((err: unknown) => {
+    throw signal.aborted
+      ? err
+      : clientError(ClientErrorCode.HelloRefused, `cannot open ${String(session.url)}`, err);
+  });
+  const answer = awaitAnswer(socket, CoreCommand.Hello, dialing.maxPayloadLength, signal);
+  const sid = hexBytes(session.sid);
+  const info = options.clientInfo === undefined ? EMPTY : pack(options.clientInfo);
+  const body = new Uint8Array(sid.length + info.length);
+  body.set(sid);
+  body.set(info, sid.length);
+  socket.send(encodeFrameBytes(CORE_VER, CoreCommand.Hello, Status.Request, body));
+  const { body: hello, early } = await answer;
+  return {
+    session,
+    socket,
+    userId: String(hello.userId),
+    state: String(hello.state),
+    offer: resumeOffer(hello),
+    early,
+  };
+}
+
 /**
  * Gets a WS session from the HTTP endpoint (CORS), opens its URL, says hello.
  * Resolves with a connected client; rejects with a `TidewireError`.
@@ -376,83 +629,18 @@ export async function connect(options: BrowserConnectOptions): Promise<TidewireC
       `transport must be 'ws' in a browser, got ${String(options.transport)}`,
     );
   }
-  const deadline = AbortSignal.timeout(options.connectTimeoutMs ?? 10_000);
+  const dialing: Dialing = {
+    options,
+    reconnect: resolveReconnect(options.reconnect),
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    maxPayloadLength: options.maxPayloadLength ?? 65_536,
+  };
+  const deadline = AbortSignal.timeout(dialing.connectTimeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
-  const session = await requestSession({
-    endpointUrl:
-      options.endpointUrl ??
-      (globalThis as { location?: { origin: string } }).location?.origin ??
-      '',
-    uid: options.uid,
-    transport: 'ws',
-    signal,
-    ...(options.headers ? { headers: options.headers } : {}),
-  });
-  const socket = new WebSocket(session.url ?? '');
-  socket.binaryType = 'arraybuffer';
-  const hello = await new Promise<{ userId: string; state: string }>((resolve, reject) => {
-    const fail = (err: unknown): void => {
-      signal.removeEventListener('abort', onAbort);
-      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
-      socket.close();
-      reject(err);
-    };
-    const onAbort = (): void => fail(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.onerror = () =>
-      fail(clientError(ClientErrorCode.HelloRefused, `cannot open ${String(session.url)}`));
-    socket.onclose = (event) =>
-      fail(
-        clientError(
-          ClientErrorCode.HelloRefused,
-          `closed during hello: ${event.code} ${event.reason}`,
-        ),
-      );
-    socket.onopen = () => {
-      const sid = hexBytes(session.sid);
-      const info = options.clientInfo === undefined ? EMPTY : pack(options.clientInfo);
-      const body = new Uint8Array(sid.length + info.length);
-      body.set(sid);
-      body.set(info, sid.length);
-      socket.send(encodeFrameBytes(CORE_VER, CoreCommand.Hello, Status.Request, body));
-    };
-    socket.onmessage = (event) => {
-      let answer: FrameBytes | null = null;
-      try {
-        decodeFrameBytes(
-          new Uint8Array(event.data as ArrayBuffer),
-          (frame) => {
-            if (answer === null && frame.ver === CORE_VER && frame.cmd === CoreCommand.Hello) {
-              answer = frame;
-            }
-          },
-          options.maxPayloadLength ?? 65_536,
-        );
-      } catch (err) {
-        fail(clientError(ClientErrorCode.HelloRefused, 'malformed hello answer', err));
-        return;
-      }
-      const frame = answer as FrameBytes | null;
-      if (frame === null) return;
-      const body = safeMap(frame.payload);
-      if (frame.status !== Status.Ok) {
-        fail(
-          new TidewireError(
-            ClientErrorCode.HelloRefused,
-            `hello refused: ${String(body.code)} ${String(body.message)}`,
-          ),
-        );
-        return;
-      }
-      signal.removeEventListener('abort', onAbort);
-      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
-      resolve({ userId: String(body.userId), state: String(body.state) });
-    };
-  });
-  return new TidewireClient(socket, session, hello, {
+  const opened = await openWsSession(dialing, signal);
+  return new TidewireClient(opened, dialing, {
     keepAliveIntervalMs: options.keepAliveIntervalMs ?? 3000,
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
-    maxPayloadLength: options.maxPayloadLength ?? 65_536,
   });
 }
 

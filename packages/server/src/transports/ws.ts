@@ -13,7 +13,7 @@ class WsUserConnection implements UserConnection {
   readonly transport = WSType;
   readonly sealed = false;
   readonly rttMs = 0;
-  onFrame: ((frame: Frame, connection: UserConnection) => void) | null = null;
+  onFrame: ((frame: Frame, connection: UserConnection, reliable: boolean) => void) | null = null;
   onClose: ((code: string) => void) | null = null;
   data: unknown = undefined;
   readonly #connection: WsConnection;
@@ -52,7 +52,8 @@ class WsUserConnection implements UserConnection {
 
 function forwardFrame(frame: Frame, connection: WsConnection): void {
   const user = connection.data as WsUserConnection;
-  user.onFrame?.(frame, user);
+  // Every WebSocket frame is reliable: resume numbers it (protocol section 13.1).
+  user.onFrame?.(frame, user, true);
 }
 
 export const wsTransport: TransportAdapter = {
