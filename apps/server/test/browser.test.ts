@@ -466,4 +466,69 @@ describe.skipIf(!available)('in headless Chromium', () => {
       await b.close();
     }
   }, 60_000);
+
+  it("reconnect in the browser's API: off closes on a cut, the signal ends the attempts, bad options are typed errors", async () => {
+    const proxy = await startCutProxy({ target: { host: '127.0.0.1', port: server.httpPort } });
+    const page = await browser.newPage();
+    try {
+      await viaProxy(page, proxy);
+      await loadClient(page);
+      await page.evaluate(
+        async ({ endpointUrl }) => {
+          const w = window as unknown as Record<string, unknown> & { tidewire: Sdk };
+          const log: string[] = [];
+          const off = await w.tidewire.connect({
+            endpointUrl,
+            uid: 'no-reconnect',
+            reconnect: false,
+          });
+          off.on('reconnecting', () => log.push('off reconnecting'));
+          off.on('close', (info: { code: string }) => log.push(`off close ${info.code}`));
+          const aborter = new AbortController();
+          const aborted = await w.tidewire.connect({
+            endpointUrl,
+            uid: 'aborted',
+            signal: aborter.signal,
+            reconnect: { attempts: 5, backoff: { initialMs: 60_000, maxMs: 60_000 } },
+          });
+          aborted.on('reconnecting', (info: { attempt: number; code: string }) => {
+            log.push(`aborted reconnecting ${info.attempt} ${info.code}`);
+            aborter.abort();
+          });
+          aborted.on('gave-up', () => log.push('aborted gave-up'));
+          aborted.on('close', (info: { code: string }) => log.push(`aborted close ${info.code}`));
+          for (const reconnect of [{ attempts: -1 }, { backoff: { jitter: 2 } }]) {
+            try {
+              await w.tidewire.connect({ endpointUrl, uid: 'bad', reconnect });
+            } catch (err) {
+              log.push(`bad ${(err as { code: string }).code}`);
+            }
+          }
+          w.log = log;
+        },
+        { endpointUrl: base },
+      );
+      proxy.cut('reset');
+      await page.waitForFunction(
+        () =>
+          (window as unknown as { log: string[] }).log.filter((l) => l.includes('close')).length >=
+          2,
+        undefined,
+        { timeout: 10_000 },
+      );
+      const log = await page.evaluate(() => (window as unknown as { log: string[] }).log);
+      expect(log.sort()).toEqual(
+        [
+          'aborted close TIDEWIRE_ERR_SOCKET',
+          'aborted reconnecting 1 TIDEWIRE_ERR_SOCKET',
+          'bad TIDEWIRE_ERR_INVALID_ARGUMENT',
+          'bad TIDEWIRE_ERR_INVALID_ARGUMENT',
+          'off close TIDEWIRE_ERR_SOCKET',
+        ].sort(),
+      );
+    } finally {
+      await page.close();
+      await proxy.close();
+    }
+  }, 30_000);
 });
