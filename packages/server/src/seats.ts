@@ -21,6 +21,7 @@ import {
   createResumeToken,
   deriveResumeKey,
   type Frame,
+  LINK_LOSS_CODES,
   type Logger,
   NumberedLog,
   openFrame,
@@ -37,22 +38,6 @@ import type { ServerState } from './state.ts';
 import type { Transport } from './transport-types.ts';
 import type { User, UserOutbox } from './user.ts';
 import type { UserConnection } from './user-connection.ts';
-
-/**
- * Close codes of a connection that died for a link reason (protocol 13.5):
- * only these hold the seat. Every other end (the client's disconnect frame
- * or FIN, a close the server decided) releases it at once.
- */
-export const LINK_LOSS_CODES: ReadonlySet<string> = new Set([
-  'TIDEWIRE_CLOSE_PEER_ENDED',
-  'TIDEWIRE_ERR_TRUNCATED',
-  'TIDEWIRE_ERR_CONNECTION_RESET',
-  'TIDEWIRE_ERR_SOCKET',
-  'TIDEWIRE_ERR_IDLE_TIMEOUT',
-  'TIDEWIRE_ERR_PEER_GONE',
-  'TIDEWIRE_ERR_SLOW_CONSUMER',
-  'TIDEWIRE_ERR_WS_ABNORMAL',
-]);
 
 /** Release codes a late resume is told (others are just invalid). */
 const TOLD_CODES: ReadonlySet<string> = new Set([

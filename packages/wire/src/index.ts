@@ -51,6 +51,7 @@ export {
   AckSchedule,
   KEPT_FRAME_OVERHEAD,
   type KeptFrame,
+  LINK_LOSS_CODES,
   NumberedLog,
   type NumberedLogBounds,
   RESUME_TOKEN_LENGTH,

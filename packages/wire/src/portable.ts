@@ -18,6 +18,7 @@ export { packBytes, unpackBytes } from './portable-msgpack.ts';
 export {
   AckSchedule,
   type KeptFrame,
+  LINK_LOSS_CODES,
   NumberedLog,
   type NumberedLogBounds,
   RESUME_TOKEN_LENGTH,

@@ -29,6 +29,22 @@ export const ResumeErrorCode = {
 
 export type ResumeErrorCode = (typeof ResumeErrorCode)[keyof typeof ResumeErrorCode];
 
+/**
+ * Close codes of a connection that died for a link reason (protocol 13.5),
+ * the same on every transport (a WebSocket that dropped, 1006, closes with
+ * `TIDEWIRE_ERR_SOCKET`): the server holds the seat after these only, and
+ * the client reconnects after these (and after a node that shut down).
+ */
+export const LINK_LOSS_CODES: ReadonlySet<string> = new Set([
+  'TIDEWIRE_CLOSE_PEER_ENDED',
+  'TIDEWIRE_ERR_TRUNCATED',
+  'TIDEWIRE_ERR_CONNECTION_RESET',
+  'TIDEWIRE_ERR_SOCKET',
+  'TIDEWIRE_ERR_IDLE_TIMEOUT',
+  'TIDEWIRE_ERR_PEER_GONE',
+  'TIDEWIRE_ERR_SLOW_CONSUMER',
+]);
+
 /** One numbered frame, kept in plaintext (it is sealed again on the next connection). */
 export interface KeptFrame {
   readonly number: number;

@@ -4,7 +4,12 @@
  * received, the single-use token; and the codes that decide whether a lost
  * connection is worth a resume. Shared by the Node and browser clients.
  */
-import { AckSchedule, NumberedLog, ResumeErrorCode } from '@tidewire/wire/portable';
+import {
+  AckSchedule,
+  LINK_LOSS_CODES,
+  NumberedLog,
+  ResumeErrorCode,
+} from '@tidewire/wire/portable';
 
 /** Most numbered frames the client keeps unacknowledged (past it, it cannot resume). */
 const CLIENT_LOG_BOUNDS = { maxFrames: 4096, maxBytes: 4 * 1024 * 1024 };
@@ -42,13 +47,7 @@ export function resumeOffer(body: Record<string, unknown>): ResumeOffer | null {
 
 /** Close codes after which the client reconnects (a link loss, or a node that shut down). */
 export const RECONNECT_CODES: ReadonlySet<string> = new Set([
-  'TIDEWIRE_CLOSE_PEER_ENDED',
-  'TIDEWIRE_ERR_TRUNCATED',
-  'TIDEWIRE_ERR_CONNECTION_RESET',
-  'TIDEWIRE_ERR_SOCKET',
-  'TIDEWIRE_ERR_IDLE_TIMEOUT',
-  'TIDEWIRE_ERR_PEER_GONE',
-  'TIDEWIRE_ERR_SLOW_CONSUMER',
+  ...LINK_LOSS_CODES,
   'TIDEWIRE_ERR_SERVER_CLOSING',
 ]);
 
