@@ -18,7 +18,7 @@ try {
     );
     const installed = options.install && (await npmInstall(project.targetDir));
     process.stdout.write(
-      `\nNext:\n  cd ${where}\n${installed ? '' : '  npm install\n'}  npm start     # the server\n  npm test      # its test\n`,
+      `\nNext:\n  cd ${where}\n${installed ? '' : '  npm install\n'}  npm start     # ${options.transport === 'ws' ? 'the server and its page: http://127.0.0.1:7000/' : 'the server'}\n  npm test      # its test\n`,
     );
     if (options.install && !installed) process.exitCode = 1;
   }

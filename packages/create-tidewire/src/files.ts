@@ -16,22 +16,35 @@ export const DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
   typescript: '^5.9.0',
 };
 
-const DEFAULT_GAME_PORT: Record<ProjectTransport, number> = { tcp: 7200, udp: 7100 };
+/** The bundler of a WebSocket project's page (its `prestart`). */
+export const PAGE_DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
+  esbuild: '^0.28.0',
+};
+
+/** The game port of TCP and UDP projects; a WebSocket project plays on its HTTP port. */
+const DEFAULT_GAME_PORT = { tcp: 7200, udp: 7100 } as const;
+const HTTP_PORT = 7000;
 
 /** Every file of a new project, by path relative to its folder. */
 export function projectFiles(spec: ProjectSpec): Map<string, string> {
   const files = new Map<string, string>([
     ['package.json', packageJson(spec)],
-    ['tsconfig.json', TSCONFIG],
-    ['.gitignore', 'node_modules/\n'],
+    ['tsconfig.json', tsconfig(spec)],
+    ['.gitignore', spec.transport === 'ws' ? 'node_modules/\ndist/\n' : 'node_modules/\n'],
     ['README.md', readme(spec)],
-    ['src/commands.ts', COMMANDS],
+    ['src/commands.ts', commands(spec)],
     ['src/config.ts', config(spec)],
     ['src/game.ts', game(spec)],
-    ['src/server.ts', SERVER],
-    ['src/client.ts', client(spec)],
+    ['src/server.ts', server(spec)],
     ['test/game.test.ts', gameTest(spec)],
   ]);
+  if (spec.transport === 'ws') {
+    files.set('src/page.ts', PAGE_ROUTES);
+    files.set('web/index.html', indexHtml(spec));
+    files.set('web/main.ts', PAGE_SCRIPT);
+  } else {
+    files.set('src/client.ts', client(spec.transport));
+  }
   if (spec.redis) {
     files.set('cluster.json', clusterJson(spec));
     files.set('compose.yaml', compose(spec));
@@ -46,39 +59,65 @@ function packageJson(spec: ProjectSpec): string {
     private: true,
     type: 'module',
     engines: { node: '>=20.19' },
-    scripts: {
-      start: 'tsx src/server.ts',
-      client: 'tsx src/client.ts',
-      test: 'tsx --test test/game.test.ts',
-      typecheck: 'tsc',
-    },
+    scripts:
+      spec.transport === 'ws'
+        ? {
+            prestart: 'esbuild web/main.ts --bundle --format=esm --minify --outfile=dist/main.js',
+            start: 'tsx src/server.ts',
+            test: 'tsx --test test/game.test.ts',
+            typecheck: 'tsc',
+          }
+        : {
+            start: 'tsx src/server.ts',
+            client: 'tsx src/client.ts',
+            test: 'tsx --test test/game.test.ts',
+            typecheck: 'tsc',
+          },
     dependencies: spec.dependencies,
-    devDependencies: DEV_DEPENDENCIES,
+    devDependencies:
+      spec.transport === 'ws'
+        ? { ...DEV_DEPENDENCIES, ...PAGE_DEV_DEPENDENCIES }
+        : DEV_DEPENDENCIES,
   };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 
-const TSCONFIG = `${JSON.stringify(
-  {
-    compilerOptions: {
-      target: 'ES2023',
-      module: 'NodeNext',
-      moduleResolution: 'NodeNext',
-      types: ['node'],
-      strict: true,
-      noUncheckedIndexedAccess: true,
-      verbatimModuleSyntax: true,
-      allowImportingTsExtensions: true,
-      noEmit: true,
-      skipLibCheck: true,
+function tsconfig(spec: ProjectSpec): string {
+  return `${JSON.stringify(
+    {
+      compilerOptions: {
+        target: 'ES2023',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        types: ['node'],
+        strict: true,
+        noUncheckedIndexedAccess: true,
+        verbatimModuleSyntax: true,
+        allowImportingTsExtensions: true,
+        noEmit: true,
+        skipLibCheck: true,
+      },
+      include: spec.transport === 'ws' ? ['src', 'test', 'web'] : ['src', 'test'],
     },
-    include: ['src', 'test'],
-  },
-  null,
-  2,
-)}\n`;
+    null,
+    2,
+  )}\n`;
+}
 
-const COMMANDS = `/** The game's commands. ver 2 is the first version free for applications. */
+function commands(spec: ProjectSpec): string {
+  const rooms =
+    spec.transport === 'ws'
+      ? `
+/**
+ * The rooms of @tidewire/room (the built-in ver 1), by number: the page
+ * cannot import that package, which runs on the server.
+ */
+export const ROOM_VER = 1;
+export const RoomCommand = { Create: 100, Join: 101 } as const;
+export const RoomEvent = { Joined: 111, Left: 112 } as const;
+`
+      : '';
+  return `/** The game's commands. ver 2 is the first version free for applications. */
 export const GAME_VER = 2;
 
 export const GameCommand = {
@@ -89,17 +128,27 @@ export const GameCommand = {
   /** Adds msgpack { points } (an integer 1..100) to the caller's score; answers { score }. */
   Score: 3,
 } as const;
-`;
+${rooms}`;
+}
 
 function config(spec: ProjectSpec): string {
-  const section = spec.transport;
+  const ports =
+    spec.transport === 'ws'
+      ? `HTTP_PORT (default ${HTTP_PORT}: the page, sessions and WebSocket on one
+ * port) on top.`
+      : `HTTP_PORT (session endpoint, default ${HTTP_PORT}) and GAME_PORT (${spec.transport.toUpperCase()}, default
+ * ${DEFAULT_GAME_PORT[spec.transport]}) on top.`;
+  const game =
+    spec.transport === 'ws'
+      ? ''
+      : `
+    ${spec.transport}: { ...file.${spec.transport}, port: port(env.GAME_PORT, file.${spec.transport}?.port ?? ${DEFAULT_GAME_PORT[spec.transport]}) },`;
   return `import { readFileSync } from 'node:fs';
 import type { ServerConfigInput } from '@tidewire/server';
 
 /**
  * The server's config: the JSON file named by TIDEWIRE_CONFIG (if any), then
- * HTTP_PORT (session endpoint, default 7000) and GAME_PORT (${section.toUpperCase()}, default
- * ${DEFAULT_GAME_PORT[spec.transport]}) on top. TIDEWIRE_MESH_URL (redis://...) puts the node in a cluster.
+ * ${ports} TIDEWIRE_MESH_URL (redis://...) puts the node in a cluster.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfigInput {
   const file: ServerConfigInput =
@@ -108,8 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfigIn
       : JSON.parse(readFileSync(env.TIDEWIRE_CONFIG, 'utf8'));
   return {
     ...file,
-    http: { ...file.http, port: port(env.HTTP_PORT, file.http?.port ?? 7000) },
-    ${section}: { ...file.${section}, port: port(env.GAME_PORT, file.${section}?.port ?? ${DEFAULT_GAME_PORT[spec.transport]}) },
+    http: { ...file.http, port: port(env.HTTP_PORT, file.http?.port ?? ${HTTP_PORT}) },${game}
   };
 }
 
@@ -122,13 +170,19 @@ function port(value: string | undefined, fallback: number): number {
 `;
 }
 
+const SETUP: Record<ProjectTransport, string> = {
+  ws: 'setupAsWSServer',
+  tcp: 'setupAsTCPServer',
+  udp: 'setupAsUDPServer',
+};
+
 function game(spec: ProjectSpec): string {
-  const setup = spec.transport === 'udp' ? 'setupAsUDPServer' : 'setupAsTCPServer';
+  const ws = spec.transport === 'ws';
   return `import { installRooms, type RoomService } from '@tidewire/room';
 import { Bad, Ok, createServer, type ServerConfigInput, type TidewireServer } from '@tidewire/server';
 import { pack, unpack } from '@tidewire/wire';
 import { GAME_VER, GameCommand } from './commands.ts';
-
+${ws ? "import { servePage } from './page.ts';\n" : ''}
 export interface Game {
   readonly server: TidewireServer;
   readonly rooms: RoomService;
@@ -137,10 +191,15 @@ export interface Game {
   close(): Promise<void>;
 }
 
-/** Starts the game server: its commands, rooms (the built-in ver 1 module), the session endpoint. */
+/** Starts the game server: its commands, rooms (the built-in ver 1 module), the session endpoint${ws ? ' and the page' : ''}. */
 export async function startGame(config: ServerConfigInput): Promise<Game> {
-  const server = createServer({ config });
-  await server.${setup}();
+${
+  ws
+    ? `  // One HTTP port for all: the page (servePage), sessions, and WebSocket upgrades.
+  const server = createServer({ config, httpRoutes: servePage });`
+    : '  const server = createServer({ config });'
+}
+  await server.${SETUP[spec.transport]}();
   const rooms = installRooms(server, {
     beforeJoin: (room) => (room.members.length >= 8 ? 'the room is full' : undefined),
   });
@@ -190,11 +249,16 @@ function readPoints(payload: Uint8Array): number | null {
 `;
 }
 
-const SERVER = `import { loadConfig } from './config.ts';
+function server(spec: ProjectSpec): string {
+  const ready =
+    spec.transport === 'ws'
+      ? `the page at \${game.endpointUrl}/ (sessions and WebSocket on its port; Ctrl-C stops)`
+      : `sessions at \${game.endpointUrl}, players on \${game.server.getEndPoint()} (Ctrl-C stops)`;
+  return `import { loadConfig } from './config.ts';
 import { startGame } from './game.ts';
 
 const game = await startGame(loadConfig());
-console.log(\`sessions at \${game.endpointUrl}, players on \${game.server.getEndPoint()} (Ctrl-C stops)\`);
+console.log(\`${ready}\`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -215,8 +279,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 `;
+}
 
-function client(spec: ProjectSpec): string {
+function client(transport: 'tcp' | 'udp'): string {
   return `import { connect } from '@tidewire/client';
 import { RoomCommand } from '@tidewire/room';
 import { pack, unpack } from '@tidewire/wire';
@@ -226,7 +291,7 @@ import { GAME_VER, GameCommand } from './commands.ts';
 const endpointUrl = process.env.TIDEWIRE_ENDPOINT_URL ?? 'http://127.0.0.1:7000';
 const uid = process.argv[2] ?? \`player-\${process.pid}\`;
 
-const client = await connect({ endpointUrl, uid, transport: '${spec.transport}' });
+const client = await connect({ endpointUrl, uid, transport: '${transport}' });
 async function call(ver: number, cmd: number, body: unknown): Promise<Record<string, unknown>> {
   const response = await client.request(ver, cmd, pack(body));
   const answer = unpack(response.payload) as Record<string, unknown>;
@@ -247,6 +312,17 @@ try {
 }
 
 function gameTest(spec: ProjectSpec): string {
+  const ws = spec.transport === 'ws';
+  const page = ws
+    ? `
+test('the server serves the page at /', async () => {
+  const response = await fetch(\`\${game.endpointUrl}/\`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\\/html/);
+  assert.match(await response.text(), /<script type="module" src="\\/main.js">/);
+});
+`
+    : '';
   return `import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect } from '@tidewire/client';
@@ -258,11 +334,11 @@ import { type Game, startGame } from '../src/game.ts';
 let game: Game;
 before(async () => {
   // Port 0: free ports, so the test runs beside a running \`npm start\`.
-  game = await startGame({ http: { port: 0 }, ${spec.transport}: { port: 0 } });
+  game = await startGame({ http: { port: 0 }${ws ? '' : `, ${spec.transport}: { port: 0 }`} });
 });
 after(() => game.close());
 
-test('a player says hello, scores, and opens a room', async () => {
+test('a player says hello, scores, and opens a room${ws ? ' over WebSocket' : ''}', async () => {
   const client = await connect({
     endpointUrl: game.endpointUrl,
     uid: 'ann',
@@ -291,13 +367,148 @@ test('a player says hello, scores, and opens a room', async () => {
     await client.close();
   }
 });
+${page}`;
+}
+
+/** src/page.ts of a WebSocket project: the page on the server's HTTP port (its `httpRoutes`). */
+const PAGE_ROUTES = `import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** The page's files by path: web/index.html, and its script as \`npm start\` bundled it. */
+const FILES = new Map([
+  ['/', { file: new URL('../web/index.html', import.meta.url), type: 'text/html; charset=utf-8' }],
+  ['/main.js', { file: new URL('../dist/main.js', import.meta.url), type: 'text/javascript; charset=utf-8' }],
+]);
+
+/** The server's extra HTTP routes: answers GET of the page's files, false for anything else. */
+export async function servePage(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const entry = FILES.get(new URL(req.url ?? '/', 'http://localhost').pathname);
+  if (req.method !== 'GET' || entry === undefined) return false;
+  let body: Buffer;
+  try {
+    body = await readFile(entry.file);
+  } catch {
+    return false; // dist/main.js before the first \`npm start\`: 404
+  }
+  res.writeHead(200, { 'content-type': entry.type, 'cache-control': 'no-cache' }).end(body);
+  return true;
+}
+`;
+
+function indexHtml(spec: ProjectSpec): string {
+  return `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>${escapeHtml(spec.name)}</title>
+    <style>
+      body { font-family: system-ui, sans-serif; margin: 2rem; }
+      #status { font-weight: bold; }
+      body[data-state="connected"] #status { color: green; }
+      body[data-state="reconnecting"] #status { color: darkorange; }
+      body[data-state="closed"] #status, body[data-state="error"] #status { color: firebrick; }
+    </style>
+  </head>
+  <body data-state="connecting">
+    <h1>${escapeHtml(spec.name)}</h1>
+    <p id="status">connecting…</p>
+    <p id="room"></p>
+    <button id="roll" type="button" disabled>Roll a die</button>
+    <ul id="log"></ul>
+    <script type="module" src="/main.js"></script>
+  </body>
+</html>
 `;
 }
+
+function escapeHtml(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+/** web/main.ts of a WebSocket project: the page's script, bundled by `npm start` (prestart). */
+const PAGE_SCRIPT = `/**
+ * The page: a session from the server that served it, a WebSocket, the
+ * game's commands, and a room. Open the page's address in a second tab to
+ * join the same room. The status line follows the connection.
+ */
+import { connect, type TidewireClient } from '@tidewire/client/browser';
+import { packBytes as pack, unpackBytes as unpack } from '@tidewire/wire/portable';
+import { GAME_VER, GameCommand, ROOM_VER, RoomCommand, RoomEvent } from '../src/commands.ts';
+
+const $ = (id: string): HTMLElement => document.getElementById(id) as HTMLElement;
+
+/** \`body[data-state]\` (connecting, connected, reconnecting, closed, error) and the status line. */
+function show(state: string, text: string): void {
+  document.body.dataset.state = state;
+  $('status').textContent = text;
+}
+
+function log(text: string): void {
+  const item = document.createElement('li');
+  item.textContent = text;
+  $('log').prepend(item);
+}
+
+async function call(client: TidewireClient, ver: number, cmd: number, body: unknown = {}) {
+  const answer = await client.request(ver, cmd, pack(body));
+  const value = unpack(answer.payload) as Record<string, unknown>;
+  if (!answer.ok) throw new Error(String(value.message ?? value.code ?? answer.status));
+  return value;
+}
+
+/** Joins the room named in the address; without one (or when it is gone), opens a new one. */
+async function enterRoom(client: TidewireClient): Promise<void> {
+  const named = new URLSearchParams(location.hash.slice(1)).get('room');
+  const joined =
+    named === null
+      ? null
+      : await call(client, ROOM_VER, RoomCommand.Join, { roomId: named }).catch(() => null);
+  const room = joined ?? (await call(client, ROOM_VER, RoomCommand.Create, { maxMembers: 8 }));
+  history.replaceState(null, '', \`#room=\${room.roomId}\`);
+  $('room').textContent = \`In room \${room.roomId} with \${(room.members as string[]).join(', ')}\`;
+}
+
+async function main(): Promise<void> {
+  const uid = \`player-\${Math.random().toString(36).slice(2, 8)}\`;
+  const client = await connect({ uid, transport: 'ws' });
+
+  client.on('reconnecting', ({ attempt }) => show('reconnecting', \`reconnecting (attempt \${attempt})…\`));
+  client.on('resumed', () => show('connected', \`connected as \${uid} (resumed)\`));
+  client.on('reconnected-fresh', () => {
+    show('connected', \`connected as \${uid} (new session)\`);
+    enterRoom(client).catch((err: unknown) => log(\`room: \${(err as Error).message}\`));
+  });
+  client.on('close', ({ code }) => show('closed', \`disconnected (\${code})\`));
+  client.on('push', ({ ver, cmd, payload }) => {
+    if (ver !== ROOM_VER) return;
+    const { userId } = unpack(payload) as { userId?: string };
+    if (cmd === RoomEvent.Joined) log(\`\${userId} joined\`);
+    if (cmd === RoomEvent.Left) log(\`\${userId} left\`);
+  });
+
+  log(String((await call(client, GAME_VER, GameCommand.Hello)).greeting));
+  await enterRoom(client);
+  show('connected', \`connected as \${uid}\`);
+
+  const roll = $('roll') as HTMLButtonElement;
+  roll.disabled = false;
+  roll.addEventListener('click', () => {
+    call(client, GAME_VER, GameCommand.Roll).then(
+      ({ roll: value }) => log(\`rolled \${value}\`),
+      (err: unknown) => log(\`roll: \${(err as Error).message}\`),
+    );
+  });
+}
+
+main().catch((err: unknown) => show('error', \`error: \${(err as Error).message}\`));
+`;
 
 function clusterJson(spec: ProjectSpec): string {
   const cluster = {
     http: { address: '0.0.0.0' },
-    [spec.transport]: { address: '0.0.0.0' },
+    // WebSocket upgrades on the HTTP port; TCP and UDP listen on their own.
+    ...(spec.transport === 'ws' ? {} : { [spec.transport]: { address: '0.0.0.0' } }),
     publicEndpoint: { address: '127.0.0.1' },
     mesh: { type: 'redis', url: 'redis://127.0.0.1:6379' },
     shutdownTimeout: 10,
@@ -306,22 +517,16 @@ function clusterJson(spec: ProjectSpec): string {
 }
 
 function compose(spec: ProjectSpec): string {
-  const base = DEFAULT_GAME_PORT[spec.transport];
-  const protocol = spec.transport === 'udp' ? '/udp' : '';
-  const node = (n: number): string => `  node-${n}:
-    image: node:20
-    working_dir: /app
-    # The project folder, with a node_modules of the container's own.
-    volumes: [".:/app", "/app/node_modules"]
-    command: sh -c "npm install --no-audit --no-fund && npm start"
-    environment:
-      TIDEWIRE_CONFIG: cluster.json
-      TIDEWIRE_MESH_URL: redis://redis:6379
-      HTTP_PORT: "${7000 + n - 1}"
-      GAME_PORT: "${base + n - 1}"
-    ports: ["${7000 + n - 1}:${7000 + n - 1}", "${base + n - 1}:${base + n - 1}${protocol}"]
-    depends_on: [redis]
-`;
+  const node = (n: number): string => {
+    const http = HTTP_PORT + n - 1;
+    if (spec.transport === 'ws') return composeNode(n, { HTTP_PORT: http }, [`${http}:${http}`]);
+    const game = DEFAULT_GAME_PORT[spec.transport] + n - 1;
+    const protocol = spec.transport === 'udp' ? '/udp' : '';
+    return composeNode(n, { HTTP_PORT: http, GAME_PORT: game }, [
+      `${http}:${http}`,
+      `${game}:${game}${protocol}`,
+    ]);
+  };
   return `# Redis and two game nodes: docker compose up
 # Sessions from either node's endpoint (http://127.0.0.1:7000 or :7001) go to
 # the less loaded node; players on both reach each other through Redis.
@@ -331,30 +536,32 @@ services:
 ${node(1)}${node(2)}`;
 }
 
+function composeNode(n: number, ports: Record<string, number>, published: string[]): string {
+  return `  node-${n}:
+    image: node:20
+    working_dir: /app
+    # The project folder, with a node_modules of the container's own.
+    volumes: [".:/app", "/app/node_modules"]
+    command: sh -c "npm install --no-audit --no-fund && npm start"
+    environment:
+      TIDEWIRE_CONFIG: cluster.json
+      TIDEWIRE_MESH_URL: redis://redis:6379
+${Object.entries(ports)
+  .map(([name, port]) => `      ${name}: "${port}"\n`)
+  .join('')}    ports: [${published.map((p) => `"${p}"`).join(', ')}]
+    depends_on: [redis]
+`;
+}
+
 function readme(spec: ProjectSpec): string {
-  const cluster = spec.redis
-    ? `
-## Cluster
+  return spec.transport === 'ws' ? wsReadme(spec) : socketReadme(spec, spec.transport);
+}
 
-\`cluster.json\` puts the node on a Redis mesh; \`compose.yaml\` runs Redis and
-two nodes (sessions on 7000 and 7001):
-
-\`\`\`sh
-docker compose up
-\`\`\`
-
-Without Docker, with a \`redis-server\` on 6379, start each node in its own
-terminal:
-
-\`\`\`sh
-TIDEWIRE_CONFIG=cluster.json HTTP_PORT=7000 GAME_PORT=${DEFAULT_GAME_PORT[spec.transport]} npm start
-TIDEWIRE_CONFIG=cluster.json HTTP_PORT=7001 GAME_PORT=${DEFAULT_GAME_PORT[spec.transport] + 1} npm start
-\`\`\`
-`
-    : '';
+function wsReadme(spec: ProjectSpec): string {
   return `# ${spec.name}
 
-A game server on [Tidewire](https://github.com/tidewire/tidewire), over ${spec.transport.toUpperCase()}.
+A game on [Tidewire](https://github.com/tidewire/tidewire): a server and a
+browser page, over WebSocket.
 
 Prerequisites: Node.js >= 20.19 and npm. \`npm create tidewire\` installed the
 dependencies (in a fresh clone of this project, run \`npm install\` once first).
@@ -363,8 +570,49 @@ dependencies (in a fresh clone of this project, run \`npm install\` once first).
 npm start
 \`\`\`
 
-starts the server: sessions at http://127.0.0.1:7000, players on port
-${DEFAULT_GAME_PORT[spec.transport]} (\`HTTP_PORT\` and \`GAME_PORT\` change them). In another terminal,
+bundles the page (web/main.ts, with esbuild, into dist/main.js) and starts
+the server: open http://127.0.0.1:${HTTP_PORT}/ (the page, its sessions and its
+WebSocket share this port; \`HTTP_PORT\` changes it). The page connects, says
+hello, opens a room (open its address in a second tab to join the same room)
+and rolls a die; its status line follows the connection (reconnecting,
+resumed).
+
+\`\`\`sh
+npm test
+\`\`\`
+
+runs the test (test/game.test.ts) on free ports: a player over WebSocket, and
+the page served at \`/\`.
+
+## Files
+
+| file | what it is |
+| --- | --- |
+| src/commands.ts | the game's command numbers, shared by server and page |
+| src/game.ts | the server: commands (hello, roll, score), rooms, the page |
+| src/page.ts | serves web/index.html at \`/\` and the bundled script at \`/main.js\` |
+| src/server.ts | \`npm start\`: the game on the configured port, Ctrl-C drains it |
+| src/config.ts | the port and an optional JSON config (\`TIDEWIRE_CONFIG\`) |
+| web/index.html, web/main.ts | the page, on @tidewire/client in the browser |
+| test/game.test.ts | \`npm test\` |
+${spec.redis ? clusterReadme(`HTTP_PORT=${HTTP_PORT}`, `HTTP_PORT=${HTTP_PORT + 1}`) : ''}`;
+}
+
+function socketReadme(spec: ProjectSpec, transport: 'tcp' | 'udp'): string {
+  const gamePort = DEFAULT_GAME_PORT[transport];
+  return `# ${spec.name}
+
+A game server on [Tidewire](https://github.com/tidewire/tidewire), over ${transport.toUpperCase()}.
+
+Prerequisites: Node.js >= 20.19 and npm. \`npm create tidewire\` installed the
+dependencies (in a fresh clone of this project, run \`npm install\` once first).
+
+\`\`\`sh
+npm start
+\`\`\`
+
+starts the server: sessions at http://127.0.0.1:${HTTP_PORT}, players on port
+${gamePort} (\`HTTP_PORT\` and \`GAME_PORT\` change them). In another terminal,
 \`npm run client\` plays one round of every command.
 
 \`\`\`sh
@@ -383,5 +631,33 @@ runs the test (test/game.test.ts) on free ports.
 | src/config.ts | ports and an optional JSON config (\`TIDEWIRE_CONFIG\`) |
 | src/client.ts | \`npm run client\`: a Node client on @tidewire/client |
 | test/game.test.ts | \`npm test\` |
-${cluster}`;
+${
+  spec.redis
+    ? clusterReadme(
+        `HTTP_PORT=${HTTP_PORT} GAME_PORT=${gamePort}`,
+        `HTTP_PORT=${HTTP_PORT + 1} GAME_PORT=${gamePort + 1}`,
+      )
+    : ''
+}`;
+}
+
+function clusterReadme(node1: string, node2: string): string {
+  return `
+## Cluster
+
+\`cluster.json\` puts the node on a Redis mesh; \`compose.yaml\` runs Redis and
+two nodes (sessions on ${HTTP_PORT} and ${HTTP_PORT + 1}):
+
+\`\`\`sh
+docker compose up
+\`\`\`
+
+Without Docker, with a \`redis-server\` on 6379, start each node in its own
+terminal:
+
+\`\`\`sh
+TIDEWIRE_CONFIG=cluster.json ${node1} npm start
+TIDEWIRE_CONFIG=cluster.json ${node2} npm start
+\`\`\`
+`;
 }

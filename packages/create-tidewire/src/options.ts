@@ -2,8 +2,8 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateError, CreateErrorCode } from './errors.ts';
 
-/** The transports a generated project can use today. */
-export const TRANSPORTS: readonly ['tcp', 'udp'] = ['tcp', 'udp'];
+/** The transports a generated project can use; the first is the default. */
+export const TRANSPORTS: readonly ['ws', 'tcp', 'udp'] = ['ws', 'tcp', 'udp'];
 export type ProjectTransport = (typeof TRANSPORTS)[number];
 
 export interface CreateOptions {
@@ -11,7 +11,11 @@ export interface CreateOptions {
   readonly targetDir: string;
   /** package.json name of the project. Default: the folder's name. */
   readonly name: string;
-  /** The transport between the game's clients and its server. Default 'tcp'. */
+  /**
+   * The transport between the game's clients and its server. Default 'ws':
+   * WebSocket on the HTTP port, with a browser page; 'tcp' and 'udp' come
+   * with a Node client script.
+   */
   readonly transport: ProjectTransport;
   /** Adds the cluster config (mesh on Redis) and a compose file for Redis and two nodes. */
   readonly redis: boolean;
@@ -28,17 +32,18 @@ export interface CreateOptions {
 export const USAGE: string = `Usage: npm create tidewire@latest <folder> [-- options]
 
 Writes a Tidewire game project: a server (src/server.ts) with a few commands
-and rooms, a Node client script, a test, and a README.
+and rooms, a client (over WebSocket: a browser page; over TCP or UDP: a Node
+script), a test, and a README.
 
 Options:
-  --transport <tcp|udp>  the clients' transport (default tcp)
-  --redis                add the cluster config and a compose file (Redis, two nodes)
-  --name <name>          the package name (default: the folder's name)
-  --no-install           do not run npm install in the new folder
-  --tarballs <folder>    testing only: take @tidewire packages from packed
-                         tarballs in <folder> instead of the registry
-                         (also CREATE_TIDEWIRE_TARBALLS)
-  -h, --help             this text
+  --transport <ws|tcp|udp>  the clients' transport (default ws)
+  --redis                   add the cluster config and a compose file (Redis, two nodes)
+  --name <name>             the package name (default: the folder's name)
+  --no-install              do not run npm install in the new folder
+  --tarballs <folder>       testing only: take @tidewire packages from packed
+                            tarballs in <folder> instead of the registry
+                            (also CREATE_TIDEWIRE_TARBALLS)
+  -h, --help                this text
 `;
 
 /** Parses the command line; `null` means: print the usage and exit 0. */
@@ -67,7 +72,7 @@ export function parseCreateArgs(
       `one folder only, got: ${positionals.join(' ')}`,
     );
   }
-  const transport = values.transport ?? 'tcp';
+  const transport = values.transport ?? TRANSPORTS[0];
   if (!isTransport(transport)) {
     throw new CreateError(
       CreateErrorCode.InvalidArgument,

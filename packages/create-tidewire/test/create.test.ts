@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CreateErrorCode, createProject, parseCreateArgs } from '../src/index.ts';
+import { CreateErrorCode, createProject, parseCreateArgs, projectFiles } from '../src/index.ts';
 
 // Projects are generated under the workspace's node_modules, so that their
 // @tidewire imports resolve to the workspace packages (sources, through the
@@ -57,9 +57,35 @@ beforeAll(() => {
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 describe('create-tidewire', () => {
+  test('writes a WebSocket project with a page by default, whose own test passes', async () => {
+    const dir = fresh('ws-game');
+    const result = await run([cli, 'ws-game', '--no-install'], workDir);
+    expect(result.code, result.out).toBe(0);
+    expect(result.out).toContain('(ws)');
+    expect(result.out).toContain('http://127.0.0.1:7000/');
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    expect(manifest.scripts.prestart).toMatch(
+      /^esbuild web\/main\.ts --bundle .*--outfile=dist\/main\.js$/,
+    );
+    expect(manifest.scripts.client).toBeUndefined();
+    expect(manifest.devDependencies.esbuild).toBe('^0.28.0');
+    expect(readFileSync(join(dir, 'src', 'game.ts'), 'utf8')).toContain('setupAsWSServer');
+    expect(readFileSync(join(dir, 'web', 'main.ts'), 'utf8')).toContain(
+      "from '@tidewire/client/browser'",
+    );
+    expect(readFileSync(join(dir, 'web', 'index.html'), 'utf8')).toContain(
+      '<title>ws-game</title>',
+    );
+    expect(existsSync(join(dir, 'src', 'client.ts'))).toBe(false);
+    const generatedTest = await run(['--test', 'test/game.test.ts'], dir);
+    expect(generatedTest.code, generatedTest.out).toBe(0);
+    // The player over WebSocket, and the page at /.
+    expect(generatedTest.out).toMatch(/# pass 2\b/);
+  });
+
   test('writes a TCP project whose own test passes against the workspace packages', async () => {
     const dir = fresh('tcp-game');
-    const result = await run([cli, 'tcp-game', '--no-install'], workDir);
+    const result = await run([cli, 'tcp-game', '--transport', 'tcp', '--no-install'], workDir);
     expect(result.code, result.out).toBe(0);
     expect(result.out).toContain('npm start');
     expect(result.out).toContain('npm install'); // left to the user: --no-install
@@ -97,6 +123,32 @@ describe('create-tidewire', () => {
     expect(generatedTest.code, generatedTest.out).toBe(0);
   });
 
+  test('a WebSocket cluster publishes only the HTTP ports (WebSocket shares them)', async () => {
+    const files = projectFiles({
+      name: 'ws-cluster',
+      transport: 'ws',
+      redis: true,
+      dependencies: {},
+    });
+    const cluster = JSON.parse(files.get('cluster.json')!);
+    expect(Object.keys(cluster).sort()).toEqual([
+      'http',
+      'mesh',
+      'publicEndpoint',
+      'shutdownTimeout',
+    ]);
+    const compose = parseYaml(files.get('compose.yaml')!);
+    expect(compose.services['node-2'].ports).toEqual(['7001:7001']);
+    expect(compose.services['node-2'].environment).toEqual({
+      TIDEWIRE_CONFIG: 'cluster.json',
+      TIDEWIRE_MESH_URL: 'redis://redis:6379',
+      HTTP_PORT: '7001',
+    });
+    expect(files.get('README.md')).toContain(
+      'TIDEWIRE_CONFIG=cluster.json HTTP_PORT=7001 npm start',
+    );
+  });
+
   test('points the dependencies at local tarballs when asked (for testing)', async () => {
     const tarballs = join(workDir, 'tarballs');
     rmSync(tarballs, { recursive: true, force: true });
@@ -130,7 +182,21 @@ describe('create-tidewire', () => {
 
     const badTransport = await run([cli, 'x', '--transport', 'carrier-pigeon'], workDir);
     expect(badTransport.code).toBe(2);
-    expect(badTransport.out).toContain('--transport must be one of tcp, udp');
+    expect(badTransport.out).toContain(
+      '--transport must be one of ws, tcp, udp, got "carrier-pigeon" (TIDEWIRE_ERR_INVALID_ARGUMENT)',
+    );
+    expect(() => parseCreateArgs(['x', '--transport', 'WS'])).toThrow(
+      expect.objectContaining({
+        name: 'CreateError',
+        code: CreateErrorCode.InvalidArgument,
+        message: '--transport must be one of ws, tcp, udp, got "WS"',
+      }),
+    );
+    expect(() => parseCreateArgs(['x', '--transport'])).toThrow(
+      expect.objectContaining({ code: CreateErrorCode.InvalidArgument }),
+    );
+    expect(parseCreateArgs(['x'])?.transport).toBe('ws');
+    expect(parseCreateArgs(['x', '--transport', 'udp'])?.transport).toBe('udp');
     expect(() => parseCreateArgs([])).toThrow(/name the folder/);
     expect(() => parseCreateArgs(['a', '--nope'])).toThrow(
       expect.objectContaining({ code: 'TIDEWIRE_ERR_INVALID_ARGUMENT' }),
