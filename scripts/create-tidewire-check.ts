@@ -3,15 +3,19 @@
  * user runs it, from the packed tarball, with the project's @tidewire
  * dependencies pointed at the packed tarballs (`--tarballs`, the generator's
  * option for testing). For each variant: the generator's own npm install, npm test, npm run
- * typecheck, then a bounded `npm start` and `npm run client` round trip; the
- * `--redis` variant runs two nodes on a real redis-server and checks that
- * sessions go to both.
+ * typecheck, then a bounded `npm start` and, over TCP and UDP, an `npm run
+ * client` round trip; over WebSocket (the default) the page and its script
+ * are fetched and the page is opened in headless Chromium (Debian's
+ * /usr/bin/chromium or CHROMIUM_PATH, driven by playwright-core) until it
+ * shows its connected state. The `--redis` variant runs two nodes on a real
+ * redis-server, checks that sessions go to both, and plays on the second.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
+import { chromium } from 'playwright-core';
 
 export interface CreateCheckOptions {
   /** A scratch folder outside the workspace. */
@@ -23,15 +27,20 @@ export interface CreateCheckOptions {
 interface Variant {
   readonly name: string;
   readonly args: readonly string[];
-  readonly transport: 'tcp' | 'udp';
+  readonly transport: Transport;
   readonly redis: boolean;
 }
 
+type Transport = 'ws' | 'tcp' | 'udp';
+
 const VARIANTS: readonly Variant[] = [
-  { name: 'tcp-game', args: [], transport: 'tcp', redis: false },
+  { name: 'ws-game', args: [], transport: 'ws', redis: false },
+  { name: 'tcp-game', args: ['--transport', 'tcp'], transport: 'tcp', redis: false },
   { name: 'udp-game', args: ['--transport', 'udp'], transport: 'udp', redis: false },
-  { name: 'cluster-game', args: ['--redis'], transport: 'tcp', redis: true },
+  { name: 'cluster-game', args: ['--redis'], transport: 'ws', redis: true },
 ];
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
@@ -148,19 +157,15 @@ function runClient(dir: string, endpointUrl: string, uid: string): string {
   return out;
 }
 
+/** `npm start` (over WebSocket its prestart bundles the page first) until the ready line. */
 async function startNode(
   dir: string,
   env: NodeJS.ProcessEnv,
 ): Promise<{ node: Running; endpointUrl: string }> {
-  const node = await startUntil(
-    'npm',
-    ['start', '--silent'],
-    dir,
-    env,
-    /sessions at http:\/\/\S+,/,
-    60_000,
-  );
-  const endpointUrl = /sessions at (http:\/\/[^,\s]+),/.exec(node.output())?.[1];
+  // "sessions at http://host:port, players on ..." or "the page at http://host:port/ (...)".
+  const ready = /(?:sessions|the page) at (http:\/\/[^,/\s]+)/;
+  const node = await startUntil('npm', ['start', '--silent'], dir, env, ready, 90_000);
+  const endpointUrl = ready.exec(node.output())?.[1];
   if (endpointUrl === undefined) throw new Error(`no endpoint in:\n${node.output()}`);
   return { node, endpointUrl };
 }
@@ -193,19 +198,81 @@ async function stopGracefully(node: Running, what: string): Promise<void> {
   }
 }
 
-async function checkSingleNode(dir: string): Promise<void> {
-  const { node, endpointUrl } = await startNode(dir, {
-    HTTP_PORT: String(await freePort()),
-    GAME_PORT: String(await freePort()),
-  });
+async function checkSingleNode(dir: string, transport: Transport): Promise<string> {
+  const httpPort = String(await freePort());
+  const env: NodeJS.ProcessEnv =
+    transport === 'ws'
+      ? { HTTP_PORT: httpPort }
+      : { HTTP_PORT: httpPort, GAME_PORT: String(await freePort()) };
+  const { node, endpointUrl } = await startNode(dir, env);
   try {
-    runClient(dir, endpointUrl, 'alice');
+    if (transport !== 'ws') {
+      runClient(dir, endpointUrl, 'alice');
+      return 'npm start + client ok';
+    }
+    await fetchPage(endpointUrl);
+    return `npm start, / and /main.js served, ${await openPage(endpointUrl)}`;
   } finally {
     await stopGracefully(node, 'npm start');
   }
 }
 
-async function checkCluster(dir: string, transport: 'tcp' | 'udp'): Promise<string> {
+/** GET / (the page, naming its script) and /main.js (the bundle `npm start` made). */
+async function fetchPage(endpointUrl: string): Promise<void> {
+  const page = await fetch(`${endpointUrl}/`);
+  const html = await page.text();
+  if (page.status !== 200 || !/^text\/html/.test(page.headers.get('content-type') ?? ''))
+    throw new Error(`GET / answered ${page.status} ${page.headers.get('content-type')}:\n${html}`);
+  if (!html.includes('<script type="module" src="/main.js">'))
+    throw new Error(`GET / is not the page:\n${html}`);
+  const script = await fetch(`${endpointUrl}/main.js`);
+  const code = await script.text();
+  if (script.status !== 200 || !/^text\/javascript/.test(script.headers.get('content-type') ?? ''))
+    throw new Error(`GET /main.js answered ${script.status}:\n${code.slice(0, 500)}`);
+  if (code.length < 1000 || /\bnode:[a-z]/.test(code))
+    throw new Error(`/main.js is not the page's browser bundle (${code.length} bytes)`);
+}
+
+/**
+ * Opens the page in headless Chromium and waits (bounded) for its connected
+ * state: the session fetched, the WebSocket open, hello answered, a room
+ * entered. Resolves what the page shows.
+ */
+async function openPage(endpointUrl: string): Promise<string> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (set CHROMIUM_PATH)`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${endpointUrl}/`, { timeout: 20_000 });
+    try {
+      await page.waitForSelector('body[data-state="connected"]', { timeout: 20_000 });
+    } catch (err) {
+      const state = {
+        state: await page.getAttribute('body', 'data-state'),
+        status: await page.textContent('#status'),
+      };
+      throw new Error(
+        `the page did not connect (${JSON.stringify(state)}; errors: ${errors.join('; ') || 'none'}): ${(err as Error).message}`,
+      );
+    }
+    const shown = {
+      status: (await page.textContent('#status')) ?? '',
+      room: (await page.textContent('#room')) ?? '',
+      log: (await page.textContent('#log')) ?? '',
+    };
+    if (!/^In room \S+/.test(shown.room) || !/hello player-/.test(shown.log))
+      throw new Error(`the connected page shows something else: ${JSON.stringify(shown)}`);
+    if (!page.url().includes('#room='))
+      throw new Error(`the page's address names no room: ${page.url()}`);
+    return `Chromium: "${shown.status}", ${shown.room.split(' with ')[0]}`;
+  } finally {
+    await browser.close();
+  }
+}
+
+async function checkCluster(dir: string, transport: Transport): Promise<string> {
   const redisPort = await freePort();
   const redis = await startUntil(
     'redis-server',
@@ -219,12 +286,14 @@ async function checkCluster(dir: string, transport: 'tcp' | 'udp'): Promise<stri
   try {
     const started = [];
     for (let n = 0; n < 2; n++) {
-      const gamePort = await freePort();
+      const httpPort = await freePort();
+      // Over WebSocket players connect to the HTTP port; over TCP and UDP to the game port.
+      const gamePort = transport === 'ws' ? httpPort : await freePort();
       const { node, endpointUrl } = await startNode(dir, {
         TIDEWIRE_CONFIG: 'cluster.json',
         TIDEWIRE_MESH_URL: `redis://127.0.0.1:${redisPort}`,
-        HTTP_PORT: String(await freePort()),
-        GAME_PORT: String(gamePort),
+        HTTP_PORT: String(httpPort),
+        ...(transport === 'ws' ? {} : { GAME_PORT: String(gamePort) }),
       });
       nodes.push(node);
       started.push({ endpointUrl, gamePort });
@@ -246,9 +315,11 @@ async function checkCluster(dir: string, transport: 'tcp' | 'udp'): Promise<stri
         `6 sessions went to ports ${[...ports].join(', ')}, not to both ${first.gamePort} and ${second.gamePort}`,
       );
     }
-    runClient(dir, second.endpointUrl, 'bob');
+    let played = '';
+    if (transport === 'ws') played = `, ${await openPage(second.endpointUrl)} (node 2)`;
+    else runClient(dir, second.endpointUrl, 'bob');
     for (const node of nodes.splice(0)) await stopGracefully(node, 'a cluster node');
-    return `sessions spread over both nodes (${[...ports].sort().join(', ')})`;
+    return `sessions spread over both nodes (${[...ports].sort().join(', ')})${played}`;
   } finally {
     for (const node of nodes) await node.stop();
     await redis.stop();
@@ -286,13 +357,11 @@ export async function checkCreateTidewire(options: CreateCheckOptions): Promise<
     if (!/# pass [1-9]/.test(test) || !/# fail 0/.test(test))
       throw new Error(`npm test in ${variant.name}:\n${test}`);
     npm(['run', 'typecheck'], dir, 120_000);
-    let extra = '';
-    if (variant.redis) extra = `, ${await checkCluster(dir, variant.transport)}`;
-    else await checkSingleNode(dir);
-    summary.push(`${variant.name} ${((performance.now() - started) / 1000).toFixed(0)} s${extra}`);
-    console.log(
-      `     ${variant.name}: create + npm install, npm test, typecheck, npm start + client ok${extra}`,
-    );
+    const ran = variant.redis
+      ? `two nodes: ${await checkCluster(dir, variant.transport)}`
+      : await checkSingleNode(dir, variant.transport);
+    summary.push(`${variant.name} ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    console.log(`     ${variant.name}: create + npm install, npm test, typecheck, ${ran}`);
   }
   return summary.join('; ');
 }

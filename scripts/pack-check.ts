@@ -17,7 +17,8 @@
  * 5. runs the create-tidewire check (scripts/create-tidewire-check.ts).
  *
  * Nothing is published. Needs the npm registry for third-party dependencies.
- * `PACK_CHECK_KEEP=1` keeps the temporary folder.
+ * `PACK_CHECK_KEEP=1` keeps the temporary folder. `PACK_CHECK_ONLY=create-tidewire`
+ * runs steps 1 (without the dry runs) and 5 only.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -61,6 +62,12 @@ interface Step {
 }
 
 const steps: Step[] = [];
+
+const ONLY = process.env.PACK_CHECK_ONLY ?? '';
+if (ONLY !== '' && ONLY !== 'create-tidewire') {
+  throw new Error(`PACK_CHECK_ONLY: only "create-tidewire" is known, got "${ONLY}"`);
+}
+const everything = ONLY === '';
 
 function sh(
   command: string,
@@ -195,6 +202,7 @@ async function main(): Promise<void> {
         throw new Error('the packed exports keep the @tidewire/source condition');
       return file.slice(tarballs.length + 1);
     });
+    if (!everything) continue;
     await step(`publish --dry-run ${pkg.name}`, () => {
       const dry = sh('pnpm', ['publish', '--dry-run', '--no-git-checks'], pkg.dir);
       if (!dry.ok) throw new Error(dry.out);
@@ -223,7 +231,7 @@ async function main(): Promise<void> {
   }
 
   const serverPackage = byName.get('@tidewire/server');
-  for (const pkg of packages) {
+  for (const pkg of everything ? packages : []) {
     if (pkg.tarball === '') continue;
     const readme = join(pkg.dir, 'README.md');
     const examples = existsSync(readme)
@@ -265,7 +273,9 @@ async function main(): Promise<void> {
     }
   }
 
-  await step('vite build of the client browser entry', () => browserBuild(base, byName));
+  if (everything) {
+    await step('vite build of the client browser entry', () => browserBuild(base, byName));
+  }
   await step('create-tidewire from its tarball', () =>
     checkCreateTidewire({ base, tarballs: packages.map((p) => p.tarball).filter((t) => t !== '') }),
   );

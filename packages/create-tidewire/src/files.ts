@@ -402,6 +402,7 @@ function indexHtml(spec: ProjectSpec): string {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>${escapeHtml(spec.name)}</title>
+    <link rel="icon" href="data:," />
     <style>
       body { font-family: system-ui, sans-serif; margin: 2rem; }
       #status { font-weight: bold; }
