@@ -7,7 +7,8 @@
  * client` round trip; over WebSocket (the default) the page and its script
  * are fetched and the page is opened in headless Chromium (Debian's
  * /usr/bin/chromium or CHROMIUM_PATH, driven by playwright-core) until it
- * shows its connected state. The `--redis` variant runs two nodes on a real
+ * shows its connected state; the node is then stopped and started again, and
+ * the page must show `reconnecting` and connect again with a new session. The `--redis` variant runs two nodes on a real
  * redis-server, checks that sessions go to both, and plays on the second.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -15,7 +16,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 
 export interface CreateCheckOptions {
   /** A scratch folder outside the workspace. */
@@ -204,14 +205,27 @@ async function checkSingleNode(dir: string, transport: Transport): Promise<strin
     transport === 'ws'
       ? { HTTP_PORT: httpPort }
       : { HTTP_PORT: httpPort, GAME_PORT: String(await freePort()) };
-  const { node, endpointUrl } = await startNode(dir, env);
+  const started = await startNode(dir, env);
+  let node = started.node;
   try {
     if (transport !== 'ws') {
-      runClient(dir, endpointUrl, 'alice');
+      runClient(dir, started.endpointUrl, 'alice');
       return 'npm start + client ok';
     }
-    await fetchPage(endpointUrl);
-    return `npm start, / and /main.js served, ${await openPage(endpointUrl)}`;
+    await fetchPage(started.endpointUrl);
+    const shown = await withPage(started.endpointUrl, async (page, errors) => {
+      const first = await waitConnected(page, errors);
+      // The node stops and starts again on its port: the page shows the loss,
+      // then reconnects with a new session and enters a room again.
+      await stopGracefully(node, 'npm start');
+      await page.waitForSelector('body[data-state="reconnecting"]', { timeout: 15_000 });
+      node = (await startNode(dir, env)).node;
+      const again = await waitConnected(page, errors);
+      if (!again.status.includes('(new session)'))
+        throw new Error(`after the restart the page shows: ${JSON.stringify(again)}`);
+      return `"${first.status}", ${first.room.split(' with ')[0]}; node restarted: reconnecting, then "${again.status}"`;
+    });
+    return `npm start, / and /main.js served, Chromium: ${shown}`;
   } finally {
     await stopGracefully(node, 'npm start');
   }
@@ -233,12 +247,11 @@ async function fetchPage(endpointUrl: string): Promise<void> {
     throw new Error(`/main.js is not the page's browser bundle (${code.length} bytes)`);
 }
 
-/**
- * Opens the page in headless Chromium and waits (bounded) for its connected
- * state: the session fetched, the WebSocket open, hello answered, a room
- * entered. Resolves what the page shows.
- */
-async function openPage(endpointUrl: string): Promise<string> {
+/** Opens the page in headless Chromium for `use`, with the page's uncaught errors. */
+async function withPage<T>(
+  endpointUrl: string,
+  use: (page: Page, errors: readonly string[]) => Promise<T>,
+): Promise<T> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (set CHROMIUM_PATH)`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   try {
@@ -246,30 +259,52 @@ async function openPage(endpointUrl: string): Promise<string> {
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${endpointUrl}/`, { timeout: 20_000 });
-    try {
-      await page.waitForSelector('body[data-state="connected"]', { timeout: 20_000 });
-    } catch (err) {
-      const state = {
-        state: await page.getAttribute('body', 'data-state'),
-        status: await page.textContent('#status'),
-      };
-      throw new Error(
-        `the page did not connect (${JSON.stringify(state)}; errors: ${errors.join('; ') || 'none'}): ${(err as Error).message}`,
-      );
-    }
-    const shown = {
-      status: (await page.textContent('#status')) ?? '',
-      room: (await page.textContent('#room')) ?? '',
-      log: (await page.textContent('#log')) ?? '',
-    };
-    if (!/^In room \S+/.test(shown.room) || !/hello player-/.test(shown.log))
-      throw new Error(`the connected page shows something else: ${JSON.stringify(shown)}`);
-    if (!page.url().includes('#room='))
-      throw new Error(`the page's address names no room: ${page.url()}`);
-    return `Chromium: "${shown.status}", ${shown.room.split(' with ')[0]}`;
+    return await use(page, errors);
   } finally {
     await browser.close();
   }
+}
+
+interface Shown {
+  readonly status: string;
+  readonly room: string;
+  readonly log: string;
+}
+
+/**
+ * Waits (bounded) for the page's connected state: the session fetched, the
+ * WebSocket open, hello answered, a room entered. Resolves what it shows.
+ */
+async function waitConnected(page: Page, errors: readonly string[]): Promise<Shown> {
+  try {
+    await page.waitForSelector('body[data-state="connected"]', { timeout: 20_000 });
+  } catch (err) {
+    const state = {
+      state: await page.getAttribute('body', 'data-state'),
+      status: await page.textContent('#status'),
+    };
+    throw new Error(
+      `the page did not connect (${JSON.stringify(state)}; errors: ${errors.join('; ') || 'none'}): ${(err as Error).message}`,
+    );
+  }
+  const shown: Shown = {
+    status: (await page.textContent('#status')) ?? '',
+    room: (await page.textContent('#room')) ?? '',
+    log: (await page.textContent('#log')) ?? '',
+  };
+  if (!/^In room \S+/.test(shown.room) || !/hello player-/.test(shown.log))
+    throw new Error(`the connected page shows something else: ${JSON.stringify(shown)}`);
+  if (!page.url().includes('#room='))
+    throw new Error(`the page's address names no room: ${page.url()}`);
+  return shown;
+}
+
+/** The page, opened until it is connected: what it shows, in short. */
+function openPage(endpointUrl: string): Promise<string> {
+  return withPage(endpointUrl, async (page, errors) => {
+    const shown = await waitConnected(page, errors);
+    return `Chromium: "${shown.status}", ${shown.room.split(' with ')[0]}`;
+  });
 }
 
 async function checkCluster(dir: string, transport: Transport): Promise<string> {
