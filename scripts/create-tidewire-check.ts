@@ -8,8 +8,9 @@
  * are fetched and the page is opened in headless Chromium (Debian's
  * /usr/bin/chromium or CHROMIUM_PATH, driven by playwright-core) until it
  * shows its connected state; the node is then stopped and started again, and
- * the page must show `reconnecting` and connect again with a new session. The `--redis` variant runs two nodes on a real
- * redis-server, checks that sessions go to both, and plays on the second.
+ * the page must show `reconnecting` and connect again with a new session.
+ * The `--redis` variant runs two nodes on a real redis-server, checks that
+ * sessions go to both, and plays on the second.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
