@@ -193,6 +193,13 @@ const blackhole = async (proxy: CutProxy): Promise<void> => {
   proxy.restore();
 };
 
+/** A stall that outlasts the idle timeouts by seconds: reconnect attempts open flows into it and time out. */
+const longBlackhole = async (proxy: CutProxy): Promise<void> => {
+  proxy.blackhole();
+  await delay(4000);
+  proxy.restore();
+};
+
 describe('resume over TCP', () => {
   it('cuts (reset, FIN) and a blackhole under a 20 Hz stream and pushes: 0 lost, 0 twice, in order', async () => {
     await streamThrough('tcp', [cutReset, cutClose, blackhole, cutReset]);
@@ -208,6 +215,10 @@ describe('resume over UDP', () => {
 describe('resume over WebSocket (a TCP proxy under the WS connection)', () => {
   it('cuts (reset, FIN) and a blackhole under a 20 Hz stream and pushes: 0 lost, 0 twice, in order', async () => {
     await streamThrough('ws', [cutReset, cutClose, blackhole, cutReset]);
+  });
+
+  it('a stall long enough for reconnect attempts to time out in the opening handshake still resumes', async () => {
+    await streamThrough('ws', [longBlackhole]);
   });
 });
 
