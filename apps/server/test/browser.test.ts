@@ -568,6 +568,59 @@ describe.skipIf(!available)('in headless Chromium', () => {
     }
   }, 60_000);
 
+  it('a page without keep-alives is dropped by the idle TTL and resumes; a request made while reconnecting goes out after (client README)', async () => {
+    const node = createServer({ config: { http: { port: 0 }, ws: { connectionTTL: 1 } }, env: {} });
+    await node.setupAsWSServer();
+    node.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+      user.send(ver, cmd, payload, Ok);
+      next();
+    });
+    await node.start();
+    const page = await browser.newPage();
+    try {
+      await loadClient(page);
+      const log = await page.evaluate(
+        async ({ endpointUrl }) => {
+          const sdk = (window as unknown as { tidewire: Sdk }).tidewire;
+          const out: string[] = [];
+          const c = await sdk.connect({ endpointUrl, uid: 'silent-tab', keepAliveIntervalMs: 0 });
+          const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+          const ask = (what: string) => c.request(2, 1, new TextEncoder().encode(what));
+          let meanwhile: Promise<{ payload: Uint8Array }> | undefined;
+          c.on('reconnecting', ({ attempt, code }: { attempt: number; code: string }) => {
+            out.push(`reconnecting ${attempt} ${code}`);
+            meanwhile ??= ask('asked while reconnecting');
+          });
+          c.on('resumed', ({ attempt }: { attempt: number }) => out.push(`resumed ${attempt}`));
+          c.on('reconnected-fresh', ({ reason }: { reason: string }) =>
+            out.push(`fresh ${reason}`),
+          );
+          c.on('close', ({ code }: { code: string }) => out.push(`close ${code}`));
+          out.push(text((await ask('hello')).payload));
+          await new Promise((resolve) => {
+            c.once('resumed', resolve);
+            c.once('reconnected-fresh', resolve);
+            c.once('close', resolve);
+          });
+          if (meanwhile) out.push(text((await meanwhile).payload));
+          await c.close();
+          return out;
+        },
+        { endpointUrl: `http://127.0.0.1:${node.httpPort}` },
+      );
+      expect(log).toEqual([
+        'hello',
+        'reconnecting 1 TIDEWIRE_ERR_IDLE_TIMEOUT',
+        'resumed 1',
+        'asked while reconnecting',
+        'close TIDEWIRE_ERR_CLIENT_CLOSED',
+      ]);
+    } finally {
+      await page.close();
+      await node.close();
+    }
+  }, 30_000);
+
   it("reconnect in the browser's API: off closes on a cut, the signal ends the attempts, bad options are typed errors", async () => {
     const proxy = await startCutProxy({ target: { host: '127.0.0.1', port: server.httpPort } });
     const page = await browser.newPage();
