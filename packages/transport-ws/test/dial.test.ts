@@ -64,7 +64,7 @@ describe('dialWs errors', () => {
     const http = createHttpServer();
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const listener = await listenWs(
-      { server: http, verifyUpgrade: () => ({ status: 503 }) },
+      { server: http, verifyUpgrade: () => ({ status: 503, reason: 'full' }) },
       () => {},
     );
     cleanups.push(async () => {
