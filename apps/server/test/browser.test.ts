@@ -161,6 +161,107 @@ describe.skipIf(!available)('in headless Chromium', () => {
     }
   }, 30_000);
 
+  /** Waits until the demo page shows connection state `name` (body[data-state]). */
+  async function waitForState(page: Page, name: string): Promise<void> {
+    await page.waitForFunction((n) => document.body.dataset.state === n, name, {
+      timeout: 15_000,
+    });
+  }
+
+  const statusOf = (page: Page): Promise<string> =>
+    page.evaluate(() => document.getElementById('status')?.textContent ?? '');
+
+  it('the demo page shows its connection state: connected, reconnecting (attempt n) while cut, resumed; what was said meanwhile arrives', async () => {
+    const proxy = await startCutProxy({ target: { host: '127.0.0.1', port: server.httpPort } });
+    const context = await browser.newContext();
+    try {
+      const ann = await context.newPage();
+      await viaProxy(ann, proxy);
+      await ann.goto(`${base}/#user=state-ann`);
+      await ann.waitForFunction(() => document.body.dataset.room !== undefined);
+      expect(await ann.evaluate(() => document.body.dataset.state)).toBe('connected');
+      expect(await statusOf(ann)).toBe('connected as state-ann');
+      const roomId = await ann.evaluate(() => document.body.dataset.room);
+      const bob = await context.newPage();
+      await bob.goto(`${base}/#user=state-bob&room=${roomId}`);
+      await bob.waitForFunction(() => document.body.dataset.room !== undefined);
+      await ann.waitForSelector('#members li[data-user="state-bob"]');
+
+      // The path goes down (new sockets wait too) and ann's socket is reset.
+      proxy.blackhole();
+      proxy.cut('reset');
+      await waitForState(ann, 'reconnecting');
+      expect(await ann.evaluate(() => document.body.dataset.attempt)).toMatch(/^\d+$/);
+      expect(await statusOf(ann)).toMatch(
+        /^reconnecting \(attempt \d+, lost: TIDEWIRE_ERR_SOCKET\)…$/,
+      );
+      await ann.fill('#text', 'said while cut');
+      await ann.click('button[type=submit]');
+      proxy.restore();
+      await waitForState(ann, 'resumed');
+      expect(await statusOf(ann)).toBe('resumed as state-ann: nothing lost');
+      expect(await ann.evaluate(() => document.body.dataset.attempt)).toBeUndefined();
+      // Still the same room, and what ann said while cut reached bob.
+      expect(await ann.evaluate(() => document.body.dataset.room)).toBe(roomId);
+      await bob.waitForFunction(() =>
+        [...document.querySelectorAll('#messages li')].some((li) =>
+          li.textContent?.includes('said while cut'),
+        ),
+      );
+      expect(proxy.counters.flows).toBeGreaterThan(1);
+    } finally {
+      await context.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('the demo page whose node restarted shows reconnected-fresh and opens a new room (the old one is gone)', async () => {
+    const start = async (port: number): Promise<TidewireServer> => {
+      const node = createServer({
+        config: { http: { port } },
+        env: {},
+        httpRoutes: (req, res) => servePage(req, res, webRoot),
+      });
+      await node.setupAsWSServer();
+      installRooms(node);
+      await node.start();
+      return node;
+    };
+    let node = await start(0);
+    const port = node.httpPort;
+    const proxy = await startCutProxy({ target: { host: '127.0.0.1', port } });
+    const page = await browser.newPage();
+    try {
+      await viaProxy(page, proxy);
+      await page.goto(`http://127.0.0.1:${port}/#user=fresh-ann`);
+      await page.waitForFunction(() => document.body.dataset.room !== undefined);
+      const firstRoom = await page.evaluate(() => document.body.dataset.room);
+      // A crash: nothing the old node says reaches the page, and a new node takes its port.
+      proxy.blackhole();
+      await node.close();
+      proxy.cut('reset');
+      node = await start(port);
+      await waitForState(page, 'reconnecting');
+      proxy.restore();
+      await waitForState(page, 'reconnected-fresh');
+      expect(await statusOf(page)).toBe(
+        'reconnected as fresh-ann with a new session (TIDEWIRE_ERR_RESUME_INVALID): the server state was gone',
+      );
+      await page.waitForFunction((first) => document.body.dataset.room !== first, firstRoom, {
+        timeout: 10_000,
+      });
+      const newRoom = await page.evaluate(() => document.body.dataset.room);
+      expect(
+        await page.evaluate(() => new URLSearchParams(location.hash.slice(1)).get('room')),
+      ).toBe(newRoom);
+      await page.waitForSelector('#members li[data-user="fresh-ann"]');
+    } finally {
+      await page.close();
+      await proxy.close();
+      await node.close();
+    }
+  }, 60_000);
+
   it("the client's API in the browser: request, send, pushes, keep-alive, ping, typed errors, close", async () => {
     const page = await browser.newPage();
     try {
@@ -466,6 +567,59 @@ describe.skipIf(!available)('in headless Chromium', () => {
       await b.close();
     }
   }, 60_000);
+
+  it('a page without keep-alives is dropped by the idle TTL and resumes; a request made while reconnecting goes out after (client README)', async () => {
+    const node = createServer({ config: { http: { port: 0 }, ws: { connectionTTL: 1 } }, env: {} });
+    await node.setupAsWSServer();
+    node.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
+      user.send(ver, cmd, payload, Ok);
+      next();
+    });
+    await node.start();
+    const page = await browser.newPage();
+    try {
+      await loadClient(page);
+      const log = await page.evaluate(
+        async ({ endpointUrl }) => {
+          const sdk = (window as unknown as { tidewire: Sdk }).tidewire;
+          const out: string[] = [];
+          const c = await sdk.connect({ endpointUrl, uid: 'silent-tab', keepAliveIntervalMs: 0 });
+          const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+          const ask = (what: string) => c.request(2, 1, new TextEncoder().encode(what));
+          let meanwhile: Promise<{ payload: Uint8Array }> | undefined;
+          c.on('reconnecting', ({ attempt, code }: { attempt: number; code: string }) => {
+            out.push(`reconnecting ${attempt} ${code}`);
+            meanwhile ??= ask('asked while reconnecting');
+          });
+          c.on('resumed', ({ attempt }: { attempt: number }) => out.push(`resumed ${attempt}`));
+          c.on('reconnected-fresh', ({ reason }: { reason: string }) =>
+            out.push(`fresh ${reason}`),
+          );
+          c.on('close', ({ code }: { code: string }) => out.push(`close ${code}`));
+          out.push(text((await ask('hello')).payload));
+          await new Promise((resolve) => {
+            c.once('resumed', resolve);
+            c.once('reconnected-fresh', resolve);
+            c.once('close', resolve);
+          });
+          if (meanwhile) out.push(text((await meanwhile).payload));
+          await c.close();
+          return out;
+        },
+        { endpointUrl: `http://127.0.0.1:${node.httpPort}` },
+      );
+      expect(log).toEqual([
+        'hello',
+        'reconnecting 1 TIDEWIRE_ERR_IDLE_TIMEOUT',
+        'resumed 1',
+        'asked while reconnecting',
+        'close TIDEWIRE_ERR_CLIENT_CLOSED',
+      ]);
+    } finally {
+      await page.close();
+      await node.close();
+    }
+  }, 30_000);
 
   it("reconnect in the browser's API: off closes on a cut, the signal ends the attempts, bad options are typed errors", async () => {
     const proxy = await startCutProxy({ target: { host: '127.0.0.1', port: server.httpPort } });

@@ -1,10 +1,20 @@
 /**
  * The demo page: a chat in a `@tidewire/room` room over the WebSocket
  * transport, with each member's round-trip time. Open it twice: the second
- * page joins the room named in the first one's address (#room=...).
+ * page joins the room named in the first one's address (#room=...). The
+ * header shows the connection's state (also `document.body.dataset.state`):
+ * the client reconnects and resumes by itself; after a fresh session the
+ * page joins its room again (or opens a new one if the room is gone).
  */
 import { connect, type TidewireClient } from '@tidewire/client';
 import { packBytes as pack, unpackBytes as unpack } from '@tidewire/wire/portable';
+import {
+  type ConnectionEvent,
+  type ConnectionState,
+  INITIAL_STATE,
+  label,
+  nextState,
+} from './connection-state.ts';
 
 const ROOM_VER = 1;
 const Cmd = { Create: 100, Join: 101, Broadcast: 103 } as const;
@@ -16,6 +26,19 @@ const $ = (id: string): HTMLElement => document.getElementById(id)!;
 const rtts = new Map<string, number>();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+let state: ConnectionState = INITIAL_STATE;
+
+/** Moves the connection state on and shows it: the status line, body[data-state], body[data-attempt]. */
+function show(event: ConnectionEvent): void {
+  state = nextState(state, event);
+  const status = $('status');
+  status.textContent = label(state);
+  status.className = state.name;
+  document.body.dataset.state = state.name;
+  if (state.name === 'reconnecting') document.body.dataset.attempt = String(state.attempt);
+  else delete document.body.dataset.attempt;
+}
 
 function line(text: string, from?: string): void {
   const li = document.createElement('li');
@@ -57,29 +80,61 @@ async function call(
   return value;
 }
 
+/** Joins `roomId`, or opens a new room when there is none (or it is gone); shows it. */
+async function enterRoom(
+  client: TidewireClient,
+  params: URLSearchParams,
+  roomId: string | null,
+): Promise<string> {
+  let room: Record<string, unknown> | null = null;
+  if (roomId !== null) {
+    try {
+      room = await call(client, Cmd.Join, { roomId });
+    } catch (err) {
+      line(`room ${roomId} is gone (${(err as Error).message}): opening a new one`);
+    }
+  }
+  room ??= await call(client, Cmd.Create, { maxMembers: 16 });
+  const id = String(room.roomId);
+  params.set('room', id);
+  history.replaceState(null, '', `#${params}`);
+  const link = new URL(location.href);
+  link.hash = `room=${id}`;
+  $('share').textContent = `Invite: ${link}`;
+  rtts.clear();
+  for (const member of room.members as string[]) rtts.set(member, 0);
+  renderMembers();
+  line(`joined room ${id}`);
+  document.body.dataset.room = id;
+  return id;
+}
+
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.hash.slice(1));
   const uid = params.get('user') ?? `guest-${Math.random().toString(36).slice(2, 7)}`;
   const client = await connect({ uid, transport: 'ws', keepAliveIntervalMs: 1000 });
-  $('status').textContent = `connected as ${uid}`;
-  let roomId = params.get('room');
-  const room =
-    roomId === null
-      ? await call(client, Cmd.Create, { maxMembers: 16 })
-      : await call(client, Cmd.Join, { roomId });
-  roomId = String(room.roomId);
-  params.set('room', roomId);
-  history.replaceState(null, '', `#${params}`);
-  const link = new URL(location.href);
-  link.hash = `room=${roomId}`;
-  $('share').textContent = `Invite: ${link}`;
-  for (const member of room.members as string[]) rtts.set(member, rtts.get(member) ?? 0);
-  renderMembers();
-  line(`joined room ${roomId}`);
-  document.body.dataset.room = roomId;
+  show({ type: 'connected', userId: client.userId });
+  client.on('reconnecting', ({ attempt, code }) => show({ type: 'reconnecting', attempt, code }));
+  client.on('resumed', () => show({ type: 'resumed', userId: client.userId }));
+  client.on('gave-up', ({ attempts, code }) => show({ type: 'gave-up', attempts, code }));
+  client.on('close', ({ code }) => show({ type: 'close', code }));
+  let roomId = await enterRoom(client, params, params.get('room'));
+  client.on('reconnected-fresh', ({ reason }) => {
+    show({ type: 'reconnected-fresh', userId: client.userId, reason });
+    // A new session is a new member: the room (if it is still there) is joined again.
+    enterRoom(client, params, roomId).then(
+      (id) => {
+        roomId = id;
+      },
+      (err: unknown) => line(`could not rejoin: ${(err as Error).message}`),
+    );
+  });
 
-  const broadcast = (note: Note): Promise<unknown> =>
-    call(client, Cmd.Broadcast, { roomId, data: encoder.encode(JSON.stringify(note)) });
+  const broadcast = (note: Note): void => {
+    call(client, Cmd.Broadcast, { roomId, data: encoder.encode(JSON.stringify(note)) }).catch(
+      () => {}, // not in the room for a moment (a fresh session rejoining), or closed
+    );
+  };
 
   client.on('push', ({ ver, cmd, payload }) => {
     if (ver !== ROOM_VER) return;
@@ -88,7 +143,7 @@ async function main(): Promise<void> {
       rtts.set(body.userId, 0);
       line(`${body.userId} joined`);
       renderMembers();
-      void broadcast({ kind: 'rtt', ms: client.latency });
+      broadcast({ kind: 'rtt', ms: client.latency });
     } else if (cmd === Event.Left && body.userId !== undefined) {
       rtts.delete(body.userId);
       line(`${body.userId} left`);
@@ -105,11 +160,13 @@ async function main(): Promise<void> {
   });
 
   // Our own RTT from the keep-alives, shown here and shared with the room.
-  setInterval(() => {
+  const rttTimer = setInterval(() => {
+    if (client.reconnecting) return;
     rtts.set(uid, client.latency);
     renderMembers();
-    void broadcast({ kind: 'rtt', ms: client.latency });
+    broadcast({ kind: 'rtt', ms: client.latency });
   }, 1000);
+  client.on('close', () => clearInterval(rttTimer));
 
   $('say').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -118,13 +175,8 @@ async function main(): Promise<void> {
     if (text === '') return;
     input.value = '';
     line(text, uid);
-    void broadcast({ kind: 'say', text });
-  });
-  client.on('close', (info) => {
-    $('status').textContent = `disconnected (${info.code})`;
+    broadcast({ kind: 'say', text });
   });
 }
 
-main().catch((err: unknown) => {
-  $('status').textContent = `error: ${(err as Error).message}`;
-});
+main().catch((err: unknown) => show({ type: 'failed', message: (err as Error).message }));

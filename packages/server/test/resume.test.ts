@@ -29,11 +29,13 @@ async function resumeServer(config: ServerConfigInput = {}): Promise<{
       http: { port: 0 },
       tcp: { ...config.tcp, port: 0, connectionTTL: 1 },
       udp: { ...config.udp, port: 0, connectionTTL: 1 },
+      ws: { ...config.ws, connectionTTL: 1 },
     },
     env: {},
   });
   await server.setupAsTCPServer();
   await server.setupAsUDPServer();
+  await server.setupAsWSServer();
   const runs = new Map<number, number>();
   const leaves: string[] = [];
   const disconnects: string[] = [];
@@ -67,21 +69,28 @@ async function resumeServer(config: ServerConfigInput = {}): Promise<{
   return { server, runs, leaves, disconnects };
 }
 
-async function proxied(server: TidewireServer, transport: 'tcp' | 'udp'): Promise<CutProxy> {
+type Transport = 'tcp' | 'udp' | 'ws';
+
+/** A cutting proxy in front of the node's port for `transport` (WS: a TCP proxy before the WS port). */
+async function proxied(server: TidewireServer, transport: Transport): Promise<CutProxy> {
+  const port = { tcp: server.tcpPort, udp: server.udpPort, ws: server.wsPort }[transport];
   const proxy = await startCutProxy({
-    target: { host: '127.0.0.1', port: transport === 'tcp' ? server.tcpPort : server.udpPort },
-    protocol: transport,
+    target: { host: '127.0.0.1', port },
+    protocol: transport === 'udp' ? 'udp' : 'tcp',
   });
   cleanups.push(() => proxy.close());
   return proxy;
 }
 
-/** A fetch that hands out the proxy's port instead of the node's. */
+/** A fetch that hands out the proxy's port (and for WS its URL) instead of the node's. */
 function viaProxy(proxy: CutProxy): typeof fetch {
   return async (input, init) => {
     const response = await fetch(input, init);
     const body = (await response.json()) as Record<string, unknown>;
-    return new Response(JSON.stringify({ ...body, port: proxy.port }), {
+    const url = typeof body.url === 'string' ? new URL(body.url) : null;
+    if (url !== null) url.port = String(proxy.port);
+    const rewritten = { ...body, port: proxy.port, ...(url !== null ? { url: String(url) } : {}) };
+    return new Response(JSON.stringify(rewritten), {
       status: response.status,
       headers: { 'content-type': 'application/json' },
     });
@@ -92,7 +101,7 @@ async function resumingClient(
   server: TidewireServer,
   proxy: CutProxy,
   uid: string,
-  transport: 'tcp' | 'udp',
+  transport: Transport,
 ): Promise<TidewireClient & { events: string[] }> {
   const client = (await connect({
     endpointUrl: `http://127.0.0.1:${server.httpPort}`,
@@ -118,13 +127,14 @@ async function resumingClient(
  * server; pushes with no gap and no repeat.
  */
 async function streamThrough(
-  transport: 'tcp' | 'udp',
+  transport: Transport,
   cuts: ((proxy: CutProxy) => Promise<void>)[],
   config: ServerConfigInput = {},
 ): Promise<void> {
   const { server, runs } = await resumeServer(config);
   const proxy = await proxied(server, transport);
   const client = await resumingClient(server, proxy, `stream-${transport}`, transport);
+  expect(client.transport).toBe(transport);
   const pushes: number[] = [];
   client.on('push', (message) => {
     if (message.cmd === 3) pushes.push(unpack<number>(message.payload));
@@ -183,6 +193,13 @@ const blackhole = async (proxy: CutProxy): Promise<void> => {
   proxy.restore();
 };
 
+/** A stall that outlasts the idle timeouts by seconds: reconnect attempts open flows into it and time out. */
+const longBlackhole = async (proxy: CutProxy): Promise<void> => {
+  proxy.blackhole();
+  await delay(4000);
+  proxy.restore();
+};
+
 describe('resume over TCP', () => {
   it('cuts (reset, FIN) and a blackhole under a 20 Hz stream and pushes: 0 lost, 0 twice, in order', async () => {
     await streamThrough('tcp', [cutReset, cutClose, blackhole, cutReset]);
@@ -192,6 +209,16 @@ describe('resume over TCP', () => {
 describe('resume over UDP', () => {
   it('dead paths and a blackhole under a 20 Hz stream and pushes: 0 lost, 0 twice, in order', async () => {
     await streamThrough('udp', [cutDead, blackhole, cutDead]);
+  });
+});
+
+describe('resume over WebSocket (a TCP proxy under the WS connection)', () => {
+  it('cuts (reset, FIN) and a blackhole under a 20 Hz stream and pushes: 0 lost, 0 twice, in order', async () => {
+    await streamThrough('ws', [cutReset, cutClose, blackhole, cutReset]);
+  });
+
+  it('a stall long enough for reconnect attempts to time out in the opening handshake still resumes', async () => {
+    await streamThrough('ws', [longBlackhole]);
   });
 });
 
@@ -205,11 +232,11 @@ describe('resume of encrypted sessions (a resume key per connection)', () => {
   });
 });
 
-describe('seat release', () => {
+describe.each(['tcp', 'ws'] as const)('seat release over %s', (transport) => {
   it('a held seat is released after resume.ttlMs (onLeave EXPIRED) and the client starts fresh', async () => {
     const { server, leaves, disconnects } = await resumeServer({ resume: { ttlMs: 400 } });
-    const proxy = await proxied(server, 'tcp');
-    const client = await resumingClient(server, proxy, 'ttl', 'tcp');
+    const proxy = await proxied(server, transport);
+    const client = await resumingClient(server, proxy, 'ttl', transport);
     const leftAt: number[] = [];
     const droppedAt: number[] = [];
     server.onDisconnect(() => droppedAt.push(Date.now()));
@@ -243,8 +270,8 @@ describe('seat release', () => {
     const { server, leaves, disconnects } = await resumeServer({
       resume: { ttlMs: 20_000, maxBufferedFrames: 40 },
     });
-    const proxy = await proxied(server, 'tcp');
-    const client = await resumingClient(server, proxy, 'bound', 'tcp');
+    const proxy = await proxied(server, transport);
+    const client = await resumingClient(server, proxy, 'bound', transport);
     await client.request(2, 2); // pushes at 20 Hz; the server has the client's opt-in
     proxy.blackhole();
     await waitFor(() => disconnects.length === 1, 5000, 'the server noticing the dead path');
@@ -259,8 +286,8 @@ describe('seat release', () => {
 
   it("the client's close() releases the seat at once; no resume", async () => {
     const { server, leaves, disconnects } = await resumeServer();
-    const proxy = await proxied(server, 'tcp');
-    const client = await resumingClient(server, proxy, 'clean', 'tcp');
+    const proxy = await proxied(server, transport);
+    const client = await resumingClient(server, proxy, 'clean', transport);
     await client.close();
     await waitFor(() => leaves.length === 1, 3000, 'the seat released');
     expect(disconnects).toEqual(['TIDEWIRE_ERR_CLIENT_CLOSED']);

@@ -4,8 +4,10 @@ import { TidewireError, WireErrorCode } from '@tidewire/wire';
 export const WsErrorCode = {
   /** `listenWs` could not bind its own port. */
   ListenFailed: 'TIDEWIRE_ERR_LISTEN_FAILED',
-  /** `dialWs` could not open the WebSocket. */
+  /** `dialWs`: nothing accepted the connection, or the server refused the upgrade. */
   ConnectFailed: 'TIDEWIRE_ERR_CONNECT_FAILED',
+  /** `dialWs`: the WebSocket did not open within `connectTimeoutMs` (a stalled path). */
+  ConnectTimeout: 'TIDEWIRE_ERR_CONNECT_TIMEOUT',
   /** No frame was received for `idleTimeoutMs`. */
   IdleTimeout: 'TIDEWIRE_ERR_IDLE_TIMEOUT',
   /** The send queue would have grown past `maxBufferedBytes`. */
@@ -16,7 +18,7 @@ export const WsErrorCode = {
   TextMessage: 'TIDEWIRE_ERR_TEXT_MESSAGE',
   /** A message was larger than `maxMessageBytes` (closed before it was buffered). */
   MessageTooLarge: 'TIDEWIRE_ERR_MESSAGE_TOO_LARGE',
-  /** The WebSocket closed without a disconnect frame (the close code is in the reason). */
+  /** The WebSocket closed without a disconnect frame (the close code is in the reason), or broke while opening. */
   SocketClosed: 'TIDEWIRE_ERR_SOCKET',
   /** `onFrame` threw; the connection is closed. */
   HandlerFailed: 'TIDEWIRE_ERR_HANDLER_FAILED',

@@ -5,7 +5,7 @@ export {
   type WsRejectMessage,
 } from './channels.ts';
 export { type WsCloseInfo, WsConnection } from './connection.ts';
-export { dialWs, type WsDialOptions } from './dial.ts';
+export { DEFAULT_WS_CONNECT_TIMEOUT_MS, dialWs, type WsDialOptions } from './dial.ts';
 export { WsCloseCode, WsErrorCode, wsCloseCodeFor } from './errors.ts';
 export {
   listenWs,

@@ -141,8 +141,11 @@ export class Reconnector {
 
   /**
    * A frame from the server: an ack is taken here ('ack', or 'invalid' when
-   * out of range: the connection must end); any other reliable one is
-   * counted ('frame': the client handles it).
+   * out of range: the connection must end); any other reliable one but a
+   * disconnect is counted ('frame': the client handles it). A disconnect is
+   * written by the node's transport as it closes, outside the numbered
+   * stream (protocol section 13.1): counted, a resume after it would claim
+   * one frame more than the node sent.
    */
   received(
     ver: number,
@@ -156,7 +159,7 @@ export class Reconnector {
       const received = ackReceived(payload);
       return received !== null && seat.log.acknowledge(received) ? 'ack' : 'invalid';
     }
-    if (reliable) seat.acks.count();
+    if (reliable && !(ver === CORE_VER && cmd === CoreCommand.Disconnect)) seat.acks.count();
     return 'frame';
   }
 

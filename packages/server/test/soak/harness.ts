@@ -1,7 +1,9 @@
 /**
  * The resume soak: many users, each behind its own cutting proxy, run a
  * 20 Hz request stream while the server pushes to each at 20 Hz; the
- * harness cuts their paths (reset, FIN, UDP dead path, blackhole) for 0.1
+ * users take the transports in turn (TCP, UDP, WebSocket: a TCP proxy
+ * under the WS connection); the harness cuts their paths (reset, FIN,
+ * UDP dead path, blackhole) for 0.1
  * to 10 s at random moments until it made `cuts` cuts, then counts what
  * was lost, doubled or out of order. A user whose seat could not be
  * resumed (`reconnected-fresh`) is counted apart: its failed requests are
@@ -12,9 +14,15 @@ import { pack, unpack } from '@tidewire/wire';
 import { createServer, Ok, type TidewireServer, type User } from '../../src/index.ts';
 import { type CutProxy, startCutProxy } from '../cut-proxy.ts';
 
+export type SoakTransport = 'tcp' | 'udp' | 'ws';
+
+export const SOAK_TRANSPORTS: readonly SoakTransport[] = ['tcp', 'udp', 'ws'];
+
 export interface SoakOptions {
   cuts: number;
   users: number;
+  /** The transports the users take in turn. Default all of SOAK_TRANSPORTS. */
+  transports?: readonly SoakTransport[];
   /** Shortest and longest outage, ms. */
   minOutageMs: number;
   maxOutageMs: number;
@@ -28,6 +36,8 @@ export interface SoakReport {
   cuts: number;
   cutsByKind: Record<string, number>;
   users: number;
+  /** Users per transport. */
+  usersByTransport: Record<string, number>;
   durationMs: number;
   requests: {
     sent: number;
@@ -62,7 +72,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 interface SoakUser {
   uid: string;
-  transport: 'tcp' | 'udp';
+  transport: SoakTransport;
   proxy: CutProxy;
   client: TidewireClient;
   seq: number;
@@ -93,12 +103,14 @@ export async function startSoakServer(): Promise<{
       http: { port: 0 },
       tcp: { port: 0, connectionTTL: 3 },
       udp: { port: 0, connectionTTL: 3 },
+      ws: { connectionTTL: 3 },
       resume: { ttlMs: 20_000 },
     },
     env: {},
   });
   await server.setupAsTCPServer();
   await server.setupAsUDPServer();
+  await server.setupAsWSServer();
   const runs = new Map<string, number>();
   let twice = 0;
   const pushers = new Map<User, NodeJS.Timeout>();
@@ -131,22 +143,30 @@ export async function startSoakServer(): Promise<{
   return { server, ranTwice: () => twice };
 }
 
+/** A fetch that hands out the proxy's port (and for WS its URL) instead of the node's. */
 function viaProxy(proxy: CutProxy): typeof fetch {
   return async (input, init) => {
     const response = await fetch(input, init);
     const body = (await response.json()) as Record<string, unknown>;
-    return new Response(JSON.stringify({ ...body, port: proxy.port }), {
+    const url = typeof body.url === 'string' ? new URL(body.url) : null;
+    if (url !== null) url.port = String(proxy.port);
+    const rewritten = { ...body, port: proxy.port, ...(url !== null ? { url: String(url) } : {}) };
+    return new Response(JSON.stringify(rewritten), {
       status: response.status,
       headers: { 'content-type': 'application/json' },
     });
   };
 }
 
-async function startUser(server: TidewireServer, index: number): Promise<SoakUser> {
-  const transport = index % 2 === 0 ? 'tcp' : 'udp';
+async function startUser(
+  server: TidewireServer,
+  index: number,
+  transport: SoakTransport,
+): Promise<SoakUser> {
+  const port = { tcp: server.tcpPort, udp: server.udpPort, ws: server.wsPort }[transport];
   const proxy = await startCutProxy({
-    target: { host: '127.0.0.1', port: transport === 'tcp' ? server.tcpPort : server.udpPort },
-    protocol: transport,
+    target: { host: '127.0.0.1', port },
+    protocol: transport === 'udp' ? 'udp' : 'tcp',
   });
   const uid = `soak-${index}`;
   const client = await connect({
@@ -232,8 +252,12 @@ function tick(user: SoakUser): void {
   user.pending.add(done);
 }
 
-const KINDS_TCP = ['reset', 'close', 'blackhole'] as const;
-const KINDS_UDP = ['dead', 'blackhole'] as const;
+/** What can happen to a path: TCP flows (WebSocket's too) end or stall; UDP flows die or stall. */
+const KINDS: Record<SoakTransport, readonly string[]> = {
+  tcp: ['reset', 'close', 'blackhole'],
+  ws: ['reset', 'close', 'blackhole'],
+  udp: ['dead', 'blackhole'],
+};
 
 /** One outage on one user's path: cut (new flows wait out the outage) or a stall. */
 async function outage(user: SoakUser, kind: string, ms: number): Promise<void> {
@@ -253,8 +277,12 @@ export async function runSoak(
 ): Promise<SoakReport> {
   const random = prng(options.seed ?? 1);
   const started = Date.now();
+  const transports = options.transports ?? SOAK_TRANSPORTS;
+  if (transports.length === 0) throw new Error('soak: no transport');
   const users: SoakUser[] = [];
-  for (let i = 0; i < options.users; i++) users.push(await startUser(server, i));
+  for (let i = 0; i < options.users; i++) {
+    users.push(await startUser(server, i, transports[i % transports.length]!));
+  }
   const stream = setInterval(() => {
     for (const user of users) if (!user.client.closed) tick(user);
   }, 50);
@@ -267,7 +295,7 @@ export async function runSoak(
       while (cuts < options.cuts && Date.now() < deadline) {
         await sleep(200 + random() * 1500);
         if (cuts >= options.cuts) break;
-        const kinds = user.transport === 'tcp' ? KINDS_TCP : KINDS_UDP;
+        const kinds = KINDS[user.transport];
         const kind = kinds[Math.floor(random() * kinds.length)]!;
         const ms = options.minOutageMs + random() * (options.maxOutageMs - options.minOutageMs);
         cuts++;
@@ -291,6 +319,7 @@ export async function runSoak(
     cuts,
     cutsByKind,
     users: users.length,
+    usersByTransport: {},
     durationMs: Date.now() - started,
     requests: { sent: 0, answered: 0, lost: 0, duplicated: 0, outOfOrder: 0, failedOnFresh: 0 },
     pushes: { received: 0, lost: 0, duplicated: 0, outOfOrder: 0 },
@@ -301,6 +330,7 @@ export async function runSoak(
     gaveUp: 0,
   };
   for (const user of users) {
+    report.usersByTransport[user.transport] = (report.usersByTransport[user.transport] ?? 0) + 1;
     report.requests.sent += user.seq;
     let answered = 0;
     for (const [, count] of user.answers) {
