@@ -216,4 +216,8 @@ if (base !== undefined) {
   printGoals('udp-transport/session-exchange', [
     { what: 'session exchange / baseline (CPU time)', value: ratio, bound: '<=', target: 1.02 },
   ]);
+} else {
+  console.log(
+    'bench/udp-transport/session-exchange: no baseline; SESSION_AB_DIR=<checkout> gives the ratio and its goal (<= 1.02x)',
+  );
 }
