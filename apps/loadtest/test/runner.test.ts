@@ -147,10 +147,12 @@ describe('runLoad on a channel that loses requests', () => {
     const report = await runLoad({
       target: 'http://127.0.0.1:1',
       transport,
-      clients: 2,
-      rate: 50, // one request every 20 ms: an echo matched to the request before it would show ~23 ms
+      clients: 10,
+      // one request every 200 ms: an echo matched to the request before it
+      // would show ~203 ms, far above what a late timer on a loaded machine adds
+      rate: 5,
       payloadSize: 16,
-      durationMs: 600,
+      durationMs: 1_000,
       drainTimeoutMs: 300,
       metricsUrl: null,
     });
@@ -159,7 +161,7 @@ describe('runLoad on a channel that loses requests', () => {
     expect(report.messages.received + report.messages.unanswered).toBe(report.messages.sent);
     expect(report.messages.ok).toBe(report.messages.received);
     expect(Object.keys(report.errors)).toEqual([LoadtestErrorCode.Unanswered]);
-    expect(report.roundTrip.max).toBeLessThan(15_000); // µs
+    expect(report.roundTrip.max).toBeLessThan(100_000); // µs
   });
 
   it('counts an echo whose number matches no request as unexpected, and its request as unanswered', async () => {

@@ -49,6 +49,11 @@ let timerSlot = Number.POSITIVE_INFINITY;
 /** Slots up to this one have fired: a deadline at or before it is due in the next slot. */
 let firedThrough = Number.NEGATIVE_INFINITY;
 
+/** Whether the one process-wide timer is set (some deadline is scheduled). */
+export function timerArmed(): boolean {
+  return timer !== null;
+}
+
 /** Schedules `owned` to fire at `at` (ms on the `performance.now()` clock); Infinity cancels it. */
 export function schedule<O>(owned: Deadline<O>, at: number): void {
   // the lists hold entries of every kind of owner; only `fire` reads the owner, with its own function
