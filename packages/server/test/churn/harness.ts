@@ -12,6 +12,8 @@ type ChurnTransport = 'tcp' | 'udp' | 'ws';
 export interface ChurnReport {
   cycles: Partial<Record<ChurnTransport, number>>;
   elapsedMs: number;
+  /** Time of each transport's cycles. */
+  elapsedMsByTransport: Partial<Record<ChurnTransport, number>>;
   /** Active resources (process.getActiveResourcesInfo) before and after, by kind. */
   resourcesBefore: Record<string, number>;
   resourcesAfter: Record<string, number>;
@@ -45,8 +47,10 @@ export async function runChurn(
   };
   const transports = (['tcp', 'udp', 'ws'] as const).filter((t) => served[t]);
   const cycles: Partial<Record<ChurnTransport, number>> = {};
+  const elapsedMsByTransport: Partial<Record<ChurnTransport, number>> = {};
   for (const transport of transports) {
     cycles[transport] = 0;
+    const transportStarted = performance.now();
     let next = 0;
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -65,6 +69,7 @@ export async function runChurn(
         }
       }),
     );
+    elapsedMsByTransport[transport] = Math.round(performance.now() - transportStarted);
   }
   const deadline = Date.now() + 10_000;
   while (server.ccu > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -76,6 +81,7 @@ export async function runChurn(
   return {
     cycles,
     elapsedMs: Math.round(performance.now() - started),
+    elapsedMsByTransport,
     resourcesBefore,
     resourcesAfter: resourceCounts(),
     heapBeforeMB: heapBefore / 2 ** 20,
