@@ -1,9 +1,9 @@
 import { createServer, Ok, type ServerConfigInput, type TidewireServer } from '../src/index.ts';
 
 /**
- * A started server with TCP and UDP on free loopback ports and the echo
- * command (2, 1) answering its payload with Ok: what the fuzz and churn
- * harnesses and their tests run against.
+ * A started server with TCP and UDP on free loopback ports, WS on the HTTP
+ * port, and the echo command (2, 1) answering its payload with Ok: what the
+ * fuzz and churn harnesses and their tests run against.
  */
 export async function startEchoServer(config: ServerConfigInput = {}): Promise<TidewireServer> {
   const server = createServer({
@@ -17,6 +17,7 @@ export async function startEchoServer(config: ServerConfigInput = {}): Promise<T
   });
   await server.setupAsTCPServer();
   await server.setupAsUDPServer();
+  await server.setupAsWSServer();
   server.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
     user.send(ver, cmd, payload, Ok);
     next();

@@ -1,15 +1,19 @@
 /**
- * Churn: connect, exchange a command and disconnect, over and over, over TCP
- * and UDP, then check that nothing stayed behind: users, sockets, timers and
- * heap. The test suite runs it small; `pnpm churn` runs 100k cycles per
- * transport (CHURN_CYCLES).
+ * Churn: connect, exchange a command and disconnect, over and over, over TCP,
+ * UDP and WS (each the server serves), then check that nothing stayed
+ * behind: users, sockets, timers and heap. The test suite runs it small;
+ * `pnpm churn` runs 100k cycles per transport (CHURN_CYCLES).
  */
 import { connect, type TidewireClient } from '@tidewire/client';
 import type { TidewireServer } from '../../src/index.ts';
 
+type ChurnTransport = 'tcp' | 'udp' | 'ws';
+
 export interface ChurnReport {
-  cycles: Record<'tcp' | 'udp', number>;
+  cycles: Partial<Record<ChurnTransport, number>>;
   elapsedMs: number;
+  /** Time of each transport's cycles. */
+  elapsedMsByTransport: Partial<Record<ChurnTransport, number>>;
   /** Active resources (process.getActiveResourcesInfo) before and after, by kind. */
   resourcesBefore: Record<string, number>;
   resourcesAfter: Record<string, number>;
@@ -36,8 +40,17 @@ export async function runChurn(
   const resourcesBefore = resourceCounts();
   const heapBefore = process.memoryUsage().heapUsed;
   const started = performance.now();
-  const cycles = { tcp: 0, udp: 0 };
-  for (const transport of ['tcp', 'udp'] as const) {
+  const served: Record<ChurnTransport, boolean> = {
+    tcp: server.isTCP(),
+    udp: server.isUDP(),
+    ws: server.isWS(),
+  };
+  const transports = (['tcp', 'udp', 'ws'] as const).filter((t) => served[t]);
+  const cycles: Partial<Record<ChurnTransport, number>> = {};
+  const elapsedMsByTransport: Partial<Record<ChurnTransport, number>> = {};
+  for (const transport of transports) {
+    cycles[transport] = 0;
+    const transportStarted = performance.now();
     let next = 0;
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -52,10 +65,11 @@ export async function runChurn(
           const answer = await c.request(2, 1, Buffer.from(`c${n}`));
           if (answer.payload.toString() !== `c${n}`) throw new Error(`wrong answer in cycle ${n}`);
           await c.close();
-          cycles[transport]++;
+          cycles[transport] = (cycles[transport] ?? 0) + 1;
         }
       }),
     );
+    elapsedMsByTransport[transport] = Math.round(performance.now() - transportStarted);
   }
   const deadline = Date.now() + 10_000;
   while (server.ccu > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -67,6 +81,7 @@ export async function runChurn(
   return {
     cycles,
     elapsedMs: Math.round(performance.now() - started),
+    elapsedMsByTransport,
     resourcesBefore,
     resourcesAfter: resourceCounts(),
     heapBeforeMB: heapBefore / 2 ** 20,

@@ -1,7 +1,7 @@
 /**
  * `pnpm churn`: CHURN_CYCLES (default 100,000) connect/command/disconnect
- * cycles over TCP and then UDP; exits 1 when users, sockets or timers stayed
- * behind. Run with --expose-gc for the heap figures.
+ * cycles over TCP, then UDP, then WS; exits 1 when users, sockets or timers
+ * stayed behind. Run with --expose-gc for the heap figures.
  */
 import { startEchoServer } from '../echo-server.ts';
 import { runChurn } from './harness.ts';

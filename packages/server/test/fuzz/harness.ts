@@ -1,14 +1,18 @@
 /**
- * Fuzz harness: hostile TCP frames and UDP datagrams at a running server
- * while well-behaved TCP and UDP clients keep working. Used by the test
- * suite with small counts and by `pnpm fuzz` with at least 1M of each.
+ * Fuzz harness: hostile TCP frames, UDP datagrams and WebSocket messages at
+ * a running server while well-behaved TCP, UDP and WS clients keep working.
+ * Used by the test suite with small counts and by `pnpm fuzz` with at least
+ * 1M of each.
  *
  * Mutations (seeded, repeatable): TCP: bit flips anywhere in a frame, random
  * truncations, length fields that lie, valid headers with garbage payloads on
  * random commands (core, built-in and application), frames before the hello,
  * hellos with random sids. UDP: random bytes, truncated and bit-flipped
  * handshake and DATA packets, valid-looking DATA headers with made-up
- * connection ids and out-of-window packet numbers.
+ * connection ids and out-of-window packet numbers. WS: the TCP mutations,
+ * one frame per binary message or several in one, plus frames cut across
+ * two messages, empty messages, text messages and messages over the size
+ * limit, after a real hello, a hello with a random sid, or none.
  */
 import { createSocket } from 'node:dgram';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
@@ -16,7 +20,9 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type TidewireClient } from '@tidewire/client';
+import type { WsConnection } from '@tidewire/transport-ws';
 import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
+import WebSocket from 'ws';
 import { mulberry32 } from '../../../transport-udp/test/prng.ts';
 import type { TidewireServer } from '../../src/index.ts';
 
@@ -53,16 +59,23 @@ export interface FuzzOptions {
   frames: number;
   /** Hostile UDP datagrams to send. */
   datagrams: number;
+  /** Hostile WebSocket messages to send (0 or a server without WS: none). */
+  messages?: number;
   seed?: number;
   /** Parallel hostile TCP connections. Default 8. */
   attackers?: number;
+  /** Parallel hostile WebSocket connections. Default 8. */
+  wsAttackers?: number;
 }
 
 export interface FuzzReport {
   framesSent: number;
   datagramsSent: number;
+  messagesSent: number;
   /** Close codes of hostile TCP connections, by code. */
   tcpCloses: Record<string, number>;
+  /** Close codes of the server's WebSocket connections (hostile and good), by code. */
+  wsCloses: Record<string, number>;
   /** UDP drops by reason. */
   udpDrops: Record<string, number>;
   /**
@@ -90,6 +103,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const endpointUrl = `http://127.0.0.1:${server.httpPort}`;
   const tcpCloses: Record<string, number> = {};
   const udpDrops: Record<string, number> = {};
+  const wsCloses: Record<string, number> = {};
+  // The channel also sees the good WS clients' own ends (same process): their
+  // remote port is the server's.
+  const onWsClose = (m: unknown): void => {
+    const { code, connection } = m as { code: string; connection: WsConnection };
+    if (connection.remotePort === server.wsPort) return;
+    wsCloses[code] = (wsCloses[code] ?? 0) + 1;
+  };
   const onTcpClose = (m: unknown): void => {
     const { code } = m as { code: string };
     tcpCloses[code] = (tcpCloses[code] ?? 0) + 1;
@@ -100,6 +121,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   };
   subscribe('tidewire:tcp:close', onTcpClose);
   subscribe('tidewire:udp:drop', onUdpDrop);
+  subscribe('tidewire:ws:close', onWsClose);
 
   // Well-behaved clients: one request in flight each, all along.
   const good: TidewireClient[] = [];
@@ -111,6 +133,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
           endpointUrl,
           uid: `good-udp-${i}`,
           transport: 'udp',
+          keepAliveIntervalMs: 500,
+        }),
+      );
+    }
+    if (server.isWS()) {
+      good.push(
+        await connect({
+          endpointUrl,
+          uid: `good-ws-${i}`,
+          transport: 'ws',
           keepAliveIntervalMs: 500,
         }),
       );
@@ -227,17 +259,89 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     socket.close();
   };
 
+  // Hostile WS: sessions from the endpoint, then mutated frames in binary
+  // messages, and messages the transport refuses by their kind or size.
+  const messages = server.isWS() ? (options.messages ?? 0) : 0;
+  const maxMessageBytes = server.config.ws.maxRcvSize + 10;
+  const hostileMessage = (kind: number): Buffer | string => {
+    if (kind === 0) return bytes(int(32)).toString('latin1'); // text
+    if (kind === 1) return Buffer.alloc(maxMessageBytes + 1 + int(1000)); // over the limit
+    if (kind === 2) return Buffer.alloc(0);
+    if (kind < 8) {
+      // Several frames in one message, the last one possibly mutated.
+      const frames = Array.from({ length: 2 + int(4) }, () => valid());
+      frames.push(mutate(valid()));
+      return Buffer.concat(frames);
+    }
+    return mutate(valid());
+  };
+  let messagesSent = 0;
+  const wsAttacker = async (): Promise<void> => {
+    while (messagesSent < messages) {
+      const res = await fetch(`${endpointUrl}/v1/endpoint/ws/user/fuzz-${int(1e9)}`);
+      const session = (await res.json()) as { sid?: string; url?: string };
+      if (session.sid === undefined || session.url === undefined) continue;
+      const socket = new WebSocket(session.url, { perMessageDeflate: false });
+      let closed = false;
+      const gone = new Promise<void>((resolve) =>
+        socket.once('close', () => {
+          closed = true;
+          resolve();
+        }),
+      );
+      socket.on('error', () => {});
+      await Promise.race([new Promise((resolve) => socket.once('open', resolve)), gone]);
+      if (closed) continue;
+      const opening = int(10);
+      if (opening < 7) {
+        socket.send(
+          encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(session.sid, 'hex')),
+        );
+      } else if (opening < 9) {
+        socket.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, bytes(16)));
+      }
+      const burst = 50 + int(500);
+      // A connection in five opens with a text or an oversized message: they
+      // end it at once, so later in a burst they would rarely be reached.
+      const lead = int(10);
+      for (let i = 0; i < burst && !closed && messagesSent < messages; i++) {
+        const message = hostileMessage(i === 0 && lead < 2 ? lead : int(40));
+        messagesSent++;
+        if (int(30) === 0 && typeof message !== 'string' && message.length > 1) {
+          // One frame cut across two messages: each part is refused alone.
+          const cut = 1 + int(message.length - 1);
+          socket.send(message.subarray(0, cut));
+          socket.send(message.subarray(cut));
+        } else {
+          socket.send(message);
+        }
+        // Let the socket write (and the server read) what is queued.
+        if (i % 64 === 0 || socket.bufferedAmount > 1 << 20) {
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      socket.terminate();
+      await gone;
+    }
+  };
+
   const attackers = Array.from({ length: options.attackers ?? 8 }, () => attacker());
-  await Promise.all([...attackers, udpAttack()]);
+  const wsAttackers = Array.from({ length: messages > 0 ? (options.wsAttackers ?? 8) : 0 }, () =>
+    wsAttacker(),
+  );
+  await Promise.all([...attackers, ...wsAttackers, udpAttack()]);
   fuzzing = false;
   await Promise.all(loops);
   await Promise.all(good.map((c) => c.close()));
   unsubscribe('tidewire:tcp:close', onTcpClose);
   unsubscribe('tidewire:udp:drop', onUdpDrop);
+  unsubscribe('tidewire:ws:close', onWsClose);
   return {
     framesSent,
     datagramsSent,
+    messagesSent,
     tcpCloses,
+    wsCloses,
     udpDrops,
     kernelReceiveBufferDrops: kernelDropsAfter(kernelDropsBefore),
     wellBehaved,

@@ -1,18 +1,19 @@
 /**
- * `pnpm fuzz`: the fuzz harness at full size against a server with TCP and
- * UDP (encryption on for UDP). FUZZ_FRAMES and FUZZ_DATAGRAMS (default
- * 1,000,000 each), FUZZ_SEED. Exits 1 if a well-behaved client missed an
- * answer or got a wrong one.
+ * `pnpm fuzz`: the fuzz harness at full size against a server with TCP, UDP
+ * (encryption on) and WS. FUZZ_FRAMES, FUZZ_DATAGRAMS and FUZZ_MESSAGES
+ * (default 1,000,000 each), FUZZ_SEED. Exits 1 if a well-behaved client
+ * missed an answer or got a wrong one.
  */
 import { startEchoServer } from '../echo-server.ts';
 import { runFuzz } from './harness.ts';
 
 const frames = Number(process.env.FUZZ_FRAMES ?? 1_000_000);
 const datagrams = Number(process.env.FUZZ_DATAGRAMS ?? 1_000_000);
+const messages = Number(process.env.FUZZ_MESSAGES ?? 1_000_000);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
 const server = await startEchoServer({ udp: { enableEncryption: true } });
 const rssBefore = process.memoryUsage().rss;
-const report = await runFuzz({ server, frames, datagrams, seed });
+const report = await runFuzz({ server, frames, datagrams, messages, seed });
 const rssAfter = process.memoryUsage().rss;
 await server.close();
 console.log(
