@@ -12,19 +12,22 @@
  *    back to the workspace, and runs its README examples (scripts/readme-examples)
  *    against the installed packages, with a demo server from the installed
  *    @tidewire/server where an example needs one;
- * 4. builds a one-line import of the client's browser entry with Vite, once
- *    the client has a `browser` export condition;
+ * 4. builds one-line imports of the browser entries (the client's `browser`
+ *    condition, `@tidewire/room/protocol`) with Vite from the installed
+ *    tarballs: no `node:` module may reach the bundles;
  * 5. runs the create-tidewire check (scripts/create-tidewire-check.ts).
  *
  * Nothing is published. Needs the npm registry for third-party dependencies.
  * `PACK_CHECK_KEEP=1` keeps the temporary folder. `PACK_CHECK_ONLY=create-tidewire`
- * runs steps 1 (without the dry runs) and 5 only.
+ * runs steps 1 (without the dry runs) and 5 only, `PACK_CHECK_ONLY=browser` steps
+ * 1 (without the dry runs) and 4.
  */
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -32,7 +35,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import { checkCreateTidewire } from './create-tidewire-check.ts';
 
@@ -64,8 +67,8 @@ interface Step {
 const steps: Step[] = [];
 
 const ONLY = process.env.PACK_CHECK_ONLY ?? '';
-if (ONLY !== '' && ONLY !== 'create-tidewire') {
-  throw new Error(`PACK_CHECK_ONLY: only "create-tidewire" is known, got "${ONLY}"`);
+if (ONLY !== '' && ONLY !== 'create-tidewire' && ONLY !== 'browser') {
+  throw new Error(`PACK_CHECK_ONLY: "create-tidewire" or "browser", got "${ONLY}"`);
 }
 const everything = ONLY === '';
 
@@ -273,58 +276,87 @@ async function main(): Promise<void> {
     }
   }
 
-  if (everything) {
-    await step('vite build of the client browser entry', () => browserBuild(base, byName));
+  if (everything || ONLY === 'browser') {
+    const project = join(base, 'browser');
+    const installed = await step('npm install for the browser builds', () =>
+      installForBrowser(project, byName),
+    );
+    for (const entry of installed ? BROWSER_ENTRIES : []) {
+      await step(`vite build of ${entry.name}`, () => browserBuild(project, entry));
+    }
   }
-  await step('create-tidewire from its tarball', () =>
-    checkCreateTidewire({ base, tarballs: packages.map((p) => p.tarball).filter((t) => t !== '') }),
-  );
+  if (ONLY !== 'browser') {
+    await step('create-tidewire from its tarball', () =>
+      checkCreateTidewire({
+        base,
+        tarballs: packages.map((p) => p.tarball).filter((t) => t !== ''),
+      }),
+    );
+  }
   finish(base);
 }
 
-function browserBuild(base: string, byName: Map<string, PublicPackage>): string {
-  const client = byName.get('@tidewire/client');
-  if (client === undefined) throw new Error('no @tidewire/client package');
-  const manifest = JSON.parse(readFileSync(join(client.dir, 'package.json'), 'utf8')) as {
-    publishConfig?: { exports?: Record<string, unknown> };
-    exports?: Record<string, unknown>;
-  };
-  const exportsMap = JSON.stringify(manifest.publishConfig?.exports ?? manifest.exports ?? {});
-  if (!exportsMap.includes('"browser"')) {
-    return 'skipped: @tidewire/client has no browser export condition yet';
-  }
-  const project = emptyProject(base, 'browser-client');
+/** A browser-safe entry: the package that ships it and one line that uses it. */
+interface BrowserEntry {
+  readonly name: string;
+  readonly packageName: string;
+  readonly code: string;
+}
+
+const BROWSER_ENTRIES: readonly BrowserEntry[] = [
+  {
+    name: 'the client browser entry',
+    packageName: '@tidewire/client',
+    code: "import { connect } from '@tidewire/client';\nconsole.log(typeof connect);\n",
+  },
+  {
+    name: '@tidewire/room/protocol',
+    packageName: '@tidewire/room',
+    code: "import { RoomCommand, RoomEvent } from '@tidewire/room/protocol';\nconsole.log(RoomCommand.Join, RoomEvent.MemberJoined);\n",
+  },
+];
+
+/** One project with the tarballs of every browser entry's package and their dependencies. */
+function installForBrowser(project: string, byName: Map<string, PublicPackage>): string {
+  const names = BROWSER_ENTRIES.map((e) => e.packageName);
+  for (const name of names) if (!byName.has(name)) throw new Error(`no ${name} package`);
+  const install = closure(names, byName);
+  emptyProject(dirname(project), basename(project));
   npmInstall(
     project,
-    closure([client.name], byName).map((p) => p.tarball),
+    install.map((p) => p.tarball),
   );
   assertStandalone(project);
+  return install.map((p) => p.name.replace('@tidewire/', '')).join(', ');
+}
+
+/** Vite builds a page of `entry`'s one line (in a folder of `project`, which has the packages). */
+function browserBuild(project: string, entry: BrowserEntry): string {
+  const page = join(project, entry.packageName.replace('@tidewire/', ''));
+  mkdirSync(page, { recursive: true });
   writeFileSync(
-    join(project, 'index.html'),
+    join(page, 'index.html'),
     '<!doctype html><script type="module" src="./main.js"></script>\n',
   );
-  writeFileSync(
-    join(project, 'main.js'),
-    "import { connect } from '@tidewire/client';\nconsole.log(typeof connect);\n",
-  );
+  writeFileSync(join(page, 'main.js'), entry.code);
   const vite = sh(
     process.execPath,
-    [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn', project],
-    project,
+    [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn', page],
+    page,
   );
   if (!vite.ok) throw new Error(vite.out);
   // Vite stubs a node: built-in it meets with a warning and still succeeds.
   if (/externalized for browser compatibility/.test(vite.out)) {
     throw new Error(`the browser entry reaches node: built-ins:\n${vite.out}`);
   }
-  const assets = join(project, 'dist', 'assets');
+  const assets = join(page, 'dist', 'assets');
   const bundle = readdirSync(assets)
     .filter((f) => f.endsWith('.js'))
     .map((f) => readFileSync(join(assets, f), 'utf8'))
     .join('\n');
   if (/\bnode:[a-z]/.test(bundle))
     throw new Error('the browser bundle still imports node: modules');
-  return `bundle ${Math.round(bundle.length / 1024)} KiB, no node: imports`;
+  return `bundle ${(bundle.length / 1024).toFixed(1)} KiB, no node: imports`;
 }
 
 function finish(base: string): void {

@@ -7,7 +7,14 @@
  * page joins its room again (or opens a new one if the room is gone).
  */
 import { connect, type TidewireClient } from '@tidewire/client';
-import { packBytes as pack, unpackBytes as unpack } from '@tidewire/wire/portable';
+import {
+  type MemberEvent,
+  RoomCommand,
+  RoomEvent,
+  type RoomMessageEvent,
+  type RoomSnapshot,
+} from '@tidewire/room/protocol';
+import { BUILTIN_VER, packBytes as pack, unpackBytes as unpack } from '@tidewire/wire/portable';
 import {
   type ConnectionEvent,
   type ConnectionState,
@@ -16,9 +23,6 @@ import {
   nextState,
 } from './connection-state.ts';
 
-const ROOM_VER = 1;
-const Cmd = { Create: 100, Join: 101, Broadcast: 103 } as const;
-const Event = { Message: 110, Joined: 111, Left: 112 } as const;
 /** What each member broadcasts: a chat line, or its measured RTT. */
 type Note = { kind: 'say'; text: string } | { kind: 'rtt'; ms: number };
 
@@ -69,15 +73,15 @@ function renderMembers(): void {
   );
 }
 
-async function call(
-  client: TidewireClient,
-  cmd: number,
-  body: unknown,
-): Promise<Record<string, unknown>> {
-  const answer = await client.request(ROOM_VER, cmd, pack(body));
-  const value = unpack(answer.payload) as Record<string, unknown>;
-  if (!answer.ok) throw new Error(String(value.message ?? value.code ?? 'refused'));
-  return value;
+/** A room command (ver 1, the built-in module); its answer, or an error with the refusal's message. */
+async function call<T>(client: TidewireClient, cmd: RoomCommand, body: unknown): Promise<T> {
+  const answer = await client.request(BUILTIN_VER, cmd, pack(body));
+  const value = unpack(answer.payload);
+  if (!answer.ok) {
+    const refusal = value as { code?: string; message?: string };
+    throw new Error(String(refusal.message ?? refusal.code ?? 'refused'));
+  }
+  return value as T;
 }
 
 /** Joins `roomId`, or opens a new room when there is none (or it is gone); shows it. */
@@ -86,23 +90,23 @@ async function enterRoom(
   params: URLSearchParams,
   roomId: string | null,
 ): Promise<string> {
-  let room: Record<string, unknown> | null = null;
+  let room: RoomSnapshot | null = null;
   if (roomId !== null) {
     try {
-      room = await call(client, Cmd.Join, { roomId });
+      room = await call<RoomSnapshot>(client, RoomCommand.Join, { roomId });
     } catch (err) {
       line(`room ${roomId} is gone (${(err as Error).message}): opening a new one`);
     }
   }
-  room ??= await call(client, Cmd.Create, { maxMembers: 16 });
-  const id = String(room.roomId);
+  room ??= await call<RoomSnapshot>(client, RoomCommand.Create, { maxMembers: 16 });
+  const id = room.roomId;
   params.set('room', id);
   history.replaceState(null, '', `#${params}`);
   const link = new URL(location.href);
   link.hash = `room=${id}`;
   $('share').textContent = `Invite: ${link}`;
   rtts.clear();
-  for (const member of room.members as string[]) rtts.set(member, 0);
+  for (const member of room.members) rtts.set(member, 0);
   renderMembers();
   line(`joined room ${id}`);
   document.body.dataset.room = id;
@@ -131,24 +135,29 @@ async function main(): Promise<void> {
   });
 
   const broadcast = (note: Note): void => {
-    call(client, Cmd.Broadcast, { roomId, data: encoder.encode(JSON.stringify(note)) }).catch(
+    call(client, RoomCommand.Broadcast, {
+      roomId,
+      data: encoder.encode(JSON.stringify(note)),
+    }).catch(
       () => {}, // not in the room for a moment (a fresh session rejoining), or closed
     );
   };
 
   client.on('push', ({ ver, cmd, payload }) => {
-    if (ver !== ROOM_VER) return;
-    const body = unpack(payload) as { userId?: string; from?: string | null; data?: Uint8Array };
-    if (cmd === Event.Joined && body.userId !== undefined) {
-      rtts.set(body.userId, 0);
-      line(`${body.userId} joined`);
+    if (ver !== BUILTIN_VER) return;
+    if (cmd === RoomEvent.MemberJoined) {
+      const { userId } = unpack(payload) as MemberEvent;
+      rtts.set(userId, 0);
+      line(`${userId} joined`);
       renderMembers();
       broadcast({ kind: 'rtt', ms: client.latency });
-    } else if (cmd === Event.Left && body.userId !== undefined) {
-      rtts.delete(body.userId);
-      line(`${body.userId} left`);
+    } else if (cmd === RoomEvent.MemberLeft) {
+      const { userId } = unpack(payload) as MemberEvent;
+      rtts.delete(userId);
+      line(`${userId} left`);
       renderMembers();
-    } else if (cmd === Event.Message && body.data !== undefined) {
+    } else if (cmd === RoomEvent.Message) {
+      const body = unpack(payload) as RoomMessageEvent;
       const note = JSON.parse(decoder.decode(body.data)) as Note;
       const from = body.from ?? 'server';
       if (note.kind === 'say') line(note.text, from);

@@ -32,7 +32,7 @@ export function projectFiles(spec: ProjectSpec): Map<string, string> {
     ['tsconfig.json', tsconfig(spec)],
     ['.gitignore', spec.transport === 'ws' ? 'node_modules/\ndist/\n' : 'node_modules/\n'],
     ['README.md', readme(spec)],
-    ['src/commands.ts', commands(spec)],
+    ['src/commands.ts', COMMANDS],
     ['src/config.ts', config(spec)],
     ['src/game.ts', game(spec)],
     ['src/server.ts', server(spec)],
@@ -104,20 +104,8 @@ function tsconfig(spec: ProjectSpec): string {
   )}\n`;
 }
 
-function commands(spec: ProjectSpec): string {
-  const rooms =
-    spec.transport === 'ws'
-      ? `
-/**
- * The rooms of @tidewire/room (the built-in ver 1), by number: the page
- * cannot import that package, which runs on the server.
- */
-export const ROOM_VER = 1;
-export const RoomCommand = { Create: 100, Join: 101 } as const;
-export const RoomEvent = { Joined: 111, Left: 112 } as const;
-`
-      : '';
-  return `/** The game's commands. ver 2 is the first version free for applications. */
+/** src/commands.ts: the game's command numbers (rooms have theirs in @tidewire/room/protocol). */
+const COMMANDS = `/** The game's commands. ver 2 is the first version free for applications. */
 export const GAME_VER = 2;
 
 export const GameCommand = {
@@ -128,8 +116,7 @@ export const GameCommand = {
   /** Adds msgpack { points } (an integer 1..100) to the caller's score; answers { score }. */
   Score: 3,
 } as const;
-${rooms}`;
-}
+`;
 
 function config(spec: ProjectSpec): string {
   const ports =
@@ -434,8 +421,11 @@ const PAGE_SCRIPT = `/**
  * join the same room. The status line follows the connection.
  */
 import { connect, type TidewireClient } from '@tidewire/client/browser';
-import { packBytes as pack, unpackBytes as unpack } from '@tidewire/wire/portable';
-import { GAME_VER, GameCommand, ROOM_VER, RoomCommand, RoomEvent } from '../src/commands.ts';
+// The browser-safe entries: @tidewire/room/protocol has the room numbers
+// and payload shapes without the server.
+import { type MemberEvent, RoomCommand, RoomEvent, type RoomSnapshot } from '@tidewire/room/protocol';
+import { BUILTIN_VER, packBytes as pack, unpackBytes as unpack } from '@tidewire/wire/portable';
+import { GAME_VER, GameCommand } from '../src/commands.ts';
 
 const $ = (id: string): HTMLElement => document.getElementById(id) as HTMLElement;
 
@@ -451,11 +441,20 @@ function log(text: string): void {
   $('log').prepend(item);
 }
 
-async function call(client: TidewireClient, ver: number, cmd: number, body: unknown = {}) {
+/** A command's answer (shaped \`T\`), or an error with the refusal's message. */
+async function call<T = Record<string, unknown>>(
+  client: TidewireClient,
+  ver: number,
+  cmd: number,
+  body: unknown = {},
+): Promise<T> {
   const answer = await client.request(ver, cmd, pack(body));
-  const value = unpack(answer.payload) as Record<string, unknown>;
-  if (!answer.ok) throw new Error(String(value.message ?? value.code ?? answer.status));
-  return value;
+  const value = unpack(answer.payload);
+  if (!answer.ok) {
+    const refusal = value as { code?: string; message?: string };
+    throw new Error(String(refusal.message ?? refusal.code ?? answer.status));
+  }
+  return value as T;
 }
 
 /** Joins the room named in the address; without one (or when it is gone), opens a new one. */
@@ -464,10 +463,13 @@ async function enterRoom(client: TidewireClient): Promise<void> {
   const joined =
     named === null
       ? null
-      : await call(client, ROOM_VER, RoomCommand.Join, { roomId: named }).catch(() => null);
-  const room = joined ?? (await call(client, ROOM_VER, RoomCommand.Create, { maxMembers: 8 }));
+      : await call<RoomSnapshot>(client, BUILTIN_VER, RoomCommand.Join, { roomId: named }).catch(
+          () => null,
+        );
+  const room =
+    joined ?? (await call<RoomSnapshot>(client, BUILTIN_VER, RoomCommand.Create, { maxMembers: 8 }));
   history.replaceState(null, '', \`#room=\${room.roomId}\`);
-  $('room').textContent = \`In room \${room.roomId} with \${(room.members as string[]).join(', ')}\`;
+  $('room').textContent = \`In room \${room.roomId} with \${room.members.join(', ')}\`;
 }
 
 async function main(): Promise<void> {
@@ -482,10 +484,11 @@ async function main(): Promise<void> {
   });
   client.on('close', ({ code }) => show('closed', \`disconnected (\${code})\`));
   client.on('push', ({ ver, cmd, payload }) => {
-    if (ver !== ROOM_VER) return;
-    const { userId } = unpack(payload) as { userId?: string };
-    if (cmd === RoomEvent.Joined) log(\`\${userId} joined\`);
-    if (cmd === RoomEvent.Left) log(\`\${userId} left\`);
+    // Rooms speak the built-in ver 1.
+    if (ver !== BUILTIN_VER) return;
+    if (cmd !== RoomEvent.MemberJoined && cmd !== RoomEvent.MemberLeft) return;
+    const { userId } = unpack(payload) as MemberEvent;
+    log(\`\${userId} \${cmd === RoomEvent.MemberJoined ? 'joined' : 'left'}\`);
   });
 
   log(String((await call(client, GAME_VER, GameCommand.Hello)).greeting));

@@ -70,9 +70,13 @@ describe('create-tidewire', () => {
     expect(manifest.scripts.client).toBeUndefined();
     expect(manifest.devDependencies.esbuild).toBe('^0.28.0');
     expect(readFileSync(join(dir, 'src', 'game.ts'), 'utf8')).toContain('setupAsWSServer');
-    expect(readFileSync(join(dir, 'web', 'main.ts'), 'utf8')).toContain(
-      "from '@tidewire/client/browser'",
-    );
+    const page = readFileSync(join(dir, 'web', 'main.ts'), 'utf8');
+    expect(page).toContain("from '@tidewire/client/browser'");
+    // The room numbers come from the browser-safe entry, not from copies.
+    expect(page).toContain("from '@tidewire/room/protocol'");
+    expect(page).not.toContain("from '@tidewire/room'");
+    expect(readFileSync(join(dir, 'src', 'commands.ts'), 'utf8')).not.toMatch(/Room|ROOM/);
+    expect(manifest.dependencies['@tidewire/room']).toMatch(/^\^\d+\.\d+\.\d+$/);
     expect(readFileSync(join(dir, 'web', 'index.html'), 'utf8')).toContain(
       '<title>ws-game</title>',
     );

@@ -1,30 +1,11 @@
 import { CommandError } from '@tidewire/server';
 import { isMsgpackMap, Status, unpackMap } from '@tidewire/wire';
-import { RoomErrorCode } from './protocol.ts';
-
-/** Room properties: a msgpack map. */
-export type Properties = Record<string, unknown>;
-
-/** What `create` takes (command 100's payload). */
-export interface CreateOptions {
-  /** Default 16; 1 to 1000. */
-  maxMembers?: number;
-  /** Whether others may join. Default true. */
-  allowJoin?: boolean;
-  /** An empty room is destroyed after this many ms. Default 0: at once. */
-  emptyTtlMs?: number;
-  properties?: Properties;
-}
-
-/** One atomic change of a room's properties (command 106's payload). */
-export interface PropertyUpdate {
-  /** Keys to set. */
-  set?: Properties;
-  /** Numeric keys to add to (a missing key counts as 0). */
-  increment?: Record<string, number>;
-  /** Set `key` to `value` only if it currently equals `expected` (msgpack equality; missing = nil). */
-  compareAndSet?: { key: string; expected: unknown; value: unknown };
-}
+import {
+  type CreateOptions,
+  type Properties,
+  type PropertyUpdate,
+  RoomErrorCode,
+} from './protocol.ts';
 
 export type Args = Record<string, unknown>;
 

@@ -3,40 +3,25 @@ import { channel } from 'node:diagnostics_channel';
 import type { MeshMessage } from '@tidewire/mesh';
 import { CommandError, Ok, type TidewireServer, type User } from '@tidewire/server';
 import { BUILTIN_VER, isMsgpackMap, type Logger, pack, Status, unpack } from '@tidewire/wire';
+import { type Args, bytesOf, fail, parseBody, parseCreate, parseUpdate, textOf } from './args.ts';
 import {
-  type Args,
-  bytesOf,
   type CreateOptions,
-  fail,
+  type EmptyAnswer,
+  type MembersAnswer,
+  nodeOfRoom,
   type Properties,
   type PropertyUpdate,
-  parseBody,
-  parseCreate,
-  parseUpdate,
-  textOf,
-} from './args.ts';
-import {
-  nodeOfRoom,
   ROOM_ID_SEPARATOR,
   ROOM_MESH_TOPIC,
+  type RoomAnswers,
   RoomClosedReason,
   RoomCommand,
   RoomErrorCode,
   RoomEvent,
+  type RoomEvents,
+  type RoomSnapshot,
 } from './protocol.ts';
 import { RemoteCalls } from './remote-calls.ts';
-
-/** A room as the dump (debug 904), the hooks and the API answers see it: a copy. */
-export interface RoomSnapshot {
-  roomId: string;
-  owner: string | null;
-  /** In joining order: the first is the longest present. */
-  members: string[];
-  maxMembers: number;
-  allowJoin: boolean;
-  emptyTtlMs: number;
-  properties: Properties;
-}
 
 /** Server-side hooks; they run on the room's node. A hook that throws is logged and ignored (except `beforeJoin`). */
 export interface RoomHooks {
@@ -259,11 +244,8 @@ export class RoomService {
     return this.#run('update', userId, roomId, checked as Args) as Promise<Properties>;
   }
 
-  members(userId: string, roomId: string): Promise<{ members: string[]; owner: string | null }> {
-    return this.#run('members', userId, roomId, {}) as Promise<{
-      members: string[];
-      owner: string | null;
-    }>;
+  members(userId: string, roomId: string): Promise<MembersAnswer> {
+    return this.#run('members', userId, roomId, {}) as Promise<MembersAnswer>;
   }
 
   /** Pushes `data` to user `to` wherever they are connected (event 115), reliably. */
@@ -271,7 +253,8 @@ export class RoomService {
     this.#assertOpen();
     textOf(to, 'to');
     try {
-      await this.#server.sendToUser(to, BUILTIN_VER, RoomEvent.DirectMessage, pack({ from, data }));
+      const body: RoomEvents[typeof RoomEvent.DirectMessage] = { from, data };
+      await this.#server.sendToUser(to, BUILTIN_VER, RoomEvent.DirectMessage, pack(body));
     } catch (err) {
       const code = codeOf(err);
       if (code === USER_NOT_FOUND) fail(USER_NOT_FOUND, `user ${to} is not connected`);
@@ -327,7 +310,14 @@ export class RoomService {
   /** @internal Registers the commands, the mesh topic, the dump, the disconnect handling and the timers. */
   install(): void {
     const server = this.#server;
-    const handle = (cmd: number, run: (user: User, body: Args) => Promise<unknown>): void => {
+    /** Registers command `cmd`: its answer is `run`'s result, an empty map for the commands that only confirm. */
+    const handle = <C extends RoomCommand>(
+      cmd: C,
+      run: (
+        user: User,
+        body: Args,
+      ) => Promise<RoomAnswers[C] extends EmptyAnswer ? void : RoomAnswers[C]>,
+    ): void => {
       server.handleBuiltinCommand(cmd, async (ver, c, payload, user) => {
         const result = await run(user, parseBody(payload));
         user.send(ver, c, pack(result ?? {}), Ok);
@@ -636,7 +626,7 @@ export class RoomService {
     return room.properties;
   }
 
-  #destroy(room: Room, reason: string): void {
+  #destroy(room: Room, reason: RoomClosedReason): void {
     if (this.#rooms.get(room.id) !== room) return;
     this.#rooms.delete(room.id);
     if (room.emptyTimer !== null) clearTimeout(room.emptyTimer);
@@ -672,10 +662,10 @@ export class RoomService {
    * Pushes an event to the members (but `except`): directly to this node's
    * users, and one mesh message per other node carrying its members' ids.
    */
-  #emit(
+  #emit<E extends RoomEvent>(
     room: Room,
-    event: number,
-    body: Record<string, unknown>,
+    event: E,
+    body: RoomEvents[E],
     except: string | null,
     reliable = true,
     gone?: string,
@@ -708,7 +698,7 @@ export class RoomService {
     }
   }
 
-  #emitTo(room: Room, to: string, event: number, body: Record<string, unknown>): void {
+  #emitTo<E extends RoomEvent>(room: Room, to: string, event: E, body: RoomEvents[E]): void {
     const node = room.members.get(to);
     if (node === undefined) fail(RoomErrorCode.NotMember, `${to} is not in room ${room.id}`);
     const payload = pack(body);
@@ -780,12 +770,11 @@ export class RoomService {
       for (const roomId of [...rooms]) {
         if (!dead.has(nodeOfRoom(roomId) ?? '')) continue;
         this.#untrack(userId, roomId);
-        this.#pushTo(
-          userId,
-          RoomEvent.RoomClosed,
-          pack({ roomId, reason: RoomClosedReason.NodeGone }),
-          true,
-        );
+        const body: RoomEvents[typeof RoomEvent.RoomClosed] = {
+          roomId,
+          reason: RoomClosedReason.NodeGone,
+        };
+        this.#pushTo(userId, RoomEvent.RoomClosed, pack(body), true);
       }
     }
     for (const room of [...this.#rooms.values()]) {
