@@ -11,7 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryMesh, MemoryMeshHub } from '@tidewire/mesh';
 import { installRooms } from '@tidewire/room';
-import { createServer, Ok, type TidewireServer, type User } from '@tidewire/server';
+import {
+  type CreateServerOptions,
+  createServer,
+  Ok,
+  type TidewireServer,
+  type User,
+} from '@tidewire/server';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +33,23 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 if (!available && process.env.CI === 'true') {
   throw new Error(`${CHROMIUM} is missing: CI installs the chromium package (.ci/run)`);
+}
+
+/** A node serving WS on `port` (0: any), set up by `install`, started. */
+async function startWsNode(
+  port: number,
+  install: (node: TidewireServer) => void,
+  httpRoutes?: CreateServerOptions['httpRoutes'],
+): Promise<TidewireServer> {
+  const node = createServer({
+    config: { http: { port } },
+    env: {},
+    ...(httpRoutes === undefined ? {} : { httpRoutes }),
+  });
+  await node.setupAsWSServer();
+  install(node);
+  await node.start();
+  return node;
 }
 
 describe.skipIf(!available)('in headless Chromium', () => {
@@ -216,17 +239,8 @@ describe.skipIf(!available)('in headless Chromium', () => {
   }, 60_000);
 
   it('the demo page whose node restarted shows reconnected-fresh and opens a new room (the old one is gone)', async () => {
-    const start = async (port: number): Promise<TidewireServer> => {
-      const node = createServer({
-        config: { http: { port } },
-        env: {},
-        httpRoutes: (req, res) => servePage(req, res, webRoot),
-      });
-      await node.setupAsWSServer();
-      installRooms(node);
-      await node.start();
-      return node;
-    };
+    const start = (port: number): Promise<TidewireServer> =>
+      startWsNode(port, installRooms, (req, res) => servePage(req, res, webRoot));
     let node = await start(0);
     const port = node.httpPort;
     const proxy = await startCutProxy({ target: { host: '127.0.0.1', port } });
@@ -470,13 +484,8 @@ describe.skipIf(!available)('in headless Chromium', () => {
   }, 60_000);
 
   it('a page whose node restarted gets a fresh session (reconnected-fresh) and goes on', async () => {
-    const start = async (port: number): Promise<TidewireServer> => {
-      const node = createServer({ config: { http: { port } }, env: {} });
-      await node.setupAsWSServer();
-      installResumeCommands(node);
-      await node.start();
-      return node;
-    };
+    const start = (port: number): Promise<TidewireServer> =>
+      startWsNode(port, installResumeCommands);
     let node = await start(0);
     const port = node.httpPort;
     const proxy = await startCutProxy({ target: { host: '127.0.0.1', port } });
