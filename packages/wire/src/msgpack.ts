@@ -1,18 +1,27 @@
 import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { TidewireError, WireErrorCode } from './errors.ts';
 import { assertFrameFields, HEADER_SIZE, writeHeader } from './frame.ts';
+import { SmallUnpacker } from './small-unpack.ts';
 
 /**
  * The one msgpack configuration of the wire: plain maps become plain objects,
  * no records or structures (so any msgpack implementation can read it), and
  * 64-bit integers come back as numbers.
  */
-const packr = new Packr({
+const options = {
   useRecords: false,
   mapsAsObjects: true,
   moreTypes: false,
   int64AsType: 'number',
-});
+} as const;
+const packr = new Packr(options);
+/** Small payloads decode from a copy, without a DataView per decode (see small-unpack.ts). */
+const small = new SmallUnpacker(options);
+
+/** One msgpack value from `data`; throws what msgpackr throws. */
+function decode(data: Uint8Array): unknown {
+  return small.takes(data.length) ? small.unpack(data) : packr.unpack(data);
+}
 
 /** Encodes `value` as msgpack. The buffer is the caller's to keep. */
 export function pack(value: unknown): Buffer {
@@ -28,7 +37,7 @@ export function pack(value: unknown): Buffer {
 /** Decodes one msgpack value; throws `TIDEWIRE_ERR_MSGPACK_DECODE` on malformed input. */
 export function unpack<T = unknown>(data: Uint8Array): T {
   try {
-    return packr.unpack(data) as T;
+    return decode(data) as T;
   } catch (err) {
     throw new TidewireError(WireErrorCode.MsgpackDecode, 'payload is not valid msgpack', {
       cause: err,
@@ -53,7 +62,7 @@ export function isMsgpackMap(value: unknown): value is Record<string, unknown> {
 export function unpackMap(data: Uint8Array): Record<string, unknown> | undefined {
   let value: unknown;
   try {
-    value = packr.unpack(data);
+    value = decode(data);
   } catch {
     return undefined;
   }
