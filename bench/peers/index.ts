@@ -7,6 +7,17 @@
  * (share of one core) and RSS per client, each server in its own process,
  * PEERS_ROUNDS rounds (3) in a rotating order, medians reported.
  *
+ * RSS (and V8 heap) per idle client: each server first opens and closes a
+ * warm-up batch of PEERS_RSS_WARMUP connections (200) of its own kind, so
+ * that what the first connections cost once (code compiled for the HTTP,
+ * upgrade and session paths, the heap grown) is not spread over the
+ * clients; then the growth between that point and all PEERS_CLIENTS
+ * connected, both after a full GC, before any client sends, divided by the
+ * clients. The same for every kind. Without the warm-up (before 2026-12-08)
+ * the figure was mostly those one-time costs (Colyseus 22.3 KB, 3.8 KB with
+ * it). At 500 clients RSS still moves several KB from run to run (the
+ * allocator's and V8's page granularity); the heap figure moves far less.
+ *
  *   pnpm install --ignore-workspace --dir bench/peers   (once: the peer frameworks)
  *   node scripts/bench.mjs peers
  *
@@ -47,6 +58,14 @@ const CLIENTS = Number(process.env.PEERS_CLIENTS ?? 500);
 const HZ = Number(process.env.PEERS_HZ ?? 20);
 const MEASURE_MS = Number(process.env.PEERS_TIME_MS ?? 6_000);
 const WARMUP_MS = 2_000;
+/**
+ * Connections each server opens and closes before its idle RSS point
+ * (PEERS_RSS_WARMUP, 200; 0: none, the idle point is the fresh process):
+ * the first connections' one-time costs are then not counted per connection.
+ */
+const RSS_WARMUP_CLIENTS = Number(process.env.PEERS_RSS_WARMUP ?? 200);
+/** Pause before each RSS point: the closes of the warm-up and the session steps' HTTP sockets settle. */
+const RSS_SETTLE_MS = 300;
 /** Each server runs once per round, in a rotating order; the table shows medians over rounds. */
 const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
 /**
@@ -138,6 +157,12 @@ for (const [name, values] of [
     console.error(`bench/peers: ${name} must be positive integers, got ${process.env[name]}`);
     process.exit(2);
   }
+}
+if (!Number.isInteger(RSS_WARMUP_CLIENTS) || RSS_WARMUP_CLIENTS < 0) {
+  console.error(
+    `bench/peers: PEERS_RSS_WARMUP must be an integer >= 0, got ${process.env.PEERS_RSS_WARMUP}`,
+  );
+  process.exit(2);
 }
 /**
  * Diagnostic (with PEERS_AB_DIR): the raw-socket clients of `@ab` servers
@@ -233,6 +258,8 @@ interface Driver {
 interface Stats {
   cpuMs: number;
   rss: number;
+  /** V8 heap in use (bench servers only; undefined for the reference server's kinds). */
+  heapUsed?: number;
 }
 
 async function stats(child: ChildProcess, afterGc = false): Promise<Stats> {
@@ -377,6 +404,8 @@ interface Result {
   /** CPU of this process (every client of the run) over the measured window, as a share of one core. */
   clientCpuShare: number;
   rssPerClientKB: number;
+  /** The same growth of V8's used heap (NaN where the server does not report it). */
+  heapPerClientKB: number;
 }
 
 /** The server's ports, or an error when it exits first (it failed to start, or taskset refused CPU 1). */
@@ -523,6 +552,16 @@ async function start(server: Server, clients: number): Promise<Running> {
       ? await launchApp(server, kind === 'tidewire-app')
       : await launchBenchServer(server);
   const ready = proc.ports;
+  // RSS per idle connection: a warm-up batch of connections is opened and
+  // closed first, for every kind alike, so that what any first connection
+  // costs once (the upgrade and HTTP code compiled, the heap grown) is in
+  // the idle point; both points after a full GC (garbage of the connection
+  // steps is not a connection's cost), before any client sends.
+  const warmUp = Math.min(RSS_WARMUP_CLIENTS, clients);
+  const warm: Driver[] = [];
+  for (let i = 0; i < warmUp; i++) warm.push(await open(server, ready, clients + i, () => {}));
+  await Promise.all(warm.map((d) => d.close()));
+  await new Promise((r) => setTimeout(r, RSS_SETTLE_MS));
   const idle = await proc.stats(true);
   const latencies: number[] = [];
   let measuring = false;
@@ -535,8 +574,7 @@ async function start(server: Server, clients: number): Promise<Running> {
       }),
     );
   }
-  // RSS per idle connection: both points after a full GC (garbage of the
-  // connection steps is not a connection's cost), before any client sends.
+  await new Promise((r) => setTimeout(r, RSS_SETTLE_MS));
   const connected = await proc.stats(true);
   const timers = drivers.map((driver, i) =>
     setTimeout(
@@ -570,6 +608,8 @@ async function start(server: Server, clients: number): Promise<Running> {
         echoed: sorted.length,
         cpuShare: (after.cpuMs - before.cpuMs) / elapsed,
         rssPerClientKB: (connected.rss - idle.rss) / clients / 1024,
+        heapPerClientKB:
+          ((connected.heapUsed ?? Number.NaN) - (idle.heapUsed ?? Number.NaN)) / clients / 1024,
       };
     },
     async stop() {
@@ -636,6 +676,7 @@ function summarize(runs: Result[]): Result {
     cpuShare: median(runs.map((r) => r.cpuShare)),
     clientCpuShare: median(runs.map((r) => r.clientCpuShare)),
     rssPerClientKB: median(runs.map((r) => r.rssPerClientKB)),
+    heapPerClientKB: median(runs.map((r) => r.heapPerClientKB)),
   };
 }
 
@@ -745,6 +786,7 @@ console.table(
     'echoed/expected': `${r.echoed}/${expected}`,
     'server CPU': `${(r.cpuShare * 100).toFixed(1)}%`,
     'RSS per client': `${r.rssPerClientKB.toFixed(1)} KB`,
+    'heap per client': Number.isNaN(r.heapPerClientKB) ? '-' : `${r.heapPerClientKB.toFixed(1)} KB`,
     'clients CPU': `${(r.clientCpuShare * 100).toFixed(0)}%`,
     'CPU per round': of(r.kind)
       .map((x) => `${(x.cpuShare * 100).toFixed(1)}`)

@@ -2,7 +2,7 @@
  * The server side of bench/peers, in its own process so that its CPU and RSS
  * are its own. argv[2]: the kind of server (see LABELS in index.ts).
  * Tells the parent its port over IPC; answers 'stats' with CPU time and RSS
- * ('stats-gc': RSS after a full GC).
+ * and V8's used heap ('stats-gc': after a full GC).
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -31,7 +31,13 @@ process.on('message', (message) => {
       gc?.();
     }
     const cpu = process.cpuUsage();
-    send({ type: 'stats', cpuMs: (cpu.user + cpu.system) / 1000, rss: process.memoryUsage().rss });
+    const memory = process.memoryUsage();
+    send({
+      type: 'stats',
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+    });
   } else if (message === 'exit') process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));

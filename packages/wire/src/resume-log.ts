@@ -69,7 +69,8 @@ export interface NumberedLogBounds {
  */
 export class NumberedLog {
   readonly #bounds: NumberedLogBounds;
-  #frames: KeptFrame[] = [];
+  /** Acknowledged slots before #head are emptied at once: a kept frame lives until its ack, no longer. */
+  #frames: (KeptFrame | undefined)[] = [];
   /** Index of the oldest kept frame in #frames (shifting a big array per ack costs). */
   #head = 0;
   #sent = 0;
@@ -142,9 +143,16 @@ export class NumberedLog {
     const frames = this.#frames;
     while (this.#head < frames.length && frames[this.#head]!.number <= received) {
       this.#bytes -= frames[this.#head]!.payload.length + KEPT_FRAME_OVERHEAD;
+      // Emptied now: an acknowledged frame (and the buffer its payload is a
+      // view of) must not outlive its ack until the next compaction, which
+      // would carry every frame into the old generation.
+      frames[this.#head] = undefined;
       this.#head++;
     }
-    if (this.#head > 1024 && this.#head * 2 > frames.length) {
+    if (this.#head === frames.length) {
+      frames.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > frames.length) {
       this.#frames = frames.slice(this.#head);
       this.#head = 0;
     }

@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -98,6 +100,24 @@ describe('NumberedLog', () => {
     log.acknowledge(1);
     expect(log.append(2, 1, 1, frame(3))).toBe(3);
     expect(log.overflowed).toBe(false);
+  });
+
+  it('lets go of an acknowledged frame at once, not at the next compaction', async () => {
+    // A full GC on demand: --expose-gc for a fresh context only.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const log = new NumberedLog({ maxFrames: 100, maxBytes: 100_000 });
+    let payload: Uint8Array | null = new Uint8Array(64);
+    const kept = new WeakRef(payload);
+    log.append(2, 1, 0, payload);
+    log.append(2, 1, 0, new Uint8Array(64));
+    payload = null;
+    expect(log.acknowledge(1)).toBe(true);
+    expect(log.length).toBe(1);
+    // WeakRefs are cleared only after the job that created them: let it end.
+    await sleep(0);
+    gc();
+    expect(kept.deref()).toBeUndefined();
   });
 
   it('any interleaving of appends and acks: after(n) is every kept frame above n, in order', () => {
