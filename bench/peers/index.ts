@@ -89,11 +89,13 @@ const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
  * get; `tidewire-app-nometrics` the same with `metrics.enabled: false`.
  * `tidewire-ws` is Tidewire over WebSocket (@tidewire/transport-ws, on `ws`,
  * as Colyseus is: the like-for-like comparison) and `bare-ws` its floor, a
- * bare `ws` echo server driven by bare `ws` clients.
+ * bare `ws` echo server driven by bare `ws` clients; `bare-ws-client` is that
+ * floor driven by `@tidewire/client` over WebSocket (the session step, hello
+ * and keep-alives answered, as `bare-client` does for TCP).
  */
 const KINDS = (
   process.env.PEERS_KINDS ??
-  'bare,bare-client,bare-udp,bare-udp-acked,bare-ws,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,tidewire-ws,tidewire-app,tidewire-app-nometrics,colyseus'
+  'bare,bare-client,bare-udp,bare-udp-acked,bare-ws,bare-ws-client,tidewire-tcp,tidewire-udp,tidewire-udp-ackdelay,tidewire-udp-unreliable,tidewire-ws,tidewire-app,tidewire-app-nometrics,colyseus'
 ).split(',');
 /**
  * What a `bare-udp-acked` client sends back for each echo: as many bytes as
@@ -229,6 +231,7 @@ const abConnect: typeof connect | undefined =
 type Kind =
   | 'bare'
   | 'bare-client'
+  | 'bare-ws-client'
   | 'bare-udp'
   | 'bare-udp-acked'
   | 'bare-ws'
@@ -271,6 +274,7 @@ async function stats(child: ChildProcess, afterGc = false): Promise<Stats> {
 const LABELS: Record<Kind, string> = {
   bare: 'bare node:net',
   'bare-client': 'bare node:net, @tidewire/client clients',
+  'bare-ws-client': 'bare ws, @tidewire/client clients',
   'bare-udp': 'bare node:dgram',
   'bare-udp-acked': 'bare node:dgram, each echo acknowledged by a datagram',
   'bare-ws': 'bare ws (WebSocket)',
@@ -381,7 +385,11 @@ async function open(
   const client: TidewireClient = await connectClient({
     endpointUrl: `http://127.0.0.1:${port}`,
     uid: `peer-${index}`,
-    transport: kind.startsWith('tidewire-udp') ? 'udp' : kind === 'tidewire-ws' ? 'ws' : 'tcp',
+    transport: kind.startsWith('tidewire-udp')
+      ? 'udp'
+      : kind === 'tidewire-ws' || kind === 'bare-ws-client'
+        ? 'ws'
+        : 'tcp',
     keepAliveIntervalMs: Number(process.env.PEERS_KEEPALIVE_MS ?? 3_000),
     ...(kind === 'tidewire-udp-ackdelay' ? { ackDelayMs: ACK_DELAY_MS } : {}),
   });
@@ -828,6 +836,9 @@ for (const kind of kinds) {
       : '',
     kind === 'tidewire-ws' && kinds.includes('bare-ws')
       ? `CPU ${ratio(kind, 'bare-ws', 'cpuShare')} bare ws`
+      : '',
+    kindOf(kind) === 'tidewire-ws' && kinds.includes('bare-ws-client')
+      ? `${ratio(kind, 'bare-ws-client', 'cpuShare')} bare ws under the same @tidewire/client clients`
       : '',
     kind.startsWith('tidewire-udp') && kinds.includes('bare-udp')
       ? `${ratio(kind, 'bare-udp', 'cpuShare')} bare node:dgram`

@@ -134,7 +134,7 @@ if (kind === 'colyseus') {
 } else if (kind === 'bare') {
   const server = await startBareEchoServer();
   send({ type: 'ready', port: server.port });
-} else if (kind === 'bare-client') {
+} else if (kind === 'bare-client' || kind === 'bare-ws-client') {
   const ports = await startBareProtocolEcho();
   send({ type: 'ready', ...ports });
 } else {
@@ -149,14 +149,15 @@ if (kind === 'colyseus') {
  * server's CPU (docs/benchmarks.md). An HTTP session step that hands out a
  * random session, the hello and keep-alive answers; every other frame is
  * echoed as by `bare`. The answers to the frames of one read leave in one
- * write (a keep-alive rides with a command), as Tidewire's do.
+ * write (a keep-alive rides with a command), as Tidewire's do. The same over
+ * WebSocket (`bare-ws-client`): a bare `ws` server on the HTTP port, the
+ * answers to the frames of one message in one message.
  */
 async function startBareProtocolEcho(): Promise<{ port: number; tcpPort: number }> {
   const online = pack({ userId: 'bare', state: 'ONLINE' });
-  const tcp = createNetServer({ noDelay: true }, (socket) => {
-    socket.on('error', () => {});
-    const replies: Buffer[] = [];
-    const framer = handFramer((chunk, start, end) => {
+  /** A framer that collects the answers to the frames it is fed into `replies`. */
+  const answering = (replies: Buffer[]) =>
+    handFramer((chunk, start, end) => {
       const ver = chunk[start + 2]!;
       const cmd = (chunk[start + 3]! << 8) | chunk[start + 4]!;
       if (ver === CORE_VER && cmd === CoreCommand.KeepAlive) {
@@ -170,32 +171,57 @@ async function startBareProtocolEcho(): Promise<{ port: number; tcpPort: number 
       }
       replies.push(okReply(chunk, start, end));
     });
+  const answer = (replies: Buffer[], write: (data: Buffer) => void): void => {
+    if (replies.length === 1) write(replies[0]!);
+    else if (replies.length > 1) write(Buffer.concat(replies));
+    replies.length = 0;
+  };
+  const tcp = createNetServer({ noDelay: true }, (socket) => {
+    socket.on('error', () => {});
+    const replies: Buffer[] = [];
+    const framer = answering(replies);
     socket.on('data', (data: Buffer) => {
       framer(data);
-      if (replies.length === 1) socket.write(replies[0]!);
-      else if (replies.length > 1) socket.write(Buffer.concat(replies));
-      replies.length = 0;
+      answer(replies, (out) => socket.write(out));
     });
   });
   tcp.listen(0, '127.0.0.1');
   await once(tcp, 'listening');
   const tcpPort = (tcp.address() as AddressInfo).port;
   const http = createHttpServer((req, res) => {
-    if (req.method !== 'GET' || !req.url?.startsWith('/v1/endpoint/tcp/user/')) {
+    const transport = /^\/v1\/endpoint\/(tcp|ws)\/user\//.exec(req.url ?? '')?.[1];
+    if (req.method !== 'GET' || transport === undefined) {
       res.writeHead(404).end();
       return;
     }
+    const httpPort = (http.address() as AddressInfo).port;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({
-        serverType: 'tcp',
+        serverType: transport,
         host: '127.0.0.1',
-        port: tcpPort,
+        port: transport === 'ws' ? httpPort : tcpPort,
+        ...(transport === 'ws' ? { url: `ws://127.0.0.1:${httpPort}/v1/ws` } : {}),
         sid: randomBytes(16).toString('hex'),
         key: randomBytes(16).toString('hex'),
         expiresAt: Date.now() + 60_000,
       }),
     );
+  });
+  const wss = new WebSocketServer({
+    server: http,
+    path: '/v1/ws',
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  wss.on('connection', (socket) => {
+    socket.on('error', () => {});
+    const replies: Buffer[] = [];
+    const framer = answering(replies);
+    socket.on('message', (data: Buffer) => {
+      framer(data);
+      answer(replies, (out) => socket.send(out, { binary: true }));
+    });
   });
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
