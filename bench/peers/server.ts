@@ -75,6 +75,8 @@ if (kind === 'colyseus') {
       tcp: { port: 0, connectionTTL: 120 },
       udp: { port: 0, connectionTTL: 120 },
       ws: { connectionTTL: 120 },
+      // PEERS_RESUME_OFF=1: seats not held, no resume token, numbering or acks (what resume costs)
+      ...(process.env.PEERS_RESUME_OFF === '1' ? { resume: { ttlMs: 0 } } : {}),
     },
     env: {},
   });
