@@ -8,8 +8,9 @@ import {
   type TidewireServer,
   type User,
 } from '../src/index.ts';
-import { type CutProxy, startCutProxy } from './cut-proxy.ts';
+import type { CutProxy } from './cut-proxy.ts';
 import { delay, waitFor } from './helpers.ts';
+import { type ProxiedTransport, proxyFor, viaProxy } from './proxied-session.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -69,32 +70,13 @@ async function resumeServer(config: ServerConfigInput = {}): Promise<{
   return { server, runs, leaves, disconnects };
 }
 
-type Transport = 'tcp' | 'udp' | 'ws';
+type Transport = ProxiedTransport;
 
-/** A cutting proxy in front of the node's port for `transport` (WS: a TCP proxy before the WS port). */
+/** A cutting proxy in front of the node's port for `transport`, closed after the test. */
 async function proxied(server: TidewireServer, transport: Transport): Promise<CutProxy> {
-  const port = { tcp: server.tcpPort, udp: server.udpPort, ws: server.wsPort }[transport];
-  const proxy = await startCutProxy({
-    target: { host: '127.0.0.1', port },
-    protocol: transport === 'udp' ? 'udp' : 'tcp',
-  });
+  const proxy = await proxyFor(server, transport);
   cleanups.push(() => proxy.close());
   return proxy;
-}
-
-/** A fetch that hands out the proxy's port (and for WS its URL) instead of the node's. */
-function viaProxy(proxy: CutProxy): typeof fetch {
-  return async (input, init) => {
-    const response = await fetch(input, init);
-    const body = (await response.json()) as Record<string, unknown>;
-    const url = typeof body.url === 'string' ? new URL(body.url) : null;
-    if (url !== null) url.port = String(proxy.port);
-    const rewritten = { ...body, port: proxy.port, ...(url !== null ? { url: String(url) } : {}) };
-    return new Response(JSON.stringify(rewritten), {
-      status: response.status,
-      headers: { 'content-type': 'application/json' },
-    });
-  };
 }
 
 async function resumingClient(

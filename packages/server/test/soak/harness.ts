@@ -12,9 +12,10 @@
 import { connect, type TidewireClient } from '@tidewire/client';
 import { pack, unpack } from '@tidewire/wire';
 import { createServer, Ok, type TidewireServer, type User } from '../../src/index.ts';
-import { type CutProxy, startCutProxy } from '../cut-proxy.ts';
+import type { CutProxy } from '../cut-proxy.ts';
+import { type ProxiedTransport, proxyFor, viaProxy } from '../proxied-session.ts';
 
-export type SoakTransport = 'tcp' | 'udp' | 'ws';
+export type SoakTransport = ProxiedTransport;
 
 export const SOAK_TRANSPORTS: readonly SoakTransport[] = ['tcp', 'udp', 'ws'];
 
@@ -143,31 +144,12 @@ export async function startSoakServer(): Promise<{
   return { server, ranTwice: () => twice };
 }
 
-/** A fetch that hands out the proxy's port (and for WS its URL) instead of the node's. */
-function viaProxy(proxy: CutProxy): typeof fetch {
-  return async (input, init) => {
-    const response = await fetch(input, init);
-    const body = (await response.json()) as Record<string, unknown>;
-    const url = typeof body.url === 'string' ? new URL(body.url) : null;
-    if (url !== null) url.port = String(proxy.port);
-    const rewritten = { ...body, port: proxy.port, ...(url !== null ? { url: String(url) } : {}) };
-    return new Response(JSON.stringify(rewritten), {
-      status: response.status,
-      headers: { 'content-type': 'application/json' },
-    });
-  };
-}
-
 async function startUser(
   server: TidewireServer,
   index: number,
   transport: SoakTransport,
 ): Promise<SoakUser> {
-  const port = { tcp: server.tcpPort, udp: server.udpPort, ws: server.wsPort }[transport];
-  const proxy = await startCutProxy({
-    target: { host: '127.0.0.1', port },
-    protocol: transport === 'udp' ? 'udp' : 'tcp',
-  });
+  const proxy = await proxyFor(server, transport);
   const uid = `soak-${index}`;
   const client = await connect({
     endpointUrl: `http://127.0.0.1:${server.httpPort}`,
