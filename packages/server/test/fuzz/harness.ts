@@ -188,6 +188,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     if (kind === 3) return bytes(1 + int(40)); // garbage
     return frame; // valid header, garbage payload
   };
+  /** What a hostile connection opens with: usually a real hello, sometimes a random sid, or none. */
+  const opening = (sid: string): Buffer | null => {
+    const pick = int(10);
+    if (pick < 7) {
+      return encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(sid, 'hex'));
+    }
+    return pick < 9 ? encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, bytes(16)) : null;
+  };
   let framesSent = 0;
   const attacker = async (): Promise<void> => {
     while (framesSent < options.frames) {
@@ -198,15 +206,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       socket.on('error', () => {});
       socket.on('data', () => {});
       await once(socket, 'connect');
-      // Usually a real hello first; sometimes a random sid or no hello at all.
-      const opening = int(10);
-      if (opening < 7) {
-        socket.write(
-          encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(session.sid, 'hex')),
-        );
-      } else if (opening < 9) {
-        socket.write(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, bytes(16)));
-      }
+      const hello = opening(session.sid);
+      if (hello !== null) socket.write(hello);
       const burst = 50 + int(500);
       let closed = false;
       socket.once('close', () => {
@@ -292,14 +293,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       socket.on('error', () => {});
       await Promise.race([new Promise((resolve) => socket.once('open', resolve)), gone]);
       if (closed) continue;
-      const opening = int(10);
-      if (opening < 7) {
-        socket.send(
-          encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, Buffer.from(session.sid, 'hex')),
-        );
-      } else if (opening < 9) {
-        socket.send(encodeFrame(CORE_VER, CoreCommand.Hello, Status.Request, bytes(16)));
-      }
+      const hello = opening(session.sid);
+      if (hello !== null) socket.send(hello);
       const burst = 50 + int(500);
       // A connection in five opens with a text or an oversized message: they
       // end it at once, so later in a burst they would rarely be reached.
