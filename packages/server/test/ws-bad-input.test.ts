@@ -22,7 +22,8 @@ import {
 } from '@tidewire/wire';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createServer, Ok, type ServerConfigInput, type TidewireServer } from '../src/index.ts';
+import type { ServerConfigInput, TidewireServer } from '../src/index.ts';
+import { startEchoServer } from './echo-server.ts';
 import { endpointOf, getSession } from './helpers.ts';
 
 let server: TidewireServer | undefined;
@@ -56,24 +57,9 @@ afterEach(async () => {
   unsubscribe('tidewire:ws:connection', onServerOpen);
 });
 
-/** A WS node on the HTTP port with the echo command 2/1; the session endpoint is not rate limited. */
-async function wsServer(config: ServerConfigInput = {}): Promise<TidewireServer> {
-  const s = createServer({
-    config: {
-      ...config,
-      http: { port: 0, rateLimit: 0, ...config.http },
-      tcp: { port: 0, ...config.tcp },
-    },
-    env: {},
-  });
-  await s.setupAsTCPServer();
-  await s.setupAsWSServer();
-  s.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
-    user.send(ver, cmd, payload, Ok);
-    next();
-  });
-  await s.start();
-  return s;
+/** The echo node (TCP, UDP, WS on the HTTP port, command 2/1); the session endpoint is not rate limited. */
+function wsServer(config: ServerConfigInput = {}): Promise<TidewireServer> {
+  return startEchoServer({ ...config, http: { rateLimit: 0, ...config.http } });
 }
 
 function wsUrl(s: TidewireServer): string {

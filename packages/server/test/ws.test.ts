@@ -3,6 +3,7 @@ import { CORE_VER, CoreCommand, encodeFrame, Status } from '@tidewire/wire';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createServer, Ok, type TidewireServer } from '../src/index.ts';
+import { startEchoServer } from './echo-server.ts';
 import { endpointOf, getSession } from './helpers.ts';
 
 let server: TidewireServer | undefined;
@@ -10,23 +11,6 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-/** A node serving TCP, UDP and WS at once, with an echo command 2/1. */
-async function allTransports(): Promise<TidewireServer> {
-  const s = createServer({
-    config: { http: { port: 0 }, tcp: { port: 0 }, udp: { port: 0 } },
-    env: {},
-  });
-  await s.setupAsTCPServer();
-  await s.setupAsUDPServer();
-  await s.setupAsWSServer();
-  s.handleCommand(2, 1, (ver, cmd, payload, user, next) => {
-    user.send(ver, cmd, payload, Ok);
-    next();
-  });
-  await s.start();
-  return s;
-}
 
 function opened(socket: WebSocket): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -54,7 +38,7 @@ async function hello(url: string, sid: string): Promise<{ socket: WebSocket; sta
 
 describe('the WebSocket transport in the server', () => {
   it('serves TCP, UDP and WS at once; the ws session names the full URL on the HTTP port', async () => {
-    server = await allTransports();
+    server = await startEchoServer();
     expect(server.isWS()).toBe(true);
     expect(server.wsPort).toBe(server.httpPort);
     const { status, body } = await getSession(server, 'alice', 'ws');
@@ -82,7 +66,7 @@ describe('the WebSocket transport in the server', () => {
   });
 
   it('a WS client gets pushes, keep-alives, and unreliable sends delivered reliably', async () => {
-    server = await allTransports();
+    server = await startEchoServer();
     const c = await connect({
       endpointUrl: endpointOf(server),
       uid: 'bob',
@@ -129,7 +113,7 @@ describe('the WebSocket transport in the server', () => {
   });
 
   it('refuses a hello with an unknown sid and a reused sid; other users are unaffected', async () => {
-    server = await allTransports();
+    server = await startEchoServer();
     const { body } = await getSession(server, 'carol', 'ws');
     const url = String(body.url);
     const other = await connect({
@@ -153,7 +137,7 @@ describe('the WebSocket transport in the server', () => {
   });
 
   it('closes text (1003), oversized (1009) and garbage after the hello (1002)', async () => {
-    server = await allTransports();
+    server = await startEchoServer();
     const sessionUrl = async (uid: string): Promise<{ url: string; sid: string }> => {
       const { body } = await getSession(server!, uid, 'ws');
       return { url: String(body.url), sid: String(body.sid) };
