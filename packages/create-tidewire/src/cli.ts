@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { createProject } from './create.ts';
 import { CreateError } from './errors.ts';
+import { HTTP_PORT } from './files.ts';
 import { parseCreateArgs, USAGE } from './options.ts';
 
 try {
@@ -18,7 +19,7 @@ try {
     );
     const installed = options.install && (await npmInstall(project.targetDir));
     process.stdout.write(
-      `\nNext:\n  cd ${where}\n${installed ? '' : '  npm install\n'}  npm start     # ${options.transport === 'ws' ? 'the server and its page: http://127.0.0.1:7000/' : 'the server'}\n  npm test      # its test\n`,
+      `\nNext:\n  cd ${where}\n${installed ? '' : '  npm install\n'}  npm start     # ${options.transport === 'ws' ? `the server and its page: http://127.0.0.1:${HTTP_PORT}/` : 'the server'}\n  npm test      # its test\n`,
     );
     if (options.install && !installed) process.exitCode = 1;
   }

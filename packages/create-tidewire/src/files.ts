@@ -23,7 +23,8 @@ export const PAGE_DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
 
 /** The game port of TCP and UDP projects; a WebSocket project plays on its HTTP port. */
 const DEFAULT_GAME_PORT = { tcp: 7200, udp: 7100 } as const;
-const HTTP_PORT = 7000;
+/** The HTTP port of a new project (sessions; over WebSocket also the page and the game). */
+export const HTTP_PORT = 7000;
 
 /** Every file of a new project, by path relative to its folder. */
 export function projectFiles(spec: ProjectSpec): Map<string, string> {
